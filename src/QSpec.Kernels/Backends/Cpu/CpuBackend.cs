@@ -1,0 +1,158 @@
+using QSpec.Kernels.Formats;
+using QSpec.Kernels.Ops;
+
+namespace QSpec.Kernels.Backends.Cpu;
+
+/// <summary>
+/// The CPU backend: hand-vectorized kernels (AVX-512F, AVX-VNNI, AVX2) with scalar fallbacks, over host arrays.
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    /// <summary>Creates the backend.</summary>
+    public CpuBackend() { }
+
+    /// <inheritdoc />
+    public string Name => "cpu";
+
+    /// <inheritdoc />
+    public DeviceBuffer Allocate(long length) => new CpuBuffer(length);
+
+    /// <inheritdoc />
+    public DeviceBuffer AllocateKv(long length, KvPrecision precision) => new CpuBuffer(length, precision);
+
+    /// <inheritdoc />
+    public QuantizedActivationBuffer AllocateQuantizedActivations(int maxRows, int maxColumns) => new CpuQuantizedActivations(maxRows, maxColumns);
+
+    /// <inheritdoc />
+    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination, long offset = 0)
+        => source.CopyTo(F(destination).AsSpan((int)offset));
+
+    /// <inheritdoc />
+    public void Download(DeviceBuffer source, Span<float> destination, long offset = 0)
+        => F(source).AsSpan((int)offset, destination.Length).CopyTo(destination);
+
+    /// <inheritdoc />
+    public DeviceMatrix CreateMatrix(Int4Matrix? int4, float[]? dense, int rows, int columns)
+    {
+        if (int4 is null && dense is null) throw new ArgumentException("A matrix needs INT4 or dense weights.", nameof(int4));
+        if (int4 is not null && (int4.Rows != rows || int4.Columns != columns))
+            throw new ArgumentException($"INT4 matrix is {int4.Rows}x{int4.Columns}, expected {rows}x{columns}.", nameof(int4));
+        if (dense is not null && dense.LongLength != (long)rows * columns)
+            throw new ArgumentException($"Dense matrix has {dense.LongLength} elements, expected {(long)rows * columns}.", nameof(dense));
+        return new CpuMatrix(int4, dense, rows, columns);
+    }
+
+    /// <inheritdoc />
+    public void Synchronize() { }
+
+    /// <inheritdoc />
+    public void Embedding(DeviceBuffer table, ReadOnlySpan<int> tokens, int dim, DeviceBuffer x)
+    {
+        var t = F(table); var o = F(x);
+        for (int m = 0; m < tokens.Length; m++)
+            t.AsSpan(tokens[m] * dim, dim).CopyTo(o.AsSpan(m * dim, dim));
+    }
+
+    /// <inheritdoc />
+    public void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps)
+        => ElementwiseReference.RmsNorm(F(x), F(weight), F(y), rows, dim, eps);
+
+    /// <inheritdoc />
+    public void LinearF32(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        var cm = (CpuMatrix)w;
+        var dense = cm.Dense ?? throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
+        LinearReference.F32(F(x), rows, dense, w.Rows, w.Columns, F(y));
+    }
+
+    /// <inheritdoc />
+    public void LinearW4A16(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
+        => LinearReference.W4A16(F(x), rows, Int4Of(w), F(y));
+
+    /// <inheritdoc />
+    public void QuantizeActivations(DeviceBuffer x, int rows, int columns, int bits, QuantizedActivationBuffer q)
+    {
+        var cq = (CpuQuantizedActivations)q;
+        ActivationQuantReference.Quantize(F(x), rows, columns, bits, cq.Values, cq.Scales);
+    }
+
+    /// <inheritdoc />
+    public void LinearInt(QuantizedActivationBuffer q, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        var cq = (CpuQuantizedActivations)q;
+        LinearReference.Int(cq.Values, cq.Scales, rows, Int4Of(w), F(y));
+    }
+
+    /// <inheritdoc />
+    public void Hadamard(DeviceBuffer x, int rows, int dim, int blockSize)
+        => HadamardReference.Transform(F(x), rows, dim, blockSize);
+
+    /// <inheritdoc />
+    public void Rope(DeviceBuffer x, int rows, int heads, int headSize, ReadOnlySpan<int> positions, float theta)
+        => AttentionReference.Rope(F(x), rows, heads, headSize, positions, theta);
+
+    /// <inheritdoc />
+    public void StoreKv(DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int kvDim,
+                        DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start)
+    {
+        var ks = F(k).AsSpan(rowOffset * kvDim, rows * kvDim);
+        var vs = F(v).AsSpan(rowOffset * kvDim, rows * kvDim);
+        long dst = layerOffset + (long)start * kvDim;
+        var kc = (CpuBuffer)keyCache; var vc = (CpuBuffer)valueCache;
+        if (kc.Precision == KvPrecision.Float32)
+        {
+            ks.CopyTo(kc.Span.Slice((int)dst));
+            vs.CopyTo(((CpuBuffer)valueCache).Span.Slice((int)dst));
+        }
+        else
+        {
+            var kh = kc.HalfData!.AsSpan((int)dst, ks.Length);
+            var vh = vc.HalfData!.AsSpan((int)dst, vs.Length);
+            for (int i = 0; i < ks.Length; i++) { kh[i] = (Half)ks[i]; vh[i] = (Half)vs[i]; }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Attention(DeviceBuffer q, int rowOffset, int rows, int heads, int kvHeads, int headSize,
+                          DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
+    {
+        int width = heads * headSize, kvDim = kvHeads * headSize, len = (start + rows) * kvDim;
+        var kc = (CpuBuffer)keyCache; var vc = (CpuBuffer)valueCache;
+        ReadOnlySpan<float> keys, values;
+        if (kc.Precision == KvPrecision.Float32)
+        {
+            keys = kc.Span.Slice((int)layerOffset, len);
+            values = vc.Span.Slice((int)layerOffset, len);
+        }
+        else
+        {
+            // FP16 cache: widen the visible prefix once per call (the reference path).
+            var kf = new float[len]; var vf = new float[len];
+            var kh = kc.HalfData!.AsSpan((int)layerOffset, len); var vh = vc.HalfData!.AsSpan((int)layerOffset, len);
+            for (int i = 0; i < len; i++) { kf[i] = (float)kh[i]; vf[i] = (float)vh[i]; }
+            keys = kf; values = vf;
+        }
+        AttentionReference.Attention(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize,
+            keys, values, start, F(output).AsSpan(rowOffset * width, rows * width));
+    }
+
+    /// <inheritdoc />
+    public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length)
+        => ElementwiseReference.SwiGlu(F(gate).AsSpan(0, (int)length), F(up).AsSpan(0, (int)length));
+
+    /// <inheritdoc />
+    public void Add(DeviceBuffer x, DeviceBuffer delta, long length)
+        => ElementwiseReference.Add(F(x).AsSpan(0, (int)length), F(delta).AsSpan(0, (int)length));
+
+    /// <inheritdoc />
+    public int Argmax(DeviceBuffer x, long offset, int length)
+        => ElementwiseReference.Argmax(F(x).AsSpan((int)offset, length));
+
+    /// <inheritdoc />
+    public void Dispose() { }
+
+    private static float[] F(DeviceBuffer b) => ((CpuBuffer)b).Data ?? throw new ObjectDisposedException(nameof(DeviceBuffer));
+
+    private static Int4Matrix Int4Of(DeviceMatrix w)
+        => ((CpuMatrix)w).Int4 ?? throw new ArgumentException("This matrix has no INT4 weights (quantize the model first).", nameof(w));
+}
