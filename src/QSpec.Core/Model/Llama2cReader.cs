@@ -101,7 +101,11 @@ public static class Llama2cReader
         }
         LlamaConfig config;
         try { config = new LlamaConfig(f[0], f[1], f[2], f[3], f[4], f[5], f[6], shared).Validate(); }
-        catch (ArgumentException e) { throw Bad(path, e.ParamName ?? "header", e.Message); }
+        catch (ArgumentException e)
+        {
+            int field = Array.IndexOf(["Dim", "HiddenDim", "Layers", "Heads", "KvHeads", "VocabSize", "SeqLen"], e.ParamName);
+            throw Bad(path, field >= 0 ? names[field] : "header", e.Message);
+        }
 
         long d = config.Dim, h = config.HiddenDim, kv = config.KvDim, v = config.VocabSize, n = config.Layers;
         long floats = v * d + n * (2 * d + 2 * d * d + 2 * kv * d + 3 * h * d) + d + (shared ? 0 : v * d);
