@@ -84,7 +84,7 @@ public sealed class LlamaTextTokenizer
     private static LlamaTextTokenizer LoadLlama2c(string path)
     {
         var inner = Llama2cTokenizer.Create(path, addBeginningOfSentence: true);
-        return new LlamaTextTokenizer(path, inner, inner.Pieces, inner.EncodeToIds);
+        return new LlamaTextTokenizer(path, inner, inner.Pieces, (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false));
     }
 
     private static LlamaTextTokenizer LoadSentencePiece(string path)

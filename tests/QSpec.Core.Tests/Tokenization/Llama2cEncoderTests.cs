@@ -45,7 +45,7 @@ public sealed class Llama2cEncoderTests
     {
         // 259 = "aa" (score -1), 260 = " " (-2), 261 = "a" (-3).
         var tokens = TokenizerFiles.MinimalTokens("aa", " ", "a");
-        var vocab = Llama2cVocabulary.Parse(TokenizerFiles.Llama2cFile(6, tokens), "ties.bin");
+        var vocab = Llama2cVocabulary.Parse(new MemoryStream(TokenizerFiles.Llama2cFile(6, tokens)), "ties.bin");
         // " aaa" is [" ", a, a, a]; the "aa" pairs at 1 and 2 tie: run.c merges the left one -> [" ", aa, a],
         // where the rightmost choice would give [" ", a, aa].
         Assert.Equal([260, 259, 261], Llama2cEncodingReference.Encode(vocab, "aaa", addBos: false));
@@ -81,6 +81,7 @@ public sealed class Llama2cEncoderTests
         var tokenizer = (Llama2cTokenizer)TokenizerFiles.Tok512.Inner;
         var all = tokenizer.EncodeToIds("a😀");       // BOS, " a", then 4 byte tokens
         Assert.Equal(6, all.Count);
+        Assert.Equal([.. all.Skip(1), 2], tokenizer.EncodeToIds("a😀", addBeginningOfSentence: false, addEndOfSentence: true));
         var cut = tokenizer.EncodeToIds("a😀", maxTokenCount: 4, out _, out int consumed);
         Assert.Equal(all.Take(2), cut);
         Assert.Equal(1, consumed);

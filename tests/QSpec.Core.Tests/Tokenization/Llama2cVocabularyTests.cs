@@ -32,7 +32,7 @@ public sealed class Llama2cVocabularyTests
     [Fact]
     public void MinimalFile_Parses()
     {
-        var vocab = Llama2cVocabulary.Parse(TokenizerFiles.Llama2cFile(6, TokenizerFiles.MinimalTokens("ab")), Name);
+        var vocab = Llama2cVocabulary.Parse(new MemoryStream(TokenizerFiles.Llama2cFile(6, TokenizerFiles.MinimalTokens("ab"))), Name);
         Assert.Equal(260, vocab.Pieces.Length);
         Assert.Equal("ab", vocab.Pieces[259]);
         Assert.Equal(-1f, vocab.Scores[259]);
@@ -72,7 +72,7 @@ public sealed class Llama2cVocabularyTests
     [MemberData(nameof(MalformedFiles))]
     public void MalformedFile_ThrowsInvalidData_NamingFileAndField(string field, byte[] bytes)
     {
-        var e = Assert.Throws<InvalidDataException>(() => Llama2cVocabulary.Parse(bytes, Name));
+        var e = Assert.Throws<InvalidDataException>(() => Llama2cVocabulary.Parse(new MemoryStream(bytes), Name));
         Assert.Contains(Name, e.Message);
         Assert.Contains($"'{field}'", e.Message);
     }
@@ -89,6 +89,14 @@ public sealed class Llama2cVocabularyTests
             Assert.Contains("truncated", e.Message);
         }
         finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void ModelCheckpoint_GivenAsTokenizer_ThrowsInvalidData()
+    {
+        var model = SharedData.DefaultModel;
+        var e = Assert.Throws<InvalidDataException>(() => LlamaTextTokenizer.Load(model));
+        Assert.Contains(model, e.Message);
     }
 
     [Fact]
