@@ -64,6 +64,7 @@ internal static class GenerateCommand
             }
 
             var text = tokenizer.CreateStreamingDecoder();
+            foreach (int id in promptIds) text.Append(id); // so the first generated piece keeps its leading space
             var output = new System.Text.StringBuilder();
             var ids = new List<int>();
             if (!json) Console.Write(r.GetValue(prompt));
