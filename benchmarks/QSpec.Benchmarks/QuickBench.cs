@@ -5,15 +5,16 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `-- quick`: a short non-BDN run (well under two minutes) for a shared machine. Each case is warmed up, then timed as
-/// the median of 7 batches sized to ~5 ms each. Integer modes are timed with their activation quantization.
+/// the best of 7 batches sized to ~5 ms each. Integer modes are timed with their activation quantization.
 /// </summary>
 public static class QuickBench
 {
-    /// <summary>Prints the bandwidth and linear tables to stdout.</summary>
-    public static void Run(TextWriter o)
+    /// <summary>Prints the bandwidth and linear tables; <paramref name="threads"/> caps the backend's threads (0 = all cores).</summary>
+    /// <param name="shape">Only this "NxK" shape, or null for all.</param>
+    public static void Run(TextWriter o, int threads = 0, string? shape = null)
     {
-        using var backend = new CpuBackend();
-        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}; times are medians (noisy: shared cores)");
+        using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads > 0 ? threads : Environment.ProcessorCount });
+        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}; times are the best of 7 batches (shared cores: noisy)");
         var data = GC.AllocateUninitializedArray<float>(BandwidthBenchmarks.Bytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double bw1 = BandwidthBenchmarks.Bytes / Median(() => BandwidthBenchmarks.Read(data, 1)) / 1e3;
@@ -23,6 +24,7 @@ public static class QuickBench
         o.WriteLine($"{"N x K",-11} {"M",3} | {"W4A16 us",9} {"GB/s",6} {"GOP/s",6} | {"W4A4 us",9} {"GOP/s",6} {"/A16",5} | {"W4A8 us",9} {"GOP/s",6} {"/A16",5}");
         foreach (var (n, k) in LinearCase.Shapes)
         {
+            if (shape is not null && shape != $"{n}x{k}") continue;
             double a16M1 = 0;
             foreach (int m in LinearCase.Ms)
             {
@@ -41,7 +43,7 @@ public static class QuickBench
         }
     }
 
-    /// <summary>Median microseconds per call.</summary>
+    /// <summary>Best-of-7-batches microseconds per call (the minimum is the least disturbed by other load).</summary>
     private static double Median(Action action)
     {
         action();
@@ -56,7 +58,7 @@ public static class QuickBench
             samples[s] = sw.Elapsed.TotalMicroseconds / reps;
         }
         Array.Sort(samples);
-        return samples[samples.Length / 2];
+        return samples[0];
     }
 
     private static double Median(Func<float> read) => Median(() => { read(); });

@@ -25,7 +25,7 @@ internal readonly unsafe struct PackedSource256 : IHalfSource256
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3)
     {
-        float s = _scales[_groups.Of(32 * half)];
+        float s = _scales[_groups.OfHalf(half)];
         var scale = Vector256.Create(s);
         var offset = Vector256.Create(-8f * s);
         var mask = Vector256.Create(15);

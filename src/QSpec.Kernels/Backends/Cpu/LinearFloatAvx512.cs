@@ -27,8 +27,9 @@ internal readonly unsafe struct PackedSource512 : IBlockSource512
     public void Load(int block, out Vector512<float> w0, out Vector512<float> w1, out Vector512<float> w2, out Vector512<float> w3)
     {
         var levels = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-        var lo = levels * Vector512.Create(_scales[_groups.Of(64 * block)]);
-        var hi = levels * Vector512.Create(_scales[_groups.Of(64 * block + 32)]);
+        int gLo = _groups.OfHalf(2 * block), gHi = _groups.OfHalf(2 * block + 1);
+        var lo = levels * Vector512.Create(_scales[gLo]);
+        var hi = gHi == gLo ? lo : levels * Vector512.Create(_scales[gHi]);
         byte* p = _row + 32 * block;
         var d0 = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
         var d1 = Avx512F.ConvertToVector512Int32(Vector128.Load(p + 16));

@@ -19,7 +19,7 @@ internal static class LinearFloatScalar
             int block = k >> 6, within = k & 63;
             int packed = row[block * Int4Matrix.BlockBytes + (within & 31)];
             int u = within >= 32 ? packed >> 4 : packed & 0xF;
-            dst[k] = (u - Int4Matrix.NibbleOffset) * scales[groups.Of(k)];
+            dst[k] = (u - Int4Matrix.NibbleOffset) * scales[groups.OfHalf(k >> 5)];
         }
     }
 

@@ -8,6 +8,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal interface IByteDot
 {
     static abstract Vector256<int> Dot(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> a);
+
+    /// <summary>Two chunks at once: acc + Σ u0·a0 + Σ u1·a1.</summary>
+    static abstract Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1);
 }
 
 /// <summary>AVX2: vpmaddubsw (pairs into int16; |u·a| ≤ 15·127, so a pair cannot saturate) then vpmaddwd by ones.</summary>
@@ -16,6 +19,11 @@ internal struct MaddubsDot : IByteDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> a)
         => acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, a), Vector256.Create((short)1));
+
+    /// <summary>The two int16 pair sums are added before widening: |sum| ≤ 2·2·15·127 = 7620 fits int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1)
+        => acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u0, a0) + Avx2.MultiplyAddAdjacent(u1, a1), Vector256.Create((short)1));
 }
 
 /// <summary>AVX-VNNI: one vpdpbusd.</summary>
@@ -24,6 +32,10 @@ internal struct VnniDot : IByteDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> a)
         => AvxVnni.MultiplyWideningAndAdd(acc, u, a);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1)
+        => AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, u0, a0), u1, a1);
 }
 
 /// <summary>
@@ -65,17 +77,27 @@ internal static unsafe class LinearIntAvx2
                 var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
                 var x = Vector256.Load(a + 32 * c);
                 asum += sums[c];
-                if ((c & 1) == 0)
+                if ((c & 1) == 0 && c + 1 < end)
+                {
+                    // A whole block in this group: low nibbles with chunk c, high nibbles with chunk c + 1.
+                    var x1 = Vector256.Load(a + 32 * c + 32);
+                    asum += sums[c + 1];
+                    p0 = TDot.Dot2(p0, v0 & low, x, High(v0) & low, x1); p1 = TDot.Dot2(p1, v1 & low, x, High(v1) & low, x1);
+                    p2 = TDot.Dot2(p2, v2 & low, x, High(v2) & low, x1); p3 = TDot.Dot2(p3, v3 & low, x, High(v3) & low, x1);
+                    c += 2;
+                }
+                else if ((c & 1) == 0)
                 {
                     p0 = TDot.Dot(p0, v0 & low, x); p1 = TDot.Dot(p1, v1 & low, x);
                     p2 = TDot.Dot(p2, v2 & low, x); p3 = TDot.Dot(p3, v3 & low, x);
-                    if (++c == end) break;
-                    x = Vector256.Load(a + 32 * c);
-                    asum += sums[c];
+                    c++;
                 }
-                p0 = TDot.Dot(p0, High(v0) & low, x); p1 = TDot.Dot(p1, High(v1) & low, x);
-                p2 = TDot.Dot(p2, High(v2) & low, x); p3 = TDot.Dot(p3, High(v3) & low, x);
-                c++;
+                else
+                {
+                    p0 = TDot.Dot(p0, High(v0) & low, x); p1 = TDot.Dot(p1, High(v1) & low, x);
+                    p2 = TDot.Dot(p2, High(v2) & low, x); p3 = TDot.Dot(p3, High(v3) & low, x);
+                    c++;
+                }
             }
             var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(p0, p1), Avx2.HorizontalAdd(p2, p3));
             var d = h.GetLower() + h.GetUpper() - Vector128.Create(8 * asum);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -18,21 +19,23 @@ internal struct TwoRows : IRowTile { public static int Count => 2; }
 internal struct ThreeRows : IRowTile { public static int Count => 3; }
 internal struct FourRows : IRowTile { public static int Count => 4; }
 
-/// <summary>Maps a column to its scale group of an <see cref="Int4Matrix"/> row; padding columns map to the last group.</summary>
+/// <summary>
+/// Maps a 32-column half block (chunk) to its scale group of an <see cref="Int4Matrix"/> row. Groups are whole
+/// chunks (G ∈ {32, 64, 128}) or the whole row, so the group is chunk >> log2(G / 32), clamped for padding chunks.
+/// </summary>
 internal readonly struct GroupIndex
 {
     private readonly int _shift, _last;
-    private readonly bool _perChannel;
 
     public GroupIndex(Int4Matrix w)
     {
-        _perChannel = w.GroupSize == 0;
-        _shift = _perChannel ? 0 : BitOperations.Log2((uint)w.GroupSize);
+        _shift = w.GroupSize == 0 ? 31 : BitOperations.Log2((uint)w.GroupSize / 32);
         _last = w.GroupCount - 1;
     }
 
-    /// <summary>The group of column <paramref name="column"/>.</summary>
-    public int Of(int column) => _perChannel ? 0 : Math.Min(column >> _shift, _last);
+    /// <summary>The group of columns [32·<paramref name="half"/>, 32·<paramref name="half"/> + 32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int OfHalf(int half) => Math.Min(half >> _shift, _last);
 }
 
 /// <summary>Fork/join over output-channel ranges. Work is never split over K, so results do not depend on the thread count.</summary>
