@@ -149,6 +149,19 @@ public sealed partial class IlgpuBackend
         return result;
     }
 
+    /// <summary>Downloads quantized activations as written by <see cref="QuantizeActivations"/> (for tests).</summary>
+    internal (sbyte[] Values, float[] Scales) DownloadQuantized(QuantizedActivationBuffer q, int rows, int columns)
+    {
+        var qa = Activations(q, rows, columns);
+        int words = rows * Formats.Int4Matrix.PadColumns(columns) / 4;
+        var packed = new int[words];
+        var scales = new float[rows];
+        qa.Values.SubView(0, words).CopyToCPU(_stream, ref packed[0], words);
+        qa.Scales.SubView(0, rows).CopyToCPU(_stream, ref scales[0], rows);
+        _stream.Synchronize();
+        return (System.Runtime.InteropServices.MemoryMarshal.Cast<int, sbyte>(packed).ToArray(), scales);
+    }
+
     /// <summary>
     /// The cos/sin table for (theta, headSize) covering at least <paramref name="positions"/> positions; rebuilt on the
     /// host (doubling) when a larger position or other parameters arrive.
