@@ -63,7 +63,7 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
         var q = new sbyte[rows * kp];
         var scales = new float[rows];
         ActivationQuantReference.Quantize(x, rows, k, bits, q, scales);
-        using var xb = Upload(x);
+        using var xb = _b.UploadNew(x);
         using var qa = _b.AllocateQuantizedActivations(rows, k);
         _b.QuantizeActivations(xb, rows, k, bits, qa);
         var (values, deviceScales) = _b.DownloadQuantized(qa, rows, k);
@@ -90,13 +90,13 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
         var expected = new float[rows * n];
         LinearReference.Int(q, scales, rows, w, expected);
 
-        using var xb = Upload(x);
+        using var xb = _b.UploadNew(x);
         using var qa = _b.AllocateQuantizedActivations(rows, k);
         using var m = _b.CreateMatrix(w, null, n, k);
         using var yb = _b.Allocate(rows * n);
         _b.QuantizeActivations(xb, rows, k, bits, qa);
         _b.LinearInt(qa, m, yb, rows);
-        AssertBitwise(expected, Download(yb), "LinearInt");
+        AssertBitwise(expected, _b.DownloadAll(yb), "LinearInt");
     }
 
     [Fact]
@@ -106,23 +106,23 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
         var w = Int4Matrix.Quantize(Random(n * k, 8), n, k, 32);
         var x = Random(rows * k, 9);
         using var m = _b.CreateMatrix(w, null, n, k);
-        using var xb = Upload(x);
+        using var xb = _b.UploadNew(x);
         using var yb = _b.Allocate(rows * n);
         using var qa = _b.AllocateQuantizedActivations(rows, k);
         _b.LinearW4A16(xb, m, yb, rows);
-        var batched = Download(yb);
+        var batched = _b.DownloadAll(yb);
         _b.QuantizeActivations(xb, rows, k, 4, qa);
         _b.LinearInt(qa, m, yb, rows);
-        var batchedInt = Download(yb);
+        var batchedInt = _b.DownloadAll(yb);
         for (int r = 0; r < rows; r++)
         {
-            using var xr = Upload(x.AsSpan(r * k, k).ToArray());
+            using var xr = _b.UploadNew(x.AsSpan(r * k, k).ToArray());
             using var yr = _b.Allocate(n);
             _b.LinearW4A16(xr, m, yr, 1);
-            AssertBitwise(batched.AsSpan(r * n, n), Download(yr), $"W4A16 row {r}");
+            AssertBitwise(batched.AsSpan(r * n, n), _b.DownloadAll(yr), $"W4A16 row {r}");
             _b.QuantizeActivations(xr, 1, k, 4, qa);
             _b.LinearInt(qa, m, yr, 1);
-            AssertBitwise(batchedInt.AsSpan(r * n, n), Download(yr), $"Int row {r}");
+            AssertBitwise(batchedInt.AsSpan(r * n, n), _b.DownloadAll(yr), $"Int row {r}");
         }
     }
 
@@ -146,23 +146,9 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
     {
         int k = int4?.Columns ?? dense!.Length / n;
         using var m = _b.CreateMatrix(int4, dense, n, k);
-        using var xb = Upload(x);
+        using var xb = _b.UploadNew(x);
         using var yb = _b.Allocate(rows * n);
         op(xb, m, yb);
-        return Download(yb);
-    }
-
-    private DeviceBuffer Upload(float[] data)
-    {
-        var b = _b.Allocate(data.Length);
-        _b.Upload(data, b);
-        return b;
-    }
-
-    private float[] Download(DeviceBuffer b)
-    {
-        var a = new float[b.Length];
-        _b.Download(b, a);
-        return a;
+        return _b.DownloadAll(yb);
     }
 }

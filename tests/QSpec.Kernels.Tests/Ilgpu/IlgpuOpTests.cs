@@ -21,11 +21,11 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         var w = Random(dim, 12);
         var expected = new float[rows * dim];
         ElementwiseReference.RmsNorm(x, w, expected, rows, dim, 1e-5f);
-        using var xb = Up(x);
-        using var wb = Up(w);
+        using var xb = _b.UploadNew(x);
+        using var wb = _b.UploadNew(w);
         using var yb = _b.Allocate(rows * dim);
         _b.RmsNorm(xb, wb, yb, rows, dim, 1e-5f);
-        AssertClose(expected, Down(yb), i => RmsNormRelative * Math.Abs(expected[i]) + 1e-7, "RmsNorm");
+        AssertClose(expected, _b.DownloadAll(yb), i => RmsNormRelative * Math.Abs(expected[i]) + 1e-7, "RmsNorm");
     }
 
     [Theory]
@@ -38,16 +38,16 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         int[] positions = new[] { 0, 17, 1000 }[..rows];
         var expected = (float[])x.Clone();
         AttentionReference.Rope(expected, rows, heads, headSize, positions, 10000f);
-        using var xb = Up(x);
+        using var xb = _b.UploadNew(x);
         _b.Rope(xb, rows, heads, headSize, positions, 10000f);
-        AssertBitwise(expected, Down(xb), "Rope");
+        AssertBitwise(expected, _b.DownloadAll(xb), "Rope");
         // A later call at a larger position grows the table; an earlier one reuses it.
         var expected2 = (float[])x.Clone();
         int[] far = new[] { 5000, 3, 2 }[..rows];
         AttentionReference.Rope(expected2, rows, heads, headSize, far, 500000f);
         _b.Upload(x, xb);
         _b.Rope(xb, rows, heads, headSize, far, 500000f);
-        AssertBitwise(expected2, Down(xb), "Rope (grown table)");
+        AssertBitwise(expected2, _b.DownloadAll(xb), "Rope (grown table)");
     }
 
     [Theory]
@@ -59,13 +59,13 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         var k = Random((rows + rowOffset) * kvDim, 14, 70000f); // includes values beyond the FP16 range
         var v = Random((rows + rowOffset) * kvDim, 15);
         long layerOffset = (long)seqLen * kvDim;
-        using var kb = Up(k);
-        using var vb = Up(v);
+        using var kb = _b.UploadNew(k);
+        using var vb = _b.UploadNew(v);
         using var kc = _b.AllocateKv(layers * seqLen * kvDim, precision);
         using var vc = _b.AllocateKv(layers * seqLen * kvDim, precision);
         _b.StoreKv(kb, vb, rowOffset, rows, kvDim, kc, vc, layerOffset, start);
-        var keys = Down(kc);
-        var values = Down(vc);
+        var keys = _b.DownloadAll(kc);
+        var values = _b.DownloadAll(vc);
         for (int i = 0; i < keys.Length; i++)
         {
             long rel = i - layerOffset - (long)start * kvDim;
@@ -93,7 +93,7 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         using var vc = _b.AllocateKv(2 * seqLen * kvDim, precision);
         _b.Upload(keys, kc, layerOffset);
         _b.Upload(values, vc, layerOffset);
-        using var qb = Up(q);
+        using var qb = _b.UploadNew(q);
         using var ob = _b.Allocate(q.Length);
         _b.Attention(qb, rowOffset, rows, heads, kvHeads, headSize, kc, vc, layerOffset, start, ob);
 
@@ -102,7 +102,7 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         var vs = values.Select(t => Round(t, precision)).ToArray();
         var expected = new float[rows * width];
         AttentionReference.Attention(q.AsSpan(rowOffset * width), rows, heads, kvHeads, headSize, ks, vs, start, expected);
-        var actual = Down(ob);
+        var actual = _b.DownloadAll(ob);
         AssertClose(expected, actual.AsSpan(rowOffset * width, rows * width), _ => AttentionAbsolute, "Attention");
         Assert.All(actual.AsSpan(0, rowOffset * width).ToArray(), t => Assert.Equal(0f, t)); // other rows untouched
     }
@@ -117,16 +117,16 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         var up = Random(n, 20);
         var expected = (float[])gate.Clone();
         ElementwiseReference.SwiGlu(expected, up);
-        using var gb = Up(gate);
-        using var ub = Up(up);
+        using var gb = _b.UploadNew(gate);
+        using var ub = _b.UploadNew(up);
         _b.SwiGlu(gb, ub, n);
-        AssertClose(expected, Down(gb), i => SwiGluRelative * Math.Abs(expected[i]) + 1e-12, "SwiGlu");
+        AssertClose(expected, _b.DownloadAll(gb), i => SwiGluRelative * Math.Abs(expected[i]) + 1e-12, "SwiGlu");
 
         var sum = (float[])gate.Clone();
         ElementwiseReference.Add(sum, up);
         _b.Upload(gate, gb);
         _b.Add(gb, ub, n);
-        AssertBitwise(sum, Down(gb), "Add");
+        AssertBitwise(sum, _b.DownloadAll(gb), "Add");
     }
 
     [Theory]
@@ -140,9 +140,9 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         var x = Random(rows * dim, 21);
         var expected = (float[])x.Clone();
         HadamardReference.Transform(expected, rows, dim, block);
-        using var xb = Up(x);
+        using var xb = _b.UploadNew(x);
         _b.Hadamard(xb, rows, dim, block);
-        AssertBitwise(expected, Down(xb), "Hadamard");
+        AssertBitwise(expected, _b.DownloadAll(xb), "Hadamard");
         Assert.Throws<ArgumentOutOfRangeException>(() => _b.Hadamard(xb, rows, dim, 3));
     }
 
@@ -152,10 +152,10 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
         const int vocab = 7, dim = 17;
         var table = Random(vocab * dim, 22);
         int[] tokens = [3, 0, 6, 3];
-        using var tb = Up(table);
+        using var tb = _b.UploadNew(table);
         using var xb = _b.Allocate(tokens.Length * dim);
         _b.Embedding(tb, tokens, dim, xb);
-        var x = Down(xb);
+        var x = _b.DownloadAll(xb);
         for (int m = 0; m < tokens.Length; m++)
             Assert.Equal(table.AsSpan(tokens[m] * dim, dim).ToArray(), x.AsSpan(m * dim, dim).ToArray());
         Assert.Throws<ArgumentOutOfRangeException>(() => _b.Embedding(tb, [vocab], dim, xb));
@@ -169,7 +169,7 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
     {
         var x = Random(length + offset + 2, 23);
         int expected = ElementwiseReference.Argmax(x.AsSpan(offset, length));
-        using var xb = Up(x);
+        using var xb = _b.UploadNew(x);
         Assert.Equal(expected, _b.Argmax(xb, offset, length));
 
         // Ties: the first index wins, also when the tie spans threads.
@@ -182,18 +182,4 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
 
     private static float Round(float value, KvPrecision precision) =>
         precision == KvPrecision.Float16 ? (float)(Half)value : value;
-
-    private DeviceBuffer Up(float[] data)
-    {
-        var b = _b.Allocate(data.Length);
-        _b.Upload(data, b);
-        return b;
-    }
-
-    private float[] Down(DeviceBuffer b)
-    {
-        var a = new float[b.Length];
-        _b.Download(b, a);
-        return a;
-    }
 }

@@ -1,3 +1,5 @@
+using QSpec.Kernels.Backends;
+
 namespace QSpec.Kernels.Tests.Ilgpu;
 
 /// <summary>Deterministic inputs and named tolerances for the ILGPU kernel tests.</summary>
@@ -43,5 +45,21 @@ internal static class IlgpuTestData
         for (int i = 0; i < expected.Length; i++)
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
                 $"{what}[{i}]: expected {expected[i]:R}, got {actual[i]:R}");
+    }
+
+    /// <summary>A new buffer holding <paramref name="data"/>.</summary>
+    public static DeviceBuffer UploadNew(this IBackend backend, float[] data)
+    {
+        var b = backend.Allocate(data.Length);
+        backend.Upload(data, b);
+        return b;
+    }
+
+    /// <summary>The whole buffer as floats.</summary>
+    public static float[] DownloadAll(this IBackend backend, DeviceBuffer b)
+    {
+        var a = new float[b.Length];
+        backend.Download(b, a);
+        return a;
     }
 }

@@ -37,6 +37,7 @@ public sealed class PtxCompileTests
         // Inline PTX of the CUDA-only paths appears exactly in the kernels that use it.
         Assert.Equal(entry.UsesDp4a, ptx.Contains("dp4a.s32.s32", StringComparison.Ordinal));
         if (entry.UsesDp4a) Assert.Contains("mul.rn.f32", ptx);
+        if (entry.Method.DeclaringType == typeof(ActivationQuantKernel)) Assert.Contains("cvt.rni.f32.f32", ptx);
     }
 
     private static string CompilePtx(KernelSet.EntryPoint entry, CudaArchitecture architecture)

@@ -6,7 +6,8 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// <summary>
 /// Per-token symmetric activation quantization with exactly the semantics of
 /// <see cref="Ops.ActivationQuantReference.Quantize"/>: one warp per row; absmax by a warp max (order-free);
-/// inv = qmax / absmax; q = clamp(round_even(x · inv), -qmax, qmax); four values packed per word; padding zero.
+/// inv = qmax / absmax; q = clamp(round_even(x · inv), -qmax, qmax) with mul.rn and cvt.rni on CUDA; four values
+/// packed per word; padding zero.
 /// </summary>
 internal static class ActivationQuantKernel
 {
@@ -27,7 +28,7 @@ internal static class ActivationQuantKernel
             {
                 int c = 4 * j + t;
                 if (c >= columns || absMax == 0f) continue;
-                int v = (int)MathF.Round(Mul(x[xRow + c], inv));
+                int v = (int)RoundEven(Mul(x[xRow + c], inv));
                 v = Math.Max(-qmax, Math.Min(qmax, v));
                 word |= (v & 0xFF) << (8 * t);
             }

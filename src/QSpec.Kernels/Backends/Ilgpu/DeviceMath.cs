@@ -46,6 +46,20 @@ internal static class DeviceMath
     }
 
     /// <summary>
+    /// Round half to even, as MathF.Round: <c>cvt.rni.f32.f32</c> on CUDA (ILGPU would otherwise lower MathF.Round to a
+    /// software routine), MathF.Round elsewhere.
+    /// </summary>
+    public static float RoundEven(float value)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("cvt.rni.f32.f32 %0, %1;", out float r, value);
+            return r;
+        }
+        return MathF.Round(value);
+    }
+
+    /// <summary>
     /// c + Σ_i a.byte[i] · b.byte[i] over the four signed bytes of a and b: one <c>dp4a.s32.s32</c> on CUDA,
     /// four multiply-adds elsewhere (same exact integer result).
     /// </summary>
