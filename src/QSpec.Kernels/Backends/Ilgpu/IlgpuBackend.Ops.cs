@@ -173,8 +173,7 @@ public sealed partial class IlgpuBackend
         {
             int capacity = Math.Max(positions, key.Theta == theta && key.HeadSize == headSize ? key.Positions * 2 : 256);
             var host = RopeTable.Build(capacity, headSize, theta);
-            _stream.Synchronize(); // the old table may still be read by queued kernels
-            _ropeTable?.Dispose();
+            ReleaseAfterQueuedWork(_ropeTable);
             _ropeTable = null;
             _ropeTable = AllocateDevice<float>(host.Length);
             _ropeTable.View.CopyFromCPU(_stream, ref host[0], host.Length);

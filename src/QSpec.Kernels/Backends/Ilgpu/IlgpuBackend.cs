@@ -232,7 +232,7 @@ public sealed partial class IlgpuBackend : IBackend
     {
         if (_indices is null || _indices.Length < values.Length)
         {
-            _indices?.Dispose();
+            ReleaseAfterQueuedWork(_indices);
             _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
         }
         var view = _indices.View.SubView(0, values.Length);
@@ -244,10 +244,18 @@ public sealed partial class IlgpuBackend : IBackend
     {
         if (_scratch is null || _scratch.Length < length)
         {
-            _scratch?.Dispose();
+            ReleaseAfterQueuedWork(_scratch);
             _scratch = AllocateDevice<float>(Math.Max(length, 1024));
         }
         return _scratch.View;
+    }
+
+    /// <summary>Frees a scratch buffer that queued kernels may still read (growth is rare, so waiting is cheap).</summary>
+    private void ReleaseAfterQueuedWork(MemoryBuffer? buffer)
+    {
+        if (buffer is null) return;
+        _stream.Synchronize();
+        buffer.Dispose();
     }
 
     private static IlgpuBuffer Buffer(DeviceBuffer b)
