@@ -119,6 +119,7 @@ public sealed partial class IlgpuBackend : IBackend
     {
         var b = Buffer(destination);
         CheckRange(b, offset, source.Length, nameof(offset));
+        if (source.IsEmpty) return;
         if (b.Precision == KvPrecision.Float32)
         {
             b.Floats.SubView(offset, source.Length).CopyFromCPU(_stream, ref MemoryMarshal.GetReference(source), source.Length);
@@ -150,6 +151,8 @@ public sealed partial class IlgpuBackend : IBackend
     /// <inheritdoc />
     public DeviceMatrix CreateMatrix(Int4Matrix? int4, float[]? dense, int rows, int columns)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
         if (int4 is null && dense is null) throw new ArgumentException("A matrix needs INT4 or dense weights.", nameof(int4));
         if (int4 is not null && (int4.Rows != rows || int4.Columns != columns))
             throw new ArgumentException($"INT4 matrix is {int4.Rows}x{int4.Columns}, expected {rows}x{columns}.", nameof(int4));
