@@ -23,7 +23,7 @@ public sealed class CpuBackendTests
     public void NonPositiveMaxThreads_Throws()
         => Assert.Throws<ArgumentOutOfRangeException>("options", () => new CpuBackend(new CpuBackendOptions { MaxThreads = 0 }));
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.CpuNames), MemberType = typeof(TestBackends))]
     public void Threads_DoNotChangeResults(string name)
     {
         const int n = 67, k = 172, m = 5;

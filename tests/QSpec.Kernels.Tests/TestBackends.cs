@@ -5,12 +5,24 @@ namespace QSpec.Kernels.Tests;
 
 /// <summary>
 /// The backends every kernel test runs on: each CPU kernel path this machine supports (forced, so each is exercised
-/// even where a better one exists). Other backends (e.g. ILGPU) add their names here and a case to <see cref="Create"/>.
+/// even where a better one exists), ILGPU's CPU accelerator, and CUDA when a device is present.
 /// </summary>
 public static class TestBackends
 {
-    /// <summary>Backend names for [MemberData].</summary>
+    /// <summary>Backend names for [MemberData]: every CPU path, ILGPU's CPU accelerator, CUDA when present.</summary>
     public static TheoryData<string> Names
+    {
+        get
+        {
+            var data = CpuNames;
+            data.Add(Ilgpu.IlgpuTestBackends.Name);
+            if (BackendFactory.CudaDeviceCount() > 0) data.Add("cuda");
+            return data;
+        }
+    }
+
+    /// <summary>The CPU backend's kernel paths this machine supports.</summary>
+    public static TheoryData<string> CpuNames
     {
         get
         {
@@ -34,6 +46,8 @@ public static class TestBackends
             "cpu-scalar" => CpuKernelPath.Scalar,
             _ => null,
         };
+        if (name == Ilgpu.IlgpuTestBackends.Name) return Ilgpu.IlgpuTestBackends.Create();
+        if (name == "cuda") return BackendFactory.Create(BackendKind.Cuda);
         if (path is null) throw new ArgumentOutOfRangeException(nameof(name), name, "Unknown test backend.");
         return new CpuBackend(new CpuBackendOptions { Path = path.Value, MaxThreads = 2, ParallelThreshold = 4096 });
     }
