@@ -6,5 +6,6 @@ var root = new RootCommand("QSpec.NET: run Llama models with INT4 weights and QS
 {
     GenerateCommand.Create(),
     PerplexityCommand.Create(),
+    BenchCommand.Create(),
 };
 return CliErrors.Run(() => root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }));
