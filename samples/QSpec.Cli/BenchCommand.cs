@@ -38,7 +38,7 @@ internal static class BenchCommand
             var weights = name is not null
                 ? SyntheticModel.Create(SyntheticModel.Shape(name))
                 : ModelLoading.LoadWeights(r.GetValue(common.Model), needInt4: settings.Modes.Any(m => m != "fp32"));
-            using var model = LlamaModel.Create(weights);
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             var promptIds = name is not null
                 ? Enumerable.Range(0, settings.Batch).Select(i => (IReadOnlyList<int>)new[] { 1, 100 + i, 200 + i, 300 + i }).ToArray()
                 : BenchRunner.LoadPrompts(r.GetValue(prompts), r.GetValue(common.Tokenizer), r.GetValue(common.Model), weights.Config.VocabSize, settings.Batch);

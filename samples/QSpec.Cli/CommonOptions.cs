@@ -21,6 +21,12 @@ internal sealed class CommonOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    public Option<string> Backend { get; } = new("--backend")
+    {
+        Description = "Compute backend: auto (CUDA if present, else CPU), cpu (SIMD), cuda, ilgpu-cpu (ILGPU's CPU accelerator; slow, for testing).",
+        DefaultValueFactory = _ => "auto",
+    };
+
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object at the end." };
 
     public void AddTo(Command command)
@@ -28,6 +34,7 @@ internal sealed class CommonOptions
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
         command.Options.Add(Mode);
+        command.Options.Add(Backend);
         command.Options.Add(Json);
     }
 }

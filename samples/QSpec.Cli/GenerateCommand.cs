@@ -38,7 +38,7 @@ internal static class GenerateCommand
             var modelPath = r.GetValue(common.Model);
             var weights = ModelLoading.LoadWeights(modelPath, needInt4: qspec || mode is not (null or ExecutionMode.Fp32));
             var tokenizer = ModelLoading.LoadTokenizer(r.GetValue(common.Tokenizer), modelPath, weights.Config.VocabSize);
-            using var model = LlamaModel.Create(weights);
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var promptIds = tokenizer.Encode(r.GetValue(prompt)!, addBos: true);
             int[] stop = [tokenizer.BosId, tokenizer.EosId];

@@ -1,4 +1,5 @@
 using QSpec.Inference;
+using QSpec.Kernels.Backends;
 using QSpec.Kernels.Formats;
 using QSpec.Model;
 using QSpec.Tokenization;
@@ -17,6 +18,16 @@ internal static class ModelLoading
         "w4a4" => ExecutionMode.W4A4,
         "w4a8" => ExecutionMode.W4A8,
         _ => throw new ArgumentException($"Unknown --mode '{value}'; use fp32, w4a16, w4a4 or w4a8.", "--mode"),
+    };
+
+    /// <summary>Parses a --backend value.</summary>
+    public static BackendKind ParseBackend(string value) => value.ToLowerInvariant() switch
+    {
+        "auto" => BackendKind.Auto,
+        "cpu" => BackendKind.Cpu,
+        "cuda" => BackendKind.Cuda,
+        "ilgpu-cpu" => BackendKind.IlgpuCpu,
+        _ => throw new ArgumentException($"Unknown --backend '{value}'; use auto, cpu, cuda or ilgpu-cpu.", "--backend"),
     };
 
     /// <summary>Loads the weights, quantizing a float checkpoint with RTN when an INT4 mode needs it.</summary>

@@ -27,7 +27,7 @@ internal static class PerplexityCommand
             var modelPath = r.GetValue(common.Model);
             var weights = ModelLoading.LoadWeights(modelPath, needInt4: mode is not (null or ExecutionMode.Fp32));
             var tokenizer = ModelLoading.LoadTokenizer(r.GetValue(common.Tokenizer), modelPath, weights.Config.VocabSize);
-            using var model = LlamaModel.Create(weights);
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var resolved = mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
             var result = Perplexity.Evaluate(session, texts.Select(t => tokenizer.Encode(t, addBos: true)), resolved);
