@@ -5,7 +5,7 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `-- quick`: a short non-BDN run (well under two minutes) for a shared machine. Each case is warmed up, then timed as
-/// the best of 7 batches sized to ~5 ms each. Integer modes are timed with their activation quantization.
+/// the best of 31 batches of about 1 ms (or one call) each. Integer modes are timed with their activation quantization.
 /// </summary>
 public static class QuickBench
 {
@@ -14,7 +14,7 @@ public static class QuickBench
     public static void Run(TextWriter o, int threads = 0, string? shape = null)
     {
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads > 0 ? threads : Environment.ProcessorCount });
-        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}; times are the best of 7 batches (shared cores: noisy)");
+        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}; times are the best of 31 ~1 ms batches (shared cores: noisy)");
         var data = GC.AllocateUninitializedArray<float>(BandwidthBenchmarks.Bytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double bw1 = BandwidthBenchmarks.Bytes / Median(() => BandwidthBenchmarks.Read(data, 1)) / 1e3;
@@ -43,14 +43,14 @@ public static class QuickBench
         }
     }
 
-    /// <summary>Best-of-7-batches microseconds per call (the minimum is the least disturbed by other load).</summary>
+    /// <summary>Best-of-31-batches microseconds per call (the minimum is the least disturbed by other load).</summary>
     private static double Median(Action action)
     {
         action();
         var sw = Stopwatch.StartNew();
         int reps = 0;
-        while (sw.Elapsed.TotalMilliseconds < 5 || reps < 2) { action(); reps++; }
-        var samples = new double[7];
+        while (sw.Elapsed.TotalMilliseconds < 1 || reps < 1) { action(); reps++; }
+        var samples = new double[31];
         for (int s = 0; s < samples.Length; s++)
         {
             sw.Restart();

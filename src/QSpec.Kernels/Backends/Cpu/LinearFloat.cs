@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -32,36 +33,37 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
         float[] xp = Pad(x, rows, k, kp);
         var groups = new GroupIndex(w);
-        bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        // Up to one register tile of rows, dequantize in registers; beyond it, dequantize each weight row once into L1.
-        bool buffered = rows > (avx512 ? 4 : 2);
+        if (paths.Float == CpuKernelPath.Avx512)
+        {
+            CpuParallel.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
+            {
+                float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
+                fixed (byte* wd = w.Data)
+                fixed (float* sc = w.Scales, xq = xp, yp = y, ap = scratch)
+                {
+                    var provider = new PackedProvider512(wd, sc, w.RowBytes, w.GroupCount, groups);
+                    LinearFloatAvx512.Run<PackedProvider512, PackedSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                ArrayPool<float>.Shared.Return(scratch);
+            });
+            return;
+        }
+        // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
+        bool buffered = rows > 2;
         CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
         {
             float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, xq = xp, yp = y, bp = buf)
             {
-                float* row = bp == null ? null : (float*)(((nint)bp + 63) & ~(nint)63);
+                float* row = bp == null ? null : (float*)Align(bp);
                 for (int j = start; j < end; j++)
                 {
-                    byte* wr = wd + (long)j * w.RowBytes;
-                    float* sr = sc + (long)j * w.GroupCount;
-                    if (avx512)
-                    {
-                        var src = new PackedSource512(wr, sr, groups);
-                        if (!buffered) { LinearFloatAvx512.Rows(ref src, rows, kp / 64, xq, kp, yp + j, n); continue; }
-                        LinearFloatAvx512.Dequantize(ref src, kp / 64, row);
-                        var bs = new BufferSource512(row);
-                        LinearFloatAvx512.Rows(ref bs, rows, kp / 64, xq, kp, yp + j, n);
-                    }
-                    else
-                    {
-                        var src = new PackedSource256(wr, sr, groups);
-                        if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
-                        LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
-                        var bs = new BufferSource256(row);
-                        LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
-                    }
+                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups);
+                    if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
+                    LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
+                    var bs = new BufferSource256(row);
+                    LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
                 }
             }
             if (buf != null) ArrayPool<float>.Shared.Return(buf);
@@ -82,31 +84,36 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         int kp = Int4Matrix.PadColumns(k);
         float[] xp = Pad(x, rows, k, kp);
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+        CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
             float* tail = stackalloc float[64];
-            fixed (float* wd = w, xq = xp, yp = y)
+            float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
+            fixed (float* wd = w, xq = xp, yp = y, ap = scratch)
             {
-                for (int j = start; j < end; j++)
+                if (avx512)
                 {
-                    float* wr = wd + (long)j * k;
-                    int full = avx512 ? k / 64 : k / 32, done = full * (avx512 ? 64 : 32);
-                    new Span<float>(tail, 64).Clear();
-                    new ReadOnlySpan<float>(wr + done, k - done).CopyTo(new Span<float>(tail, 64));
-                    if (avx512)
+                    var provider = new DenseProvider512(wd, k, tail);
+                    LinearFloatAvx512.Run<DenseProvider512, DenseSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                else
+                {
+                    for (int j = start; j < end; j++)
                     {
-                        var src = new DenseSource512(wr, full, tail);
-                        LinearFloatAvx512.Rows(ref src, rows, kp / 64, xq, kp, yp + j, n);
-                    }
-                    else
-                    {
+                        float* wr = wd + (long)j * k;
+                        int full = k / 32;
+                        new Span<float>(tail, 64).Clear();
+                        new ReadOnlySpan<float>(wr + full * 32, k - full * 32).CopyTo(new Span<float>(tail, 64));
                         var src = new DenseSource256(wr, full, tail);
                         LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n);
                     }
                 }
             }
+            if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
         });
     }
+
+    /// <summary>The first 64-byte aligned address at or after <paramref name="p"/> (scratch is over-allocated by 16 floats).</summary>
+    private static Vector512<float>* Align(float* p) => (Vector512<float>*)(((nint)p + 63) & ~(nint)63);
 
     private int Threads(int n, int k) => (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
 
