@@ -7,11 +7,11 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <summary>
 /// Dispatch of the float-activation linear ops (W4A16 and dense F32): pads X to a whole number of 64-column blocks,
 /// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
-/// Not thread-safe (one instance per backend; backend ops run in order).
+/// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
 /// </summary>
 internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options)
 {
-    private float[] _padded = [];
+    [ThreadStatic] private static float[]? t_padded;
 
     /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ.</summary>
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y)
@@ -121,12 +121,13 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     private float[] Pad(float[] x, int rows, int k, int kp)
     {
         int need = rows * kp;
-        if (_padded.Length < need) _padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        var padded = t_padded;
+        if (padded is null || padded.Length < need) t_padded = padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
         for (int m = 0; m < rows; m++)
         {
-            x.AsSpan(m * k, k).CopyTo(_padded.AsSpan(m * kp, k));
-            _padded.AsSpan(m * kp + k, kp - k).Clear();
+            x.AsSpan(m * k, k).CopyTo(padded.AsSpan(m * kp, k));
+            padded.AsSpan(m * kp + k, kp - k).Clear();
         }
-        return _padded;
+        return padded;
     }
 }
