@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using QSpec.Kernels.Formats;
 using QSpec.Kernels.Ops;
@@ -12,6 +13,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class ActivationQuantizer
 {
     /// <summary>Quantizes X[M, K] into <paramref name="q"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Quantize(ReadOnlySpan<float> x, int rows, int columns, int bits, CpuQuantizedActivations q, bool vector)
     {
         int qmax = ActivationQuantReference.MaxLevel(bits);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using QSpec.Kernels.Ops;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -14,6 +15,7 @@ internal static class AttentionKernel
     [ThreadStatic] private static float[]? t_keys, t_values, t_scores;
 
     /// <summary>See <see cref="IBackend.Attention"/>; <paramref name="q"/> and <paramref name="output"/> are the rows of this call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ReadOnlySpan<float> q, int rows, int heads, int kvHeads, int headSize, CpuBuffer keyCache, CpuBuffer valueCache,
                     long layerOffset, int start, Span<float> output, bool vector)
     {

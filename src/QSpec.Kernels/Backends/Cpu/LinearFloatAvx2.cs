@@ -67,6 +67,7 @@ internal readonly unsafe struct DenseSource256(float* row, int fullHalves, float
 internal static unsafe class LinearFloatAvx2
 {
     /// <summary>Y rows [0, rows) for one output channel; x has row stride kp (zero padded), y has row stride n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows<TS>(ref TS src, int rows, int halves, float* x, int kp, float* y, int n) where TS : struct, IHalfSource256
     {
         int m = 0;
@@ -75,6 +76,7 @@ internal static unsafe class LinearFloatAvx2
     }
 
     /// <summary>Writes the dequantized row (kp floats) to <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dequantize(ref PackedSource256 src, int halves, float* dst)
     {
         for (int h = 0; h < halves; h++)
@@ -85,6 +87,7 @@ internal static unsafe class LinearFloatAvx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TR, TS>(ref TS src, int halves, float* x, int kp, float* y, int n)
         where TR : struct, IRowTile where TS : struct, IHalfSource256
     {

@@ -103,6 +103,7 @@ internal static unsafe class LinearFloatAvx512
     /// Y[m, j] for m &lt; rows and channels j in [start, end); x has row stride kp (zero padded), y row stride n;
     /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of scratch.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TP, TS>(ref TP provider, int start, int end, int rows, int blocks, float* x, int kp, float* y, int n,
                                    Vector512<float>* acc)
         where TP : struct, ISourceProvider512<TS> where TS : struct, IBlockSource512
@@ -140,6 +141,7 @@ internal static unsafe class LinearFloatAvx512
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TR, TS>(ref TS src, int b0, int b1, float* x, int kp, Vector512<float>* acc)
         where TR : struct, IRowTile where TS : struct, IBlockSource512
     {

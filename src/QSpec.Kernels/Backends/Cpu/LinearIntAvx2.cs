@@ -61,6 +61,7 @@ internal static unsafe class LinearIntAvx2
     /// y[c] = result for channel c &lt; <paramref name="valid"/> of the tile whose packed rows start at w0..w3 and whose
     /// scales are <paramref name="scales"/>[g·4 + c]; <paramref name="a"/> and <paramref name="sums"/> are one activation row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile<TDot>(byte* w0, byte* w1, byte* w2, byte* w3, float* scales, in Shape shape,
                                   sbyte* a, int* sums, float activationScale, float* y, int valid) where TDot : struct, IByteDot
     {
