@@ -86,7 +86,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
         CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
-            float* tail = stackalloc float[64];
+            float* tail = stackalloc float[4 * 64];
             float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
             fixed (float* wd = w, xq = xp, yp = y, ap = scratch)
             {

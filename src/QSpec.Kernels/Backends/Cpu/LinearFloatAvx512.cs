@@ -64,12 +64,16 @@ internal readonly unsafe struct PackedProvider512(byte* data, float* scales, int
     public PackedSource512 For(int channel) => new(data + (long)channel * rowBytes, scales + (long)channel * groupCount, groups);
 }
 
-/// <summary>Sources over the rows of a dense [N, K] matrix; the single tail buffer is refilled per call (sources are used at once).</summary>
-internal readonly unsafe struct DenseProvider512(float* data, int k, float* tail) : ISourceProvider512<DenseSource512>
+/// <summary>
+/// Sources over the rows of a dense [N, K] matrix. <paramref name="tails"/> holds 4 × 64 floats: channel j's partial last
+/// block is copied to slot j mod 4, so the four sources of one channel block never share a slot.
+/// </summary>
+internal readonly unsafe struct DenseProvider512(float* data, int k, float* tails) : ISourceProvider512<DenseSource512>
 {
     public DenseSource512 For(int channel)
     {
         float* row = data + (long)channel * k;
+        float* tail = tails + 64 * (channel & 3);
         int full = k / 64;
         var t = new Span<float>(tail, 64);
         t.Clear();
@@ -115,6 +119,14 @@ internal static unsafe class LinearFloatAvx512
             for (int b0 = 0; b0 < blocks; b0 += ChunkBlocks)
             {
                 int b1 = Math.Min(blocks, b0 + ChunkBlocks);
+                if (rows == 1 && jn == ChannelBlock)
+                {
+                    // One row: four channels share each activation load (loads, not FMAs, bound the one-row tile).
+                    var s0 = provider.For(j0); var s1 = provider.For(j0 + 1);
+                    var s2 = provider.For(j0 + 2); var s3 = provider.For(j0 + 3);
+                    FourChannels(ref s0, ref s1, ref s2, ref s3, b0, b1, x, acc);
+                    continue;
+                }
                 for (int m = 0; m < rows; m += 4)
                 {
                     float* xm = x + (long)m * kp;
@@ -189,6 +201,39 @@ internal static unsafe class LinearFloatAvx512
         if (TR.Count > 1) { acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13; }
         if (TR.Count > 2) { acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23; }
         if (TR.Count > 3) { acc[12] = a30; acc[13] = a31; acc[14] = a32; acc[15] = a33; }
+    }
+
+    /// <summary>One row, four channels; accumulators of channel c at acc[4c .. 4c + 3]. Same per-channel order as <see cref="Tile"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FourChannels<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, int b0, int b1, float* x, Vector512<float>* acc)
+        where TS : struct, IBlockSource512
+    {
+        Vector512<float> a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
+        Vector512<float> a10 = acc[4], a11 = acc[5], a12 = acc[6], a13 = acc[7];
+        Vector512<float> a20 = acc[8], a21 = acc[9], a22 = acc[10], a23 = acc[11];
+        Vector512<float> a30 = acc[12], a31 = acc[13], a32 = acc[14], a33 = acc[15];
+        for (int b = b0; b < b1; b++)
+        {
+            float* p = x + 64 * b;
+            var x0 = Vector512.Load(p); var x1 = Vector512.Load(p + 16);
+            var x2 = Vector512.Load(p + 32); var x3 = Vector512.Load(p + 48);
+            s0.Load(b, out var w0, out var w1, out var w2, out var w3);
+            a00 = Avx512F.FusedMultiplyAdd(x0, w0, a00); a01 = Avx512F.FusedMultiplyAdd(x1, w1, a01);
+            a02 = Avx512F.FusedMultiplyAdd(x2, w2, a02); a03 = Avx512F.FusedMultiplyAdd(x3, w3, a03);
+            s1.Load(b, out w0, out w1, out w2, out w3);
+            a10 = Avx512F.FusedMultiplyAdd(x0, w0, a10); a11 = Avx512F.FusedMultiplyAdd(x1, w1, a11);
+            a12 = Avx512F.FusedMultiplyAdd(x2, w2, a12); a13 = Avx512F.FusedMultiplyAdd(x3, w3, a13);
+            s2.Load(b, out w0, out w1, out w2, out w3);
+            a20 = Avx512F.FusedMultiplyAdd(x0, w0, a20); a21 = Avx512F.FusedMultiplyAdd(x1, w1, a21);
+            a22 = Avx512F.FusedMultiplyAdd(x2, w2, a22); a23 = Avx512F.FusedMultiplyAdd(x3, w3, a23);
+            s3.Load(b, out w0, out w1, out w2, out w3);
+            a30 = Avx512F.FusedMultiplyAdd(x0, w0, a30); a31 = Avx512F.FusedMultiplyAdd(x1, w1, a31);
+            a32 = Avx512F.FusedMultiplyAdd(x2, w2, a32); a33 = Avx512F.FusedMultiplyAdd(x3, w3, a33);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03;
+        acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13;
+        acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23;
+        acc[12] = a30; acc[13] = a31; acc[14] = a32; acc[15] = a33;
     }
 
     /// <summary>The fixed horizontal sum: pairwise over accumulators, then halves down to four lanes.</summary>
