@@ -89,9 +89,11 @@ internal readonly unsafe struct DenseProvider512(float* data, int k, float* tail
 /// </summary>
 /// <remarks>
 /// Loops are blocked so the activation tile stays in cache: per group of <see cref="ChannelBlock"/> channels, per chunk of
-/// <see cref="ChunkBlocks"/> blocks (2048 columns), per tile of ≤ 4 rows, per channel. Accumulators are parked in memory
-/// between chunks (a store and load are exact), so blocking leaves every row's summation order unchanged. Each tile
-/// dequantizes its weights again in registers, which measured no slower than streaming a dequantized row through L1.
+/// <see cref="ChunkBlocks"/> blocks (2048 columns), per pair of rows (2 rows × 2 channels) and for a last odd row
+/// (1 row × 4 channels). Sharing each activation load between channels matters because loads, not FMAs, limit a
+/// one-channel tile. Accumulators are parked in memory between chunks (a store and load are exact), so blocking and
+/// tiling leave every (row, channel) summation order unchanged. Each tile dequantizes its weights again in registers,
+/// which measured no slower than streaming a dequantized row through L1.
 /// </remarks>
 internal static unsafe class LinearFloatAvx512
 {
@@ -119,28 +121,41 @@ internal static unsafe class LinearFloatAvx512
             for (int b0 = 0; b0 < blocks; b0 += ChunkBlocks)
             {
                 int b1 = Math.Min(blocks, b0 + ChunkBlocks);
-                if (rows == 1 && jn == ChannelBlock)
-                {
-                    // One row: four channels share each activation load (loads, not FMAs, bound the one-row tile).
-                    var s0 = provider.For(j0); var s1 = provider.For(j0 + 1);
-                    var s2 = provider.For(j0 + 2); var s3 = provider.For(j0 + 3);
-                    FourChannels(ref s0, ref s1, ref s2, ref s3, b0, b1, x, acc);
-                    continue;
-                }
-                for (int m = 0; m < rows; m += 4)
+                for (int m = 0; m < rows; )
                 {
                     float* xm = x + (long)m * kp;
-                    for (int c = 0; c < jn; c++)
+                    if (rows - m >= 2)
                     {
-                        var src = provider.For(j0 + c);
-                        Vector512<float>* a = acc + (c * rows + m) * 4;
-                        switch (rows - m)
+                        // Row pairs over channel pairs: each activation load feeds two channels.
+                        int c = 0;
+                        for (; c + 2 <= jn; c += 2)
                         {
-                            case 1: Tile<OneRow, TS>(ref src, b0, b1, xm, kp, a); break;
-                            case 2: Tile<TwoRows, TS>(ref src, b0, b1, xm, kp, a); break;
-                            case 3: Tile<ThreeRows, TS>(ref src, b0, b1, xm, kp, a); break;
-                            default: Tile<FourRows, TS>(ref src, b0, b1, xm, kp, a); break;
+                            var s0 = provider.For(j0 + c); var s1 = provider.For(j0 + c + 1);
+                            TwoByTwo(ref s0, ref s1, b0, b1, xm, kp, acc + (c * rows + m) * 4, acc + ((c + 1) * rows + m) * 4);
                         }
+                        if (c < jn)
+                        {
+                            var s0 = provider.For(j0 + c);
+                            Tile<TwoRows, TS>(ref s0, b0, b1, xm, kp, acc + (c * rows + m) * 4);
+                        }
+                        m += 2;
+                    }
+                    else
+                    {
+                        // The last single row: four channels share each activation load.
+                        if (jn == ChannelBlock)
+                        {
+                            var s0 = provider.For(j0); var s1 = provider.For(j0 + 1);
+                            var s2 = provider.For(j0 + 2); var s3 = provider.For(j0 + 3);
+                            FourChannels(ref s0, ref s1, ref s2, ref s3, b0, b1, xm, rows, acc + m * 4);
+                        }
+                        else
+                            for (int c = 0; c < jn; c++)
+                            {
+                                var s0 = provider.For(j0 + c);
+                                Tile<OneRow, TS>(ref s0, b0, b1, xm, kp, acc + (c * rows + m) * 4);
+                            }
+                        m++;
                     }
                 }
             }
@@ -159,11 +174,7 @@ internal static unsafe class LinearFloatAvx512
     {
         Vector512<float> a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
         if (TR.Count > 1) { a10 = acc[4]; a11 = acc[5]; a12 = acc[6]; a13 = acc[7]; }
-        if (TR.Count > 2) { a20 = acc[8]; a21 = acc[9]; a22 = acc[10]; a23 = acc[11]; }
-        if (TR.Count > 3) { a30 = acc[12]; a31 = acc[13]; a32 = acc[14]; a33 = acc[15]; }
         for (int b = b0; b < b1; b++)
         {
             src.Load(b, out var w0, out var w1, out var w2, out var w3);
@@ -180,38 +191,62 @@ internal static unsafe class LinearFloatAvx512
                 a12 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 32), w2, a12);
                 a13 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 48), w3, a13);
             }
-            if (TR.Count > 2)
-            {
-                p += kp;
-                a20 = Avx512F.FusedMultiplyAdd(Vector512.Load(p), w0, a20);
-                a21 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 16), w1, a21);
-                a22 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 32), w2, a22);
-                a23 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 48), w3, a23);
-            }
-            if (TR.Count > 3)
-            {
-                p += kp;
-                a30 = Avx512F.FusedMultiplyAdd(Vector512.Load(p), w0, a30);
-                a31 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 16), w1, a31);
-                a32 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 32), w2, a32);
-                a33 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 48), w3, a33);
-            }
         }
         acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03;
         if (TR.Count > 1) { acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13; }
-        if (TR.Count > 2) { acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23; }
-        if (TR.Count > 3) { acc[12] = a30; acc[13] = a31; acc[14] = a32; acc[15] = a33; }
     }
 
-    /// <summary>One row, four channels; accumulators of channel c at acc[4c .. 4c + 3]. Same per-channel order as <see cref="Tile"/>.</summary>
+    /// <summary>Two rows × two channels; acc0 / acc1 hold each channel's two rows (4 vectors per row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FourChannels<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, int b0, int b1, float* x, Vector512<float>* acc)
+    private static void TwoByTwo<TS>(ref TS s0, ref TS s1, int b0, int b1, float* x, int kp, Vector512<float>* acc0, Vector512<float>* acc1)
         where TS : struct, IBlockSource512
     {
-        Vector512<float> a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
-        Vector512<float> a10 = acc[4], a11 = acc[5], a12 = acc[6], a13 = acc[7];
-        Vector512<float> a20 = acc[8], a21 = acc[9], a22 = acc[10], a23 = acc[11];
-        Vector512<float> a30 = acc[12], a31 = acc[13], a32 = acc[14], a33 = acc[15];
+        Vector512<float> a00 = acc0[0], a01 = acc0[1], a02 = acc0[2], a03 = acc0[3];
+        Vector512<float> a10 = acc0[4], a11 = acc0[5], a12 = acc0[6], a13 = acc0[7];
+        Vector512<float> c00 = acc1[0], c01 = acc1[1], c02 = acc1[2], c03 = acc1[3];
+        Vector512<float> c10 = acc1[4], c11 = acc1[5], c12 = acc1[6], c13 = acc1[7];
+        for (int b = b0; b < b1; b++)
+        {
+            s0.Load(b, out var w0, out var w1, out var w2, out var w3);
+            s1.Load(b, out var v0, out var v1, out var v2, out var v3);
+            float* p = x + 64 * b;
+            var x0 = Vector512.Load(p);
+            a00 = Avx512F.FusedMultiplyAdd(x0, w0, a00); c00 = Avx512F.FusedMultiplyAdd(x0, v0, c00);
+            x0 = Vector512.Load(p + 16);
+            a01 = Avx512F.FusedMultiplyAdd(x0, w1, a01); c01 = Avx512F.FusedMultiplyAdd(x0, v1, c01);
+            x0 = Vector512.Load(p + 32);
+            a02 = Avx512F.FusedMultiplyAdd(x0, w2, a02); c02 = Avx512F.FusedMultiplyAdd(x0, v2, c02);
+            x0 = Vector512.Load(p + 48);
+            a03 = Avx512F.FusedMultiplyAdd(x0, w3, a03); c03 = Avx512F.FusedMultiplyAdd(x0, v3, c03);
+            p += kp;
+            x0 = Vector512.Load(p);
+            a10 = Avx512F.FusedMultiplyAdd(x0, w0, a10); c10 = Avx512F.FusedMultiplyAdd(x0, v0, c10);
+            x0 = Vector512.Load(p + 16);
+            a11 = Avx512F.FusedMultiplyAdd(x0, w1, a11); c11 = Avx512F.FusedMultiplyAdd(x0, v1, c11);
+            x0 = Vector512.Load(p + 32);
+            a12 = Avx512F.FusedMultiplyAdd(x0, w2, a12); c12 = Avx512F.FusedMultiplyAdd(x0, v2, c12);
+            x0 = Vector512.Load(p + 48);
+            a13 = Avx512F.FusedMultiplyAdd(x0, w3, a13); c13 = Avx512F.FusedMultiplyAdd(x0, v3, c13);
+        }
+        acc0[0] = a00; acc0[1] = a01; acc0[2] = a02; acc0[3] = a03;
+        acc0[4] = a10; acc0[5] = a11; acc0[6] = a12; acc0[7] = a13;
+        acc1[0] = c00; acc1[1] = c01; acc1[2] = c02; acc1[3] = c03;
+        acc1[4] = c10; acc1[5] = c11; acc1[6] = c12; acc1[7] = c13;
+    }
+
+    /// <summary>
+    /// One row, four channels; channel c's accumulators for this row at acc[4·rows·c .. + 3]. The same per-channel order
+    /// as <see cref="Tile"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FourChannels<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, int b0, int b1, float* x, int rows, Vector512<float>* acc)
+        where TS : struct, IBlockSource512
+    {
+        Vector512<float>* q0 = acc, q1 = acc + 4 * rows, q2 = acc + 8 * rows, q3 = acc + 12 * rows;
+        Vector512<float> a00 = q0[0], a01 = q0[1], a02 = q0[2], a03 = q0[3];
+        Vector512<float> a10 = q1[0], a11 = q1[1], a12 = q1[2], a13 = q1[3];
+        Vector512<float> a20 = q2[0], a21 = q2[1], a22 = q2[2], a23 = q2[3];
+        Vector512<float> a30 = q3[0], a31 = q3[1], a32 = q3[2], a33 = q3[3];
         for (int b = b0; b < b1; b++)
         {
             float* p = x + 64 * b;
@@ -230,10 +265,10 @@ internal static unsafe class LinearFloatAvx512
             a30 = Avx512F.FusedMultiplyAdd(x0, w0, a30); a31 = Avx512F.FusedMultiplyAdd(x1, w1, a31);
             a32 = Avx512F.FusedMultiplyAdd(x2, w2, a32); a33 = Avx512F.FusedMultiplyAdd(x3, w3, a33);
         }
-        acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03;
-        acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13;
-        acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23;
-        acc[12] = a30; acc[13] = a31; acc[14] = a32; acc[15] = a33;
+        q0[0] = a00; q0[1] = a01; q0[2] = a02; q0[3] = a03;
+        q1[0] = a10; q1[1] = a11; q1[2] = a12; q1[3] = a13;
+        q2[0] = a20; q2[1] = a21; q2[2] = a22; q2[3] = a23;
+        q3[0] = a30; q3[1] = a31; q3[2] = a32; q3[3] = a33;
     }
 
     /// <summary>The fixed horizontal sum: pairwise over accumulators, then halves down to four lanes.</summary>
