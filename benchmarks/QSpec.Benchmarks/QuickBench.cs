@@ -14,12 +14,14 @@ public static class QuickBench
     public static void Run(TextWriter o, int threads = 0, string? shape = null)
     {
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads > 0 ? threads : Environment.ProcessorCount });
-        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}; times are the best of 31 ~1 ms batches (shared cores: noisy)");
+        o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}, cycled over {LinearCase.ColdBytes >> 20} MiB of copies (cold L3); times are the best of 31 ~1 ms batches (shared cores: noisy)");
         var data = GC.AllocateUninitializedArray<float>(BandwidthBenchmarks.Bytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double bw1 = BandwidthBenchmarks.Bytes / Median(() => BandwidthBenchmarks.Read(data, 1)) / 1e3;
         double bwAll = BandwidthBenchmarks.Bytes / Median(() => BandwidthBenchmarks.Read(data, Environment.ProcessorCount)) / 1e3;
         o.WriteLine($"stream read 256 MiB: {bw1:F1} GB/s (1 thread), {bwAll:F1} GB/s ({Environment.ProcessorCount} threads)");
+        // The first timed case of a process ran up to 2x slow; warm up on a throwaway one.
+        using (var warm = new LinearCase(backend, 2048, 2048, 2, LinearKind.W4A16)) Median(warm.QuantizeAndLinear);
         o.WriteLine();
         o.WriteLine($"{"N x K",-11} {"M",3} | {"W4A16 us",9} {"GB/s",6} {"GOP/s",6} | {"W4A4 us",9} {"GOP/s",6} {"/A16",5} | {"W4A8 us",9} {"GOP/s",6} {"/A16",5}");
         foreach (var (n, k) in LinearCase.Shapes)

@@ -31,7 +31,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             });
             return;
         }
-        float[] xp = Pad(x, rows, k, kp);
+        var (xp, xoff) = Pad(x, rows, k, kp);
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
@@ -39,8 +39,9 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             {
                 float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
                 fixed (byte* wd = w.Data)
-                fixed (float* sc = w.Scales, xq = xp, yp = y, ap = scratch)
+                fixed (float* sc = w.Scales, x0 = xp, yp = y, ap = scratch)
                 {
+                    float* xq = x0 + xoff;
                     var provider = new PackedProvider512(wd, sc, w.RowBytes, w.GroupCount, groups);
                     LinearFloatAvx512.Run<PackedProvider512, PackedSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
                 }
@@ -54,12 +55,13 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         {
             float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
             fixed (byte* wd = w.Data)
-            fixed (float* sc = w.Scales, xq = xp, yp = y, bp = buf)
+            fixed (float* sc = w.Scales, x0 = xp, yp = y, bp = buf)
             {
+                float* xq = x0 + xoff;
                 float* row = bp == null ? null : (float*)Align(bp);
                 for (int j = start; j < end; j++)
                 {
-                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups);
+                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups, w.RowBytes);
                     if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
                     LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
                     var bs = new BufferSource256(row);
@@ -82,14 +84,15 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             return;
         }
         int kp = Int4Matrix.PadColumns(k);
-        float[] xp = Pad(x, rows, k, kp);
+        var (xp, xoff) = Pad(x, rows, k, kp);
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
         CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
             float* tail = stackalloc float[4 * 64];
             float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
-            fixed (float* wd = w, xq = xp, yp = y, ap = scratch)
+            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch)
             {
+                float* xq = x0 + xoff;
                 if (avx512)
                 {
                     var provider = new DenseProvider512(wd, k, tail);
@@ -117,17 +120,23 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
 
     private int Threads(int n, int k) => (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
 
-    /// <summary>Copies X[M, K] into a scratch with row stride kp and zero padding (kernels read whole blocks).</summary>
-    private float[] Pad(float[] x, int rows, int k, int kp)
+    /// <summary>
+    /// Copies X[M, K] into a per-thread pinned scratch with row stride kp and zero padding (kernels read whole blocks),
+    /// starting at element <c>Offset</c>, the first 64-byte aligned one: unaligned 64-byte loads split cache lines and
+    /// the activation loads bound the small-M tiles.
+    /// </summary>
+    private static (float[] Buffer, int Offset) Pad(float[] x, int rows, int k, int kp)
     {
-        int need = rows * kp;
+        int need = rows * kp + 16;
         var padded = t_padded;
         if (padded is null || padded.Length < need) t_padded = padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        int offset;
+        fixed (float* p = padded) offset = (int)((64 - ((nint)p & 63)) & 63) / sizeof(float);
         for (int m = 0; m < rows; m++)
         {
-            x.AsSpan(m * k, k).CopyTo(padded.AsSpan(m * kp, k));
-            padded.AsSpan(m * kp + k, kp - k).Clear();
+            x.AsSpan(m * k, k).CopyTo(padded.AsSpan(offset + m * kp, k));
+            padded.AsSpan(offset + m * kp + k, kp - k).Clear();
         }
-        return padded;
+        return (padded, offset);
     }
 }

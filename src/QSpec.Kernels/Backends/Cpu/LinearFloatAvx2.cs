@@ -20,7 +20,12 @@ internal readonly unsafe struct PackedSource256 : IHalfSource256
     private readonly float* _scales;
     private readonly GroupIndex _groups;
 
-    public PackedSource256(byte* row, float* scales, GroupIndex groups) { _row = row; _scales = scales; _groups = groups; }
+    private readonly int _rowBytes;
+
+    public PackedSource256(byte* row, float* scales, GroupIndex groups, int rowBytes)
+    {
+        _row = row; _scales = scales; _groups = groups; _rowBytes = rowBytes;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3)
@@ -31,6 +36,7 @@ internal readonly unsafe struct PackedSource256 : IHalfSource256
         var mask = Vector256.Create(15);
         int shift = 4 * (half & 1);
         byte* p = _row + 32 * (half >> 1);
+        Sse.Prefetch1(p + _rowBytes); // the next channel's row, read after this one
         w0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p) >>> shift) & mask), scale, offset);
         w1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 8) >>> shift) & mask), scale, offset);
         w2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 16) >>> shift) & mask), scale, offset);

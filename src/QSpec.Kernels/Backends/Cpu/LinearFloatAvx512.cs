@@ -21,7 +21,13 @@ internal readonly unsafe struct PackedSource512 : IBlockSource512
     private readonly float* _scales;
     private readonly GroupIndex _groups;
 
-    public PackedSource512(byte* row, float* scales, GroupIndex groups) { _row = row; _scales = scales; _groups = groups; }
+    private readonly int _ahead;
+
+    /// <param name="ahead">Bytes from a block to the same block of the row read next (prefetched into L2).</param>
+    public PackedSource512(byte* row, float* scales, GroupIndex groups, int ahead)
+    {
+        _row = row; _scales = scales; _groups = groups; _ahead = ahead;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Load(int block, out Vector512<float> w0, out Vector512<float> w1, out Vector512<float> w2, out Vector512<float> w3)
@@ -31,6 +37,7 @@ internal readonly unsafe struct PackedSource512 : IBlockSource512
         var lo = levels * Vector512.Create(_scales[gLo]);
         var hi = gHi == gLo ? lo : levels * Vector512.Create(_scales[gHi]);
         byte* p = _row + 32 * block;
+        Sse.Prefetch1(p + _ahead);
         var d0 = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
         var d1 = Avx512F.ConvertToVector512Int32(Vector128.Load(p + 16));
         w0 = Avx512F.PermuteVar16x32(lo, d0);
@@ -61,7 +68,9 @@ internal interface ISourceProvider512<TS> where TS : struct, IBlockSource512
 internal readonly unsafe struct PackedProvider512(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups)
     : ISourceProvider512<PackedSource512>
 {
-    public PackedSource512 For(int channel) => new(data + (long)channel * rowBytes, scales + (long)channel * groupCount, groups);
+    /// <summary>The source of a channel; it prefetches the next channel block's rows (the driver walks channels in blocks).</summary>
+    public PackedSource512 For(int channel)
+        => new(data + (long)channel * rowBytes, scales + (long)channel * groupCount, groups, LinearFloatAvx512.ChannelBlock * rowBytes);
 }
 
 /// <summary>

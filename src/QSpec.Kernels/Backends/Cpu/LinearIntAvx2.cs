@@ -47,8 +47,10 @@ internal struct VnniDot : IByteDot
 internal static unsafe class LinearIntAvx2
 {
     /// <summary>Parameters shared by every tile of one call.</summary>
-    public readonly struct Shape(int groupCount, int groupChunks, int chunks)
+    public readonly struct Shape(int groupCount, int groupChunks, int chunks, int ahead)
     {
+        /// <summary>Bytes from a row to the same row of the next tile (4 rows on), the prefetch distance.</summary>
+        public readonly int Ahead = ahead;
         /// <summary>Scale groups per row.</summary>
         public readonly int GroupCount = groupCount;
         /// <summary>32-column chunks per group (G / 32, or all chunks for per-channel scales).</summary>
@@ -74,6 +76,9 @@ internal static unsafe class LinearIntAvx2
             while (c < end)
             {
                 int offset = 16 * c & ~31; // block c / 2 starts at byte 32 · (c / 2)
+                // The next tile's four rows, same block, into L2: several interleaved row streams defeat the hardware prefetcher.
+                Sse.Prefetch1(w0 + offset + shape.Ahead); Sse.Prefetch1(w1 + offset + shape.Ahead);
+                Sse.Prefetch1(w2 + offset + shape.Ahead); Sse.Prefetch1(w3 + offset + shape.Ahead);
                 var v0 = Vector256.Load(w0 + offset); var v1 = Vector256.Load(w1 + offset);
                 var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
                 var x = Vector256.Load(a + 32 * c);
