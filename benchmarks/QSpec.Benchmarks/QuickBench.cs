@@ -10,10 +10,12 @@ namespace QSpec.Benchmarks;
 public static class QuickBench
 {
     /// <summary>Prints the bandwidth and linear tables; <paramref name="threads"/> caps the backend's threads (0 = all cores).</summary>
-    /// <param name="shape">Only this "NxK" shape, or null for all.</param>
-    public static void Run(TextWriter o, int threads = 0, string? shape = null)
+    /// <param name="shape">Only this "NxK" shape, or null / "all" for all.</param>
+    /// <param name="path">The kernel path to force (default: the best available).</param>
+    public static void Run(TextWriter o, int threads = 0, string? shape = null, CpuKernelPath path = CpuKernelPath.Auto)
     {
-        using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads > 0 ? threads : Environment.ProcessorCount });
+        if (shape == "all") shape = null;
+        using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads > 0 ? threads : Environment.ProcessorCount, Path = path });
         o.WriteLine($"backend: {backend.Name}; {Environment.ProcessorCount} cores; weights INT4 G={LinearCase.GroupSize}, cycled over {LinearCase.ColdBytes >> 20} MiB of copies (cold L3); times are the best of 31 ~1 ms batches (shared cores: noisy)");
         var data = GC.AllocateUninitializedArray<float>(BandwidthBenchmarks.Bytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
