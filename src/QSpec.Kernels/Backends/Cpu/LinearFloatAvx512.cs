@@ -19,23 +19,28 @@ internal readonly unsafe struct PackedSource512 : IBlockSource512
 {
     private readonly byte* _row;
     private readonly float* _scales;
-    private readonly GroupIndex _groups;
-
-    private readonly int _ahead;
+    private readonly int _ahead, _blockShift, _last;
 
     /// <param name="ahead">Bytes from a block to the same block of the row read next (prefetched into L2).</param>
     public PackedSource512(byte* row, float* scales, GroupIndex groups, int ahead)
     {
-        _row = row; _scales = scales; _groups = groups; _ahead = ahead;
+        _row = row; _scales = scales; _ahead = ahead;
+        _blockShift = groups.BlockShift;
+        _last = groups.Last;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Load(int block, out Vector512<float> w0, out Vector512<float> w1, out Vector512<float> w2, out Vector512<float> w3)
     {
         var levels = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-        int gLo = _groups.OfHalf(2 * block), gHi = _groups.OfHalf(2 * block + 1);
-        var lo = levels * Vector512.Create(_scales[gLo]);
-        var hi = gHi == gLo ? lo : levels * Vector512.Create(_scales[gHi]);
+        Vector512<float> lo, hi;
+        if (_blockShift >= 0)
+            lo = hi = levels * Vector512.Create(_scales[block >> _blockShift]); // one group per block (G ≥ 64 or per channel)
+        else
+        {
+            lo = levels * Vector512.Create(_scales[2 * block]); // G = 32: the low half starts a group that holds a real column
+            hi = levels * Vector512.Create(_scales[Math.Min(2 * block + 1, _last)]);
+        }
         byte* p = _row + 32 * block;
         Sse.Prefetch1(p + _ahead);
         var d0 = Avx512F.ConvertToVector512Int32(Vector128.Load(p));

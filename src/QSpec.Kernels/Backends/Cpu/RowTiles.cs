@@ -31,6 +31,15 @@ internal readonly struct GroupIndex
         _last = w.GroupCount - 1;
     }
 
+    /// <summary>The last group index.</summary>
+    public int Last => _last;
+
+    /// <summary>
+    /// For groups of whole 64-column blocks, the shift from a block to its group (G = 64: 0, G = 128: 1, per channel: 31;
+    /// no clamp is needed because every block holds a real column); −1 for G = 32, where a block spans two groups.
+    /// </summary>
+    public int BlockShift => _shift - 1;
+
     /// <summary>The group of columns [32·<paramref name="half"/>, 32·<paramref name="half"/> + 32).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int OfHalf(int half) => Math.Min(half >> _shift, _last);
