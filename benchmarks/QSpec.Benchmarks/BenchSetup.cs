@@ -23,14 +23,23 @@ public sealed class LinearCase : IDisposable
     public static readonly int[] Ms = [1, 2, 4, 8, 16, 32];
     /// <summary>Group size of the benchmark weights.</summary>
     public const int GroupSize = 128;
+    /// <summary>
+    /// Bytes of weight copies a case cycles through, more than the 32 MiB L3 of the development VM, so every call reads
+    /// its weights from memory as a whole model's forward pass would.
+    /// </summary>
+    public const long ColdBytes = 96L << 20;
 
     private readonly IBackend _backend;
-    private readonly DeviceMatrix _w;
+    private readonly DeviceMatrix[] _w;
+    private int _next;
     private readonly DeviceBuffer _x, _y;
     private readonly QuantizedActivationBuffer _q;
     private readonly int _m, _bits;
 
-    /// <summary>Builds random weights (random nibbles, scales 0.01) and activations for one case.</summary>
+    /// <summary>
+    /// Builds random weights (random nibbles, scales 0.01) in enough copies to exceed <see cref="ColdBytes"/>, and random
+    /// activations, for one case.
+    /// </summary>
     public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind)
     {
         _backend = backend; _m = m; Kind = kind; N = n; K = k;
@@ -40,7 +49,13 @@ public sealed class LinearCase : IDisposable
         rng.NextBytes(w.Data);
         w.Scales.AsSpan().Fill(0.01f);
         Matrix = w;
-        _w = backend.CreateMatrix(w, null, n, k);
+        _w = new DeviceMatrix[(int)Math.Max(1, (ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
+        for (int i = 0; i < _w.Length; i++)
+        {
+            var copy = i == 0 ? w : new Int4Matrix(n, k, GroupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
+            w.Data.CopyTo(copy.Data, 0);
+            _w[i] = backend.CreateMatrix(copy, null, n, k);
+        }
         var x = new float[m * k];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         _x = backend.Allocate(x.Length);
@@ -62,8 +77,10 @@ public sealed class LinearCase : IDisposable
     /// <summary>Runs the linear op alone (activations already quantized for the integer modes).</summary>
     public void Linear()
     {
-        if (Kind == LinearKind.W4A16) _backend.LinearW4A16(_x, _w, _y, _m);
-        else _backend.LinearInt(_q, _w, _y, _m);
+        var w = _w[_next];
+        _next = (_next + 1) % _w.Length;
+        if (Kind == LinearKind.W4A16) _backend.LinearW4A16(_x, w, _y, _m);
+        else _backend.LinearInt(_q, w, _y, _m);
         _backend.Synchronize();
     }
 
@@ -77,6 +94,7 @@ public sealed class LinearCase : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _w.Dispose(); _x.Dispose(); _y.Dispose(); _q.Dispose();
+        foreach (var w in _w) w.Dispose();
+        _x.Dispose(); _y.Dispose(); _q.Dispose();
     }
 }

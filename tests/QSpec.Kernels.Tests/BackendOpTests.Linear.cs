@@ -14,11 +14,11 @@ public sealed partial class BackendOpTests
     /// <summary>Float linear error bound, relative to Σ_k |x_k·w_k| (float sums of ≤ 1025 terms in any fixed order).</summary>
     private const float LinearTolerance = 2e-5f;
 
-    /// <summary>(N, K, G, M) cases: single elements, K = 172 with every group size, K = 1025, N = 1025, M up to 17.</summary>
+    /// <summary>(N, K, G, M) cases: single elements, K = 172 with every group size, K = 1025, N = 1025, M up to 17, and K = 2200 (more than one K chunk of the blocked kernels).</summary>
     private static readonly (int N, int K, int G, int M)[] LinearShapes =
     [
         (1, 1, 0, 1), (17, 172, 32, 3), (17, 172, 64, 17), (9, 172, 128, 5), (1025, 172, 0, 3),
-        (5, 1025, 32, 1), (3, 1025, 128, 17), (17, 64, 64, 2), (4, 17, 32, 4),
+        (5, 1025, 32, 1), (3, 1025, 128, 17), (17, 64, 64, 2), (4, 17, 32, 4), (3, 2200, 64, 5),
     ];
 
     [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
@@ -39,7 +39,7 @@ public sealed partial class BackendOpTests
     public void LinearW4A16_IsBatchInvariant(string name)
     {
         using var backend = TestBackends.Create(name);
-        foreach (var (n, k, g, m) in new[] { (37, 172, 32, 17), (9, 1025, 0, 3), (5, 200, 64, 6) })
+        foreach (var (n, k, g, m) in new[] { (37, 172, 32, 17), (9, 1025, 0, 3), (5, 200, 64, 6), (5, 2200, 128, 6) })
         {
             var w = Int4Matrix.Quantize(TestData.Floats(n * k, 3), n, k, g);
             var x = TestData.Floats(m * k, 4);
@@ -67,7 +67,7 @@ public sealed partial class BackendOpTests
     public void LinearF32_IsBatchInvariant(string name)
     {
         using var backend = TestBackends.Create(name);
-        foreach (var (n, k, m) in new[] { (23, 172, 17), (3, 1025, 5), (7, 17, 3) })
+        foreach (var (n, k, m) in new[] { (23, 172, 17), (3, 1025, 5), (7, 17, 3), (5, 2200, 6) })
         {
             var w = TestData.Floats(n * k, 5);
             var x = TestData.Floats(m * k, 6);

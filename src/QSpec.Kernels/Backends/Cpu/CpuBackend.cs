@@ -5,12 +5,16 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <summary>
 /// The CPU backend: hand-vectorized kernels (AVX-512F, AVX-VNNI, AVX2) with scalar fallbacks, over host arrays.
 /// </summary>
+/// <remarks>
+/// Every op is batch invariant (a row's result does not depend on M) and independent of the thread count: large linear
+/// ops are split over output channels only. Scratch memory is per calling thread, so sessions on different threads may
+/// share one backend. Paths: <see cref="CpuBackendOptions.Path"/>; the chosen ones appear in <see cref="Name"/>.
+/// </remarks>
 public sealed class CpuBackend : IBackend
 {
     private readonly CpuBackendOptions _options;
     private readonly CpuPaths _paths;
     private readonly LinearFloat _linear;
-    private readonly AttentionKernel _attention = new();
 
     /// <summary>Creates the backend with the best kernels this processor supports, or those <paramref name="options"/> asks for.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="CpuBackendOptions.MaxThreads"/> is not positive.</exception>
@@ -136,7 +140,7 @@ public sealed class CpuBackend : IBackend
                           DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
     {
         int width = heads * headSize;
-        _attention.Run(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize, (CpuBuffer)keyCache,
+        AttentionKernel.Run(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize, (CpuBuffer)keyCache,
             (CpuBuffer)valueCache, layerOffset, start, F(output).AsSpan(rowOffset * width, rows * width), Vector);
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using QSpec.Kernels.Ops;
@@ -12,6 +13,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class HadamardKernel
 {
     /// <summary>Transforms X[M, D] in place over blocks of <paramref name="blockSize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transform(Span<float> x, int rows, int dim, int blockSize, bool vector)
     {
         if (!vector || blockSize < 8 || !HadamardReference.IsPowerOfTwo(blockSize) || dim % blockSize != 0)

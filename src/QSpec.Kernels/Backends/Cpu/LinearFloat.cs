@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -6,11 +7,11 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <summary>
 /// Dispatch of the float-activation linear ops (W4A16 and dense F32): pads X to a whole number of 64-column blocks,
 /// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
-/// Not thread-safe (one instance per backend; backend ops run in order).
+/// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
 /// </summary>
 internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options)
 {
-    private float[] _padded = [];
+    [ThreadStatic] private static float[]? t_padded;
 
     /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ.</summary>
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y)
@@ -30,38 +31,41 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             });
             return;
         }
-        float[] xp = Pad(x, rows, k, kp);
+        var (xp, xoff) = Pad(x, rows, k, kp);
         var groups = new GroupIndex(w);
-        bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        // Up to one register tile of rows, dequantize in registers; beyond it, dequantize each weight row once into L1.
-        bool buffered = rows > (avx512 ? 4 : 2);
+        if (paths.Float == CpuKernelPath.Avx512)
+        {
+            CpuParallel.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
+            {
+                float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
+                fixed (byte* wd = w.Data)
+                fixed (float* sc = w.Scales, x0 = xp, yp = y, ap = scratch)
+                {
+                    float* xq = x0 + xoff;
+                    var provider = new PackedProvider512(wd, sc, w.RowBytes, w.GroupCount, groups);
+                    LinearFloatAvx512.Run<PackedProvider512, PackedSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                ArrayPool<float>.Shared.Return(scratch);
+            });
+            return;
+        }
+        // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
+        bool buffered = rows > 2;
         CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
         {
             float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
             fixed (byte* wd = w.Data)
-            fixed (float* sc = w.Scales, xq = xp, yp = y, bp = buf)
+            fixed (float* sc = w.Scales, x0 = xp, yp = y, bp = buf)
             {
-                float* row = bp == null ? null : (float*)(((nint)bp + 63) & ~(nint)63);
+                float* xq = x0 + xoff;
+                float* row = bp == null ? null : (float*)Align(bp);
                 for (int j = start; j < end; j++)
                 {
-                    byte* wr = wd + (long)j * w.RowBytes;
-                    float* sr = sc + (long)j * w.GroupCount;
-                    if (avx512)
-                    {
-                        var src = new PackedSource512(wr, sr, groups);
-                        if (!buffered) { LinearFloatAvx512.Rows(ref src, rows, kp / 64, xq, kp, yp + j, n); continue; }
-                        LinearFloatAvx512.Dequantize(ref src, kp / 64, row);
-                        var bs = new BufferSource512(row);
-                        LinearFloatAvx512.Rows(ref bs, rows, kp / 64, xq, kp, yp + j, n);
-                    }
-                    else
-                    {
-                        var src = new PackedSource256(wr, sr, groups);
-                        if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
-                        LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
-                        var bs = new BufferSource256(row);
-                        LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
-                    }
+                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups, w.RowBytes);
+                    if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
+                    LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
+                    var bs = new BufferSource256(row);
+                    LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
                 }
             }
             if (buf != null) ArrayPool<float>.Shared.Return(buf);
@@ -80,46 +84,59 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             return;
         }
         int kp = Int4Matrix.PadColumns(k);
-        float[] xp = Pad(x, rows, k, kp);
+        var (xp, xoff) = Pad(x, rows, k, kp);
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+        CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
-            float* tail = stackalloc float[64];
-            fixed (float* wd = w, xq = xp, yp = y)
+            float* tail = stackalloc float[4 * 64];
+            float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
+            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch)
             {
-                for (int j = start; j < end; j++)
+                float* xq = x0 + xoff;
+                if (avx512)
                 {
-                    float* wr = wd + (long)j * k;
-                    int full = avx512 ? k / 64 : k / 32, done = full * (avx512 ? 64 : 32);
-                    new Span<float>(tail, 64).Clear();
-                    new ReadOnlySpan<float>(wr + done, k - done).CopyTo(new Span<float>(tail, 64));
-                    if (avx512)
+                    var provider = new DenseProvider512(wd, k, tail);
+                    LinearFloatAvx512.Run<DenseProvider512, DenseSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                else
+                {
+                    for (int j = start; j < end; j++)
                     {
-                        var src = new DenseSource512(wr, full, tail);
-                        LinearFloatAvx512.Rows(ref src, rows, kp / 64, xq, kp, yp + j, n);
-                    }
-                    else
-                    {
+                        float* wr = wd + (long)j * k;
+                        int full = k / 32;
+                        new Span<float>(tail, 64).Clear();
+                        new ReadOnlySpan<float>(wr + full * 32, k - full * 32).CopyTo(new Span<float>(tail, 64));
                         var src = new DenseSource256(wr, full, tail);
                         LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n);
                     }
                 }
             }
+            if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
         });
     }
 
+    /// <summary>The first 64-byte aligned address at or after <paramref name="p"/> (scratch is over-allocated by 16 floats).</summary>
+    private static Vector512<float>* Align(float* p) => (Vector512<float>*)(((nint)p + 63) & ~(nint)63);
+
     private int Threads(int n, int k) => (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
 
-    /// <summary>Copies X[M, K] into a scratch with row stride kp and zero padding (kernels read whole blocks).</summary>
-    private float[] Pad(float[] x, int rows, int k, int kp)
+    /// <summary>
+    /// Copies X[M, K] into a per-thread pinned scratch with row stride kp and zero padding (kernels read whole blocks),
+    /// starting at element <c>Offset</c>, the first 64-byte aligned one: unaligned 64-byte loads split cache lines and
+    /// the activation loads bound the small-M tiles.
+    /// </summary>
+    private static (float[] Buffer, int Offset) Pad(float[] x, int rows, int k, int kp)
     {
-        int need = rows * kp;
-        if (_padded.Length < need) _padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        int need = rows * kp + 16;
+        var padded = t_padded;
+        if (padded is null || padded.Length < need) t_padded = padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        int offset;
+        fixed (float* p = padded) offset = (int)((64 - ((nint)p & 63)) & 63) / sizeof(float);
         for (int m = 0; m < rows; m++)
         {
-            x.AsSpan(m * k, k).CopyTo(_padded.AsSpan(m * kp, k));
-            _padded.AsSpan(m * kp + k, kp - k).Clear();
+            x.AsSpan(m * k, k).CopyTo(padded.AsSpan(offset + m * kp, k));
+            padded.AsSpan(offset + m * kp + k, kp - k).Clear();
         }
-        return _padded;
+        return (padded, offset);
     }
 }

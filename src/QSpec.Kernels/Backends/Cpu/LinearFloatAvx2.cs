@@ -20,7 +20,12 @@ internal readonly unsafe struct PackedSource256 : IHalfSource256
     private readonly float* _scales;
     private readonly GroupIndex _groups;
 
-    public PackedSource256(byte* row, float* scales, GroupIndex groups) { _row = row; _scales = scales; _groups = groups; }
+    private readonly int _rowBytes;
+
+    public PackedSource256(byte* row, float* scales, GroupIndex groups, int rowBytes)
+    {
+        _row = row; _scales = scales; _groups = groups; _rowBytes = rowBytes;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3)
@@ -31,6 +36,7 @@ internal readonly unsafe struct PackedSource256 : IHalfSource256
         var mask = Vector256.Create(15);
         int shift = 4 * (half & 1);
         byte* p = _row + 32 * (half >> 1);
+        Sse.Prefetch1(p + _rowBytes); // the next channel's row, read after this one
         w0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p) >>> shift) & mask), scale, offset);
         w1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 8) >>> shift) & mask), scale, offset);
         w2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 16) >>> shift) & mask), scale, offset);
@@ -67,6 +73,7 @@ internal readonly unsafe struct DenseSource256(float* row, int fullHalves, float
 internal static unsafe class LinearFloatAvx2
 {
     /// <summary>Y rows [0, rows) for one output channel; x has row stride kp (zero padded), y has row stride n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows<TS>(ref TS src, int rows, int halves, float* x, int kp, float* y, int n) where TS : struct, IHalfSource256
     {
         int m = 0;
@@ -75,6 +82,7 @@ internal static unsafe class LinearFloatAvx2
     }
 
     /// <summary>Writes the dequantized row (kp floats) to <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dequantize(ref PackedSource256 src, int halves, float* dst)
     {
         for (int h = 0; h < halves; h++)
@@ -85,6 +93,7 @@ internal static unsafe class LinearFloatAvx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TR, TS>(ref TS src, int halves, float* x, int kp, float* y, int n)
         where TR : struct, IRowTile where TS : struct, IHalfSource256
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -9,6 +10,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class LinearFloatScalar
 {
     /// <summary>Writes row <paramref name="n"/> of dequant(W) (K floats) to <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DequantizeRow(Int4Matrix w, int n, Span<float> dst)
     {
         ReadOnlySpan<byte> row = w.Data.AsSpan(n * w.RowBytes, w.RowBytes);
@@ -24,6 +26,7 @@ internal static class LinearFloatScalar
     }
 
     /// <summary>y[m·n + j] = Σ_k x[m·k + i]·w[i] for m &lt; rows, ascending k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(ReadOnlySpan<float> x, int rows, int k, ReadOnlySpan<float> w, Span<float> y, int j, int n)
     {
         for (int m = 0; m < rows; m++)

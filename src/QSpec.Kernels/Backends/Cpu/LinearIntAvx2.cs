@@ -47,8 +47,10 @@ internal struct VnniDot : IByteDot
 internal static unsafe class LinearIntAvx2
 {
     /// <summary>Parameters shared by every tile of one call.</summary>
-    public readonly struct Shape(int groupCount, int groupChunks, int chunks)
+    public readonly struct Shape(int groupCount, int groupChunks, int chunks, int ahead)
     {
+        /// <summary>Bytes from a row to the same row of the next tile (4 rows on), the prefetch distance.</summary>
+        public readonly int Ahead = ahead;
         /// <summary>Scale groups per row.</summary>
         public readonly int GroupCount = groupCount;
         /// <summary>32-column chunks per group (G / 32, or all chunks for per-channel scales).</summary>
@@ -61,6 +63,7 @@ internal static unsafe class LinearIntAvx2
     /// y[c] = result for channel c &lt; <paramref name="valid"/> of the tile whose packed rows start at w0..w3 and whose
     /// scales are <paramref name="scales"/>[g·4 + c]; <paramref name="a"/> and <paramref name="sums"/> are one activation row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile<TDot>(byte* w0, byte* w1, byte* w2, byte* w3, float* scales, in Shape shape,
                                   sbyte* a, int* sums, float activationScale, float* y, int valid) where TDot : struct, IByteDot
     {
@@ -73,6 +76,9 @@ internal static unsafe class LinearIntAvx2
             while (c < end)
             {
                 int offset = 16 * c & ~31; // block c / 2 starts at byte 32 · (c / 2)
+                // The next tile's four rows, same block, into L2: several interleaved row streams defeat the hardware prefetcher.
+                Sse.Prefetch1(w0 + offset + shape.Ahead); Sse.Prefetch1(w1 + offset + shape.Ahead);
+                Sse.Prefetch1(w2 + offset + shape.Ahead); Sse.Prefetch1(w3 + offset + shape.Ahead);
                 var v0 = Vector256.Load(w0 + offset); var v1 = Vector256.Load(w1 + offset);
                 var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
                 var x = Vector256.Load(a + 32 * c);

@@ -24,7 +24,7 @@ internal static unsafe class LinearIntKernel
         }
         float[] tiled = matrix.TiledScales;
         int kp = w.PaddedColumns, chunks = (k + 31) / 32;
-        var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks);
+        var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
         bool vnni = paths.Int == CpuKernelPath.AvxVnni;
         CpuParallel.For(n, threads, 4, (start, end) =>
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -6,6 +7,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class LinearIntScalar
 {
     /// <summary>Y[m, j] for m &lt; rows, one output channel <paramref name="j"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Channel(ReadOnlySpan<sbyte> qa, ReadOnlySpan<float> activationScales, int rows, Int4Matrix w, int j, Span<float> y)
     {
         int k = w.Columns, kp = w.PaddedColumns, g = w.EffectiveGroupSize;

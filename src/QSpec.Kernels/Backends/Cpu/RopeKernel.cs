@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using QSpec.Kernels.Ops;
@@ -12,6 +13,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class RopeKernel
 {
     /// <summary>Rotates X[M, heads · headSize] in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(Span<float> x, int rows, int heads, int headSize, ReadOnlySpan<int> positions, float theta, bool vector)
     {
         if (!vector || headSize % 8 != 0) { AttentionReference.Rope(x, rows, heads, headSize, positions, theta); return; }

@@ -16,8 +16,6 @@ internal interface IRowTile
 
 internal struct OneRow : IRowTile { public static int Count => 1; }
 internal struct TwoRows : IRowTile { public static int Count => 2; }
-internal struct ThreeRows : IRowTile { public static int Count => 3; }
-internal struct FourRows : IRowTile { public static int Count => 4; }
 
 /// <summary>
 /// Maps a 32-column half block (chunk) to its scale group of an <see cref="Int4Matrix"/> row. Groups are whole
@@ -32,6 +30,15 @@ internal readonly struct GroupIndex
         _shift = w.GroupSize == 0 ? 31 : BitOperations.Log2((uint)w.GroupSize / 32);
         _last = w.GroupCount - 1;
     }
+
+    /// <summary>The last group index.</summary>
+    public int Last => _last;
+
+    /// <summary>
+    /// For groups of whole 64-column blocks, the shift from a block to its group (G = 64: 0, G = 128: 1, per channel: 31;
+    /// no clamp is needed because every block holds a real column); −1 for G = 32, where a block spans two groups.
+    /// </summary>
+    public int BlockShift => _shift - 1;
 
     /// <summary>The group of columns [32·<paramref name="half"/>, 32·<paramref name="half"/> + 32).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -11,6 +11,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class SimdMath
 {
     /// <summary>Σ a[i]·b[i]: two 8-lane FMA accumulators over 16-element steps, one 8-element step, then a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
@@ -33,6 +34,7 @@ internal static class SimdMath
     }
 
     /// <summary>Σ x[i] in the same fixed order as <see cref="Dot"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Sum(ReadOnlySpan<float> x)
     {
         ref float p = ref MemoryMarshal.GetReference(x);
@@ -50,6 +52,7 @@ internal static class SimdMath
     }
 
     /// <summary>The largest element (finite inputs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Max(ReadOnlySpan<float> x)
     {
         ref float p = ref MemoryMarshal.GetReference(x);
@@ -66,6 +69,7 @@ internal static class SimdMath
     }
 
     /// <summary>y[i] += a · x[i] with one FMA per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
@@ -81,6 +85,7 @@ internal static class SimdMath
     /// Applies <typeparamref name="TOp"/> to every element in place, the tail through a zero-padded vector, so each
     /// element gets the vector function's value wherever it sits.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TOp>(Span<float> x, ReadOnlySpan<float> other) where TOp : struct, IVectorMap
     {
         ref float p = ref MemoryMarshal.GetReference(x);
