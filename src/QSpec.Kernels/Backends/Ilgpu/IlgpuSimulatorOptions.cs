@@ -31,9 +31,6 @@ public sealed class IlgpuSimulatorOptions
     /// </summary>
     public CPUAcceleratorMode Mode { get; init; } = CPUAcceleratorMode.Parallel;
 
-    /// <summary>ILGPU's NVIDIA preset: warp 32, 32 warps, one multiprocessor (faithful group sizes, very slow).</summary>
-    public static IlgpuSimulatorOptions NvidiaPreset { get; } = new() { WarpSize = 32, WarpsPerMultiprocessor = 32 };
-
     internal CPUDevice CreateDevice()
     {
         if (WarpSize < 2)
