@@ -135,13 +135,6 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
         Assert.Throws<ArgumentException>(() => _b.LinearW4A16(x, m, y, 1));
     }
 
-    private static double AbsDot(float[] x, int row, float[] w, int col, int k)
-    {
-        double s = 0;
-        for (int i = 0; i < k; i++) s += Math.Abs((double)x[row * k + i] * w[col * k + i]);
-        return s;
-    }
-
     private float[] Run(Int4Matrix? int4, float[]? dense, float[] x, int rows, int n, Action<DeviceBuffer, DeviceMatrix, DeviceBuffer> op)
     {
         int k = int4?.Columns ?? dense!.Length / n;

@@ -5,7 +5,8 @@ namespace QSpec.Kernels.Tests.Ilgpu;
 
 /// <summary>
 /// The ILGPU entry for the shared backend test list (TestBackends): the ILGPU backend on ILGPU's CPU accelerator,
-/// which simulates an NVIDIA device (warp 32). Keep shapes tiny when running through it.
+/// simulating a small device (warp 2, groups of up to two warps: see <see cref="IlgpuSimulatorOptions"/>). Keep shapes
+/// small when running through it.
 /// </summary>
 public static class IlgpuTestBackends
 {

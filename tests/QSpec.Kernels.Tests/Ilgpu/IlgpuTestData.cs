@@ -12,6 +12,14 @@ internal static class IlgpuTestData
     /// </summary>
     public static double DotTolerance(int k, double absSum) => 2.0 * (k + 1) * Math.Pow(2, -24) * absSum + 1e-30;
 
+    /// <summary>Σ_i |x[row, i] · w[col, i]| over k columns: the scale of a dot product's rounding error.</summary>
+    public static double AbsDot(float[] x, int row, float[] w, int col, int k)
+    {
+        double s = 0;
+        for (int i = 0; i < k; i++) s += Math.Abs((double)x[row * k + i] * w[col * k + i]);
+        return s;
+    }
+
     /// <summary>RMSNorm: the sum of squares is reordered (relative to |y|, plus an absolute floor).</summary>
     public const float RmsNormRelative = 2e-6f;
 

@@ -3,24 +3,29 @@ using ILGPU;
 namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
-/// Argmax on the device, one group of <see cref="Threads"/> threads: each thread scans a strided slice keeping the
+/// Argmax on the device, one group of a power-of-two number of threads, at most <see cref="Threads"/> (fewer where the
+/// device's groups are smaller, e.g. on the CPU simulator; see <see cref="GroupSize"/>): each thread scans a strided slice keeping the
 /// first maximum, then a shared-memory tree keeps the larger value, or the smaller index on ties, so the answer is the
 /// reference's first maximum. (NaN inputs are not ordered and may give a different index than the reference.)
 /// </summary>
 internal static class ArgmaxKernel
 {
-    /// <summary>Threads in the single group.</summary>
+    /// <summary>Most threads in the single group (the size of the shared arrays).</summary>
     public const int Threads = 256;
 
-    /// <summary>The kernel (explicitly grouped: grid 1, group <see cref="Threads"/>); writes the index to result[0].</summary>
+    /// <summary>The group size to launch with: the largest power of two ≤ min(<see cref="Threads"/>, device limit).</summary>
+    public static int GroupSize(int maxThreadsPerGroup) =>
+        1 << System.Numerics.BitOperations.Log2((uint)Math.Min(Threads, maxThreadsPerGroup));
+
+    /// <summary>The kernel (explicitly grouped: grid 1, group <see cref="GroupSize"/>); writes the index to result[0].</summary>
     public static void Run(ArrayView<float> x, long offset, int length, ArrayView<int> result)
     {
         var values = SharedMemory.Allocate<float>(Threads);
         var indices = SharedMemory.Allocate<int>(Threads);
-        int tid = Group.IdxX;
+        int tid = Group.IdxX, threads = Group.DimX;
         float best = float.NegativeInfinity;
         int bestIndex = int.MaxValue;
-        for (int i = tid; i < length; i += Threads)
+        for (int i = tid; i < length; i += threads)
         {
             float v = x[offset + i];
             if (bestIndex == int.MaxValue || v > best) { best = v; bestIndex = i; }
@@ -28,7 +33,7 @@ internal static class ArgmaxKernel
         values[tid] = best;
         indices[tid] = bestIndex;
         Group.Barrier();
-        for (int stride = Threads / 2; stride > 0; stride /= 2)
+        for (int stride = threads / 2; stride > 0; stride /= 2)
         {
             if (tid < stride)
             {

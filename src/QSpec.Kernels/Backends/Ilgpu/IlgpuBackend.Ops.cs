@@ -38,8 +38,8 @@ public sealed partial class IlgpuBackend
         var m = Matrix(w);
         var packed = m.Packed;
         if (rows == 0) return;
-        int warps = LinearW4A16Kernel.WarpsPerGroup;
-        _kernels.LinearW4A16(new KernelConfig((m.Rows + warps - 1) / warps, warps * _accelerator.WarpSize),
+        int warps = Math.Min(LinearW4A16Kernel.WarpsPerGroup, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
+        _kernels.LinearW4A16(new KernelConfig(ResidentGroups((m.Rows + warps - 1) / warps), warps * _accelerator.WarpSize),
             F(x), packed, m.Scales, F(y), Shape(m, rows));
     }
 
@@ -142,7 +142,7 @@ public sealed partial class IlgpuBackend
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         CheckRange(x, offset, length, nameof(offset));
-        _kernels.Argmax(new KernelConfig(1, ArgmaxKernel.Threads), F(x), offset, length, _argmaxResult.View);
+        _kernels.Argmax(new KernelConfig(1, ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup)), F(x), offset, length, _argmaxResult.View);
         int result = 0;
         _argmaxResult.View.CopyToCPU(_stream, ref result, 1);
         _stream.Synchronize();
@@ -181,6 +181,13 @@ public sealed partial class IlgpuBackend
         }
         return _ropeTable.View;
     }
+
+    /// <summary>
+    /// The grid for a grid-stride kernel that needs <paramref name="groups"/> groups: all of them on a GPU; on the CPU
+    /// accelerator one per simulated multiprocessor, because there each group pays a shared-memory allocation and group
+    /// set-up across its OS threads, while extra groups would run one after another anyway.
+    /// </summary>
+    private int ResidentGroups(int groups) => IsCuda ? groups : Math.Min(groups, _accelerator.NumMultiprocessors);
 
     private static IlgpuMatrix Matrix(DeviceMatrix w) =>
         w as IlgpuMatrix ?? throw new ArgumentException($"Matrix of type {w.GetType().Name} does not belong to an ILGPU backend.", nameof(w));

@@ -36,7 +36,7 @@ public sealed partial class IlgpuBackend : IBackend
             _argmaxResult = AllocateDevice<int>(1);
             Name = accelerator.AcceleratorType == AcceleratorType.Cuda
                 ? $"cuda ({accelerator.Name})"
-                : $"ilgpu-cpu ({accelerator.Name}, warp {accelerator.WarpSize})";
+                : $"ilgpu-cpu ({accelerator.Name}, warp {accelerator.WarpSize}, group ≤ {accelerator.MaxNumThreadsPerGroup})";
         }
         catch
         {
@@ -66,15 +66,17 @@ public sealed partial class IlgpuBackend : IBackend
     }
 
     /// <summary>
-    /// A backend on ILGPU's CPU accelerator simulating an NVIDIA device (warp size 32). Slow (threads are simulated);
-    /// meant for tests of the kernels without a GPU.
+    /// A backend on ILGPU's CPU accelerator, simulating the device described by <paramref name="options"/> (default:
+    /// see <see cref="IlgpuSimulatorOptions"/>). Slow (threads are simulated); meant for tests of the kernels without a GPU.
     /// </summary>
-    public static IlgpuBackend CreateCpuSimulator()
+    public static IlgpuBackend CreateCpuSimulator(IlgpuSimulatorOptions? options = null)
     {
-        var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        options ??= new IlgpuSimulatorOptions();
+        var device = options.CreateDevice();
+        var context = Context.Create(b => b.CPU(device).EnableAlgorithms());
         try
         {
-            return new IlgpuBackend(context, context.CreateCPUAccelerator(0));
+            return new IlgpuBackend(context, device.CreateCPUAccelerator(context, options.Mode));
         }
         catch
         {
