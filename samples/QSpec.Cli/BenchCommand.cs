@@ -35,13 +35,19 @@ internal static class BenchCommand
                 SyntheticAcceptance: r.GetValue(acceptance), Repeats: r.GetValue(repeats), ForwardOnly: r.GetValue(forwardOnly));
             settings.Validate(r.GetValue(synthetic) is not null);
             var name = r.GetValue(synthetic);
-            var weights = name is not null
-                ? SyntheticModel.Create(SyntheticModel.Shape(name))
-                : ModelLoading.LoadWeights(r.GetValue(common.Model), needInt4: settings.Modes.Any(m => m != "fp32"));
+            IReadOnlyList<IReadOnlyList<int>> promptIds;
+            LlamaWeights weights;
+            if (name is not null)
+            {
+                weights = SyntheticModel.Create(SyntheticModel.Shape(name));
+                promptIds = Enumerable.Range(0, settings.Batch).Select(i => (IReadOnlyList<int>)new[] { 1, 100 + i, 200 + i, 300 + i }).ToArray();
+            }
+            else
+            {
+                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"));
+                promptIds = BenchRunner.LoadPrompts(r.GetValue(prompts), tokenizer, settings.Batch);
+            }
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
-            var promptIds = name is not null
-                ? Enumerable.Range(0, settings.Batch).Select(i => (IReadOnlyList<int>)new[] { 1, 100 + i, 200 + i, 300 + i }).ToArray()
-                : BenchRunner.LoadPrompts(r.GetValue(prompts), r.GetValue(common.Tokenizer), r.GetValue(common.Model), weights.Config.VocabSize, settings.Batch);
             var report = new BenchRunner(model, settings, name ?? Path.GetFileName(r.GetValue(common.Model) ?? SharedData.DefaultModel)).Run(promptIds);
             if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson()));
             else report.Print(Console.Out);

@@ -11,9 +11,8 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     private const int ContextPosition = 32; // decode timings are taken with this many positions already cached
     private const int MaxVerifyDraft = 7;
 
-    public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, string? tokenizerPath, string? modelPath, int vocab, int count)
+    public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, Tokenization.LlamaTextTokenizer tokenizer, int count)
     {
-        var tokenizer = ModelLoading.LoadTokenizer(tokenizerPath, modelPath, vocab);
         var paragraphs = Perplexity.ReadParagraphs(file ?? SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"));
         if (paragraphs.Count == 0) throw new ArgumentException($"No paragraphs in '{file}'.", "--prompts");
         return Enumerable.Range(0, count)

@@ -1,6 +1,6 @@
 using QSpec.Inference;
 using QSpec.Kernels.Backends;
-using QSpec.Kernels.Formats;
+using QSpec.Quantization;
 using QSpec.Model;
 using QSpec.Tokenization;
 
@@ -30,14 +30,32 @@ internal static class ModelLoading
         _ => throw new ArgumentException($"Unknown --backend '{value}'; use auto, cpu, cuda or ilgpu-cpu.", "--backend"),
     };
 
-    /// <summary>Loads the weights, quantizing a float checkpoint with RTN when an INT4 mode needs it.</summary>
-    public static LlamaWeights LoadWeights(string? path, bool needInt4)
+    /// <summary>
+    /// Loads the weights and their tokenizer (explicit, else embedded in a .qspec file, else found beside the model),
+    /// quantizing a float checkpoint with RTN when an INT4 mode needs it.
+    /// </summary>
+    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4)
     {
         path ??= SharedData.DefaultModel;
+        if (IsQSpec(path))
+        {
+            var file = QSpecFile.Read(path);
+            var tokenizer = tokenizerPath is null && file.TokenizerBytes is byte[] embedded
+                ? LoadEmbedded(embedded, path, file.Weights.Config.VocabSize)
+                : LoadTokenizer(tokenizerPath, path, file.Weights.Config.VocabSize);
+            return (file.Weights, tokenizer);
+        }
+        var weights = LoadWeights(path, needInt4);
+        return (weights, LoadTokenizer(tokenizerPath, path, weights.Config.VocabSize));
+    }
+
+    /// <summary>Loads a llama2.c checkpoint, quantizing it with RTN when an INT4 mode needs it.</summary>
+    public static LlamaWeights LoadWeights(string path, bool needInt4)
+    {
         var weights = Llama2cReader.Read(path);
         if (needInt4 && !weights.HasInt4)
         {
-            Console.Error.WriteLine("qspec: quantizing the float checkpoint with RTN, per output channel (use `qspec quantize` for GPTQ).");
+            Console.Error.WriteLine("qspec: quantizing the float checkpoint with RTN, per output channel (use `qspec quantize` for GPTQ and rotation).");
             weights = QuantizeRtn(weights);
         }
         return weights;
@@ -53,7 +71,31 @@ internal static class ModelLoading
         return tokenizer;
     }
 
-    private static string? FindBeside(string modelPath)
+    /// <summary>True for a .qspec file (by extension).</summary>
+    public static bool IsQSpec(string path) => path.EndsWith(".qspec", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The tokenizer embedded in a .qspec file: written to a temporary file that the loader reads, then deleted.</summary>
+    private static LlamaTextTokenizer LoadEmbedded(byte[] bytes, string modelPath, int vocabSize)
+    {
+        // A llama2.c tokenizer starts with a small little-endian int32 (bytes 1..3 zero); else it is a SentencePiece proto.
+        bool llama2c = bytes.Length >= 4 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0;
+        var temp = Path.Combine(Path.GetTempPath(), $"qspec-tokenizer-{Guid.NewGuid():N}{(llama2c ? ".bin" : ".model")}");
+        try
+        {
+            File.WriteAllBytes(temp, bytes);
+            var tokenizer = LlamaTextTokenizer.Load(temp);
+            if (tokenizer.VocabularySize != vocabSize)
+                throw new InvalidDataException($"The tokenizer embedded in '{modelPath}' has {tokenizer.VocabularySize} tokens; the model's vocab_size is {vocabSize}.");
+            return tokenizer;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>The first tok*.bin or tokenizer.* file in the model's folder, or null.</summary>
+    public static string? FindBeside(string modelPath)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".";
         if (!Directory.Exists(dir)) return null;
@@ -62,9 +104,5 @@ internal static class ModelLoading
     }
 
     private static LlamaWeights QuantizeRtn(LlamaWeights w)
-    {
-        LinearWeight Q(LinearWeight l) => l.WithInt4(Int4Matrix.Quantize(l.Dense!, l.Rows, l.Columns, groupSize: 0), keepDense: true);
-        var layers = w.Layers.Select(l => l with { Wq = Q(l.Wq), Wk = Q(l.Wk), Wv = Q(l.Wv), Wo = Q(l.Wo), W1 = Q(l.W1), W2 = Q(l.W2), W3 = Q(l.W3) }).ToArray();
-        return new LlamaWeights(w.Config, w.TokenEmbedding, layers, w.FinalNorm, Q(w.Classifier), new QuantizationInfo("rtn", 0, "none", 0));
-    }
+        => ModelQuantizer.Quantize(w, new QuantizerOptions { Method = QuantizationMethod.Rtn, GroupSize = 0, ClipSearch = false, Rotate = false }, null);
 }

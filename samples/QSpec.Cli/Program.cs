@@ -6,6 +6,7 @@ var root = new RootCommand("QSpec.NET: run Llama models with INT4 weights and QS
 {
     GenerateCommand.Create(),
     PerplexityCommand.Create(),
+    QuantizeCommand.Create(),
     BenchCommand.Create(),
 };
 return CliErrors.Run(() => root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }));
