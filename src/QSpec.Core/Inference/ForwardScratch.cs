@@ -1,0 +1,57 @@
+using QSpec.Kernels.Backends;
+using QSpec.Model;
+
+namespace QSpec.Inference;
+
+/// <summary>
+/// The activation buffers of one forward pass, sized for <see cref="MaxRows"/> positions. Owned by a session
+/// (or a batch of sessions) and reused by every forward; never shared between threads.
+/// </summary>
+internal sealed class ForwardScratch : IDisposable
+{
+    public ForwardScratch(IBackend backend, LlamaConfig c, int maxRows)
+    {
+        MaxRows = maxRows;
+        X = backend.Allocate((long)maxRows * c.Dim);
+        Xb = backend.Allocate((long)maxRows * c.Dim);
+        Xb2 = backend.Allocate((long)maxRows * c.Dim);
+        Q = backend.Allocate((long)maxRows * c.Dim);
+        K = backend.Allocate((long)maxRows * c.KvDim);
+        V = backend.Allocate((long)maxRows * c.KvDim);
+        Hb = backend.Allocate((long)maxRows * c.HiddenDim);
+        Hb2 = backend.Allocate((long)maxRows * c.HiddenDim);
+        Logits = backend.Allocate((long)maxRows * c.VocabSize);
+        Quantized = backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim));
+    }
+
+    public int MaxRows { get; }
+    /// <summary>Residual stream [M, D].</summary>
+    public DeviceBuffer X { get; }
+    /// <summary>Normalized input / attention output [M, D].</summary>
+    public DeviceBuffer Xb { get; }
+    /// <summary>Projection output [M, D].</summary>
+    public DeviceBuffer Xb2 { get; }
+    /// <summary>Queries [M, D].</summary>
+    public DeviceBuffer Q { get; }
+    /// <summary>Keys [M, KvDim].</summary>
+    public DeviceBuffer K { get; }
+    /// <summary>Values [M, KvDim].</summary>
+    public DeviceBuffer V { get; }
+    /// <summary>Gate / SwiGLU output [M, H].</summary>
+    public DeviceBuffer Hb { get; }
+    /// <summary>Up projection [M, H].</summary>
+    public DeviceBuffer Hb2 { get; }
+    /// <summary>Logits [M, V].</summary>
+    public DeviceBuffer Logits { get; }
+    /// <summary>Per-token quantized activations for the draft modes.</summary>
+    public QuantizedActivationBuffer Quantized { get; }
+
+    public void Dispose()
+    {
+        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b.Dispose();
+        Quantized.Dispose();
+    }
+}
+
+/// <summary>Rows Start .. Start + Count - 1 of one sequence inside a batched forward.</summary>
+internal readonly record struct SequenceSlice(KvCache Cache, int Start, int Count);

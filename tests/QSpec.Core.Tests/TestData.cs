@@ -1,0 +1,34 @@
+using System.Text.Json;
+using QSpec.Inference;
+using QSpec.Model;
+
+namespace QSpec.Core.Tests;
+
+/// <summary>Shared fixtures: the stories260K model and its expected greedy output, loaded once.</summary>
+public static class TestData
+{
+    private static readonly Lazy<LlamaWeights> s_weights = new(() => Llama2cReader.Read(SharedData.DefaultModel));
+    private static readonly Lazy<ExpectedGreedy> s_expected = new(() =>
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(SharedData.PathOf("models", "stories260K", "expected_greedy.json")));
+        var r = doc.RootElement;
+        return new ExpectedGreedy(
+            r.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+            r.GetProperty("first_step_top5_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+            r.GetProperty("first_step_top5_logits").EnumerateArray().Select(e => e.GetSingle()).ToArray());
+    });
+
+    /// <summary>stories260K fp32 weights (shared, immutable).</summary>
+    public static LlamaWeights Stories260K => s_weights.Value;
+
+    /// <summary>The reference greedy run.</summary>
+    public static ExpectedGreedy Expected => s_expected.Value;
+
+    /// <summary>The llama2.c BOS id.</summary>
+    public const int Bos = 1;
+
+    /// <summary>A fresh model on the CPU backend.</summary>
+    public static LlamaModel CreateModel() => LlamaModel.Create(Stories260K);
+}
+
+public sealed record ExpectedGreedy(int[] Ids, int[] Top5Ids, float[] Top5Logits);
