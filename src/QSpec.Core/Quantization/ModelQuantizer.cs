@@ -4,8 +4,27 @@ using QSpec.Model;
 namespace QSpec.Quantization;
 
 /// <summary>Quantizes every linear layer of a float32 Llama model to INT4 (optionally rotating it first).</summary>
-public static partial class ModelQuantizer
+public static class ModelQuantizer
 {
+    /// <summary>
+    /// Quantizes <paramref name="weights"/> (float32, not yet quantized) as <paramref name="options"/> say: optional
+    /// rotation (<see cref="ModelRotation"/>), then RTN or GPTQ for every linear layer. The embedding and norms stay
+    /// float32; the classifier becomes its own INT4 matrix (the result is never tied).
+    /// </summary>
+    /// <param name="calibration">GPTQ only: token sequences (BOS first), each run through the float32 (rotated) model
+    /// to collect every layer's Hessian. Ignored by RTN.</param>
+    /// <param name="progress">Receives short progress lines, or null.</param>
+    /// <returns>Weights with INT4 linear layers only and <see cref="LlamaWeights.Quantization"/> set.</returns>
+    /// <exception cref="ArgumentException">Invalid options, a non-float32 model, or GPTQ without calibration data.</exception>
+    public static LlamaWeights Quantize(LlamaWeights weights, QuantizerOptions options,
+        IReadOnlyList<IReadOnlyList<int>>? calibration, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Method == QuantizationMethod.Gptq && (calibration is null || calibration.Count == 0))
+            throw new ArgumentException($"GPTQ needs calibration sequences (got {calibration?.Count.ToString() ?? "null"}).", nameof(calibration));
+        return Quantize(weights, options, calibration is null ? null : w => HessianCollector.Collect(w, calibration, progress), progress);
+    }
+
     /// <summary>
     /// The core pipeline, with the calibration forward supplied by the caller: <paramref name="collectHessians"/> runs
     /// the calibration set through a float32 model and returns each linear layer's Hessian by name (as in
