@@ -21,6 +21,22 @@ public static class TestData
     /// <summary>stories260K fp32 weights (shared, immutable).</summary>
     public static LlamaWeights Stories260K => s_weights.Value;
 
+    private static readonly Lazy<LlamaWeights> s_rtn = new(() => QuantizeRtn(Stories260K, groupSize: 0));
+
+    /// <summary>
+    /// stories260K with every linear layer RTN-quantized per output channel (reference quantizer), float32 weights kept,
+    /// so every mode runs on it. Enough for exactness tests; quality numbers use GPTQ.
+    /// </summary>
+    public static LlamaWeights Stories260KInt4 => s_rtn.Value;
+
+    /// <summary>RTN-quantizes every linear layer of <paramref name="w"/> (keeps the float32 weights).</summary>
+    public static LlamaWeights QuantizeRtn(LlamaWeights w, int groupSize)
+    {
+        LinearWeight Q(LinearWeight l) => l.WithInt4(Kernels.Formats.Int4Matrix.Quantize(l.Dense!, l.Rows, l.Columns, groupSize), keepDense: true);
+        var layers = w.Layers.Select(l => l with { Wq = Q(l.Wq), Wk = Q(l.Wk), Wv = Q(l.Wv), Wo = Q(l.Wo), W1 = Q(l.W1), W2 = Q(l.W2), W3 = Q(l.W3) }).ToArray();
+        return new LlamaWeights(w.Config, w.TokenEmbedding, layers, w.FinalNorm, Q(w.Classifier), new QuantizationInfo("rtn", groupSize, "none", 0));
+    }
+
     /// <summary>The reference greedy run.</summary>
     public static ExpectedGreedy Expected => s_expected.Value;
 

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using QSpec.Inference;
+
+namespace QSpec.Speculative;
+
+/// <summary>
+/// QSpec speculative decoding over one quantized model and one session: W4A4 (or W4A8) drafts, verified by one
+/// W4A16 forward, on the same INT4 weights and the same KV cache. Greedy output equals plain W4A16 decoding token
+/// for token; sampled output has the same distribution.
+/// </summary>
+public sealed class SpeculativeDecoder
+{
+    /// <summary>Creates a decoder on <paramref name="session"/>, whose cache it uses (reset at each generation).</summary>
+    /// <exception cref="ArgumentException">The options are invalid, the model has no INT4 weights, or the session cannot hold k + 1 rows.</exception>
+    public SpeculativeDecoder(InferenceSession session, SpeculativeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        session.Model.EnsureSupports(ExecutionMode.W4A16);
+        session.Model.EnsureSupports(options.DraftMode);
+        if (session.Options.MaxBatchRows < options.KMax + 1)
+            throw new ArgumentException($"The session's MaxBatchRows ({session.Options.MaxBatchRows}) must be at least k + 1 = {options.KMax + 1}.", nameof(session));
+        Session = session;
+        Options = options;
+    }
+
+    /// <summary>The session.</summary>
+    public InferenceSession Session { get; }
+    /// <summary>The options.</summary>
+    public SpeculativeOptions Options { get; }
+    /// <summary>Statistics of the latest generation (live while it runs).</summary>
+    public SpeculativeStatistics Statistics { get; private set; } = new();
+    /// <summary>The draft-length controller of the latest generation in auto mode, else null.</summary>
+    public DraftLengthController? Controller { get; private set; }
+
+    /// <summary>
+    /// Streams generated token ids as they are accepted. Everything is validated before any work; cancellation is
+    /// checked between steps and leaves the session usable.
+    /// </summary>
+    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
+    {
+        ValidatePrompt(Session, prompt, Options);
+        return Iterate(prompt.ToArray(), cancellationToken);
+    }
+
+    /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
+    public async IAsyncEnumerable<int> GenerateAsync(IReadOnlyList<int> prompt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var e = Generate(prompt, cancellationToken).GetEnumerator();
+        while (await Task.Run(e.MoveNext, cancellationToken).ConfigureAwait(false))
+            yield return e.Current;
+    }
+
+    /// <summary>
+    /// Generates for B prompts at once (1 ≤ B ≤ 32): drafts are batched across sequences and the verify pass is one
+    /// forward over every sequence's positions. Each sequence accepts independently.
+    /// </summary>
+    public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
+                                                      SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(options);
+        if (prompts.Count is < 1 or > 32)
+            throw new ArgumentOutOfRangeException(nameof(prompts), prompts.Count, "The batch size must be in 1..32.");
+        options.Validate();
+        model.EnsureSupports(ExecutionMode.W4A16);
+        model.EnsureSupports(options.DraftMode);
+        var sessionOpts = sessionOptions ?? new SessionOptions();
+        sessionOpts.Validate();
+        using var probe = model.CreateSession(new SessionOptions { MaxBatchRows = 1, KvPrecision = sessionOpts.KvPrecision });
+        foreach (var p in prompts) ValidatePrompt(probe, p, options);
+
+        var caches = prompts.Select(_ => new KvCache(model.Backend, model.Config, sessionOpts.KvPrecision)).ToArray();
+        using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(sessionOpts.MaxBatchRows, prompts.Count * (options.KMax + 1)));
+        try
+        {
+            var engine = new SpeculativeEngine(model, scratch, caches, options);
+            var outputs = prompts.Select(_ => new List<int>()).ToArray();
+            var clock = Stopwatch.StartNew();
+            engine.Start(prompts);
+            while (!engine.Finished)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                engine.Step(outputs);
+                engine.Statistics.SetTotalTime(clock.Elapsed);
+            }
+            return new BatchGenerationResult(outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray(), engine.Statistics);
+        }
+        finally
+        {
+            foreach (var c in caches) c.Dispose();
+        }
+    }
+
+    private IEnumerable<int> Iterate(int[] prompt, CancellationToken ct)
+    {
+        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options);
+        Statistics = engine.Statistics;
+        Controller = engine.Controller;
+        var clock = Stopwatch.StartNew();
+        var emitted = new[] { new List<int>() };
+        ct.ThrowIfCancellationRequested();
+        engine.Start([prompt]);
+        while (!engine.Finished)
+        {
+            ct.ThrowIfCancellationRequested();
+            emitted[0].Clear();
+            engine.Step(emitted);
+            engine.Statistics.SetTotalTime(clock.Elapsed);
+            foreach (int t in emitted[0]) yield return t;
+        }
+    }
+
+    private static void ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (prompt.Count < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", nameof(prompt));
+        if ((long)prompt.Count + options.MaxTokens > session.Model.Config.SeqLen)
+            throw new ArgumentException(
+                $"The prompt ({prompt.Count} tokens) plus MaxTokens ({options.MaxTokens}) exceeds the model's context length ({session.Model.Config.SeqLen}).", nameof(prompt));
+        session.ValidatePositions(prompt.ToArray(), 0);
+    }
+}
+
+/// <summary>The tokens generated for each prompt of a batch, and the combined statistics.</summary>
+public sealed record BatchGenerationResult(IReadOnlyList<IReadOnlyList<int>> Tokens, SpeculativeStatistics Statistics);

@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using QSpec.Generation;
+using QSpec.Inference;
+
+namespace QSpec.Speculative;
+
+/// <summary>
+/// The QSpec loop over B sequences that share one model and one scratch, each with its own KV cache.
+/// A step is propose (k draft forwards, all sequences batched), score (one W4A16 forward over every sequence's
+/// [t, x_1..x_k]) and accept (per sequence), then each cache is truncated to what was accepted.
+/// </summary>
+internal sealed class SpeculativeEngine
+{
+    private readonly LlamaModel _model;
+    private readonly ForwardScratch _scratch;
+    private readonly SpeculativeOptions _options;
+    private readonly Sequence[] _seqs;
+    private readonly Sampler _shape;            // applies temperature/top-k/top-p; never draws
+    private readonly int _vocab;
+    private float[] _row;
+
+    public SpeculativeEngine(LlamaModel model, ForwardScratch scratch, IReadOnlyList<KvCache> caches, SpeculativeOptions options)
+    {
+        _model = model; _scratch = scratch; _options = options;
+        _vocab = model.Config.VocabSize;
+        _row = new float[_vocab];
+        _shape = new Sampler(options.Sampling);
+        int seed = options.Sampling.Seed ?? Random.Shared.Next();
+        _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
+        Controller = options.AutoDraftLength ? new DraftLengthController(options.MaxAutoDraftLength) : null;
+        if (scratch.MaxRows < caches.Count * (options.KMax + 1))
+            throw new ArgumentException($"The session computes at most {scratch.MaxRows} rows per forward; {caches.Count} sequence(s) with k = {options.KMax} need {caches.Count * (options.KMax + 1)}.", nameof(scratch));
+    }
+
+    public SpeculativeStatistics Statistics { get; } = new();
+    public DraftLengthController? Controller { get; }
+    public bool Finished => _seqs.All(s => s.Done);
+
+    /// <summary>Prefills every prompt but its last token (W4A16) and makes that token pending.</summary>
+    public void Start(IReadOnlyList<IReadOnlyList<int>> prompts)
+    {
+        for (int b = 0; b < _seqs.Length; b++)
+        {
+            var s = _seqs[b];
+            var prompt = prompts[b];
+            s.Cache.Truncate(0);
+            for (int off = 0; off < prompt.Count - 1; off += _scratch.MaxRows)
+            {
+                int rows = Math.Min(_scratch.MaxRows, prompt.Count - 1 - off);
+                var tokens = prompt.Skip(off).Take(rows).ToArray();
+                Transformer.Forward(_model, _scratch, tokens, [new SequenceSlice(s.Cache, off, rows)], _options.VerifyMode, null);
+            }
+            s.Pending = prompt[^1];
+            s.Emitted = 0;
+            s.Done = false;
+        }
+    }
+
+    /// <summary>One propose/score/accept step; appends each sequence's newly emitted tokens to <paramref name="emitted"/>.</summary>
+    public void Step(List<int>[] emitted)
+    {
+        int k = Controller?.Next() ?? _options.DraftLength;
+        var active = _seqs.Where(s => !s.Done).ToArray();
+        foreach (var s in active)
+        {
+            s.Base = s.Cache.Length;
+            int remaining = _options.MaxTokens - s.Emitted;
+            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, _model.Config.SeqLen - s.Cache.Length - 1)));
+        }
+        long t0 = Stopwatch.GetTimestamp();
+        int draftForwards = Propose(active);
+        long t1 = Stopwatch.GetTimestamp();
+        Score(active);
+        long t2 = Stopwatch.GetTimestamp();
+        Statistics.AddDraftTime(t1 - t0);
+        Statistics.AddVerifyTime(t2 - t1);
+        int acceptedTotal = 0;
+        for (int b = 0, row = 0; b < _seqs.Length; b++)
+        {
+            var s = _seqs[b];
+            if (s.Done) continue;
+            var verdict = Accept(s, row);
+            row += s.K + 1;
+            acceptedTotal += verdict.Accepted;
+            Statistics.RecordStep(s.K, verdict.Accepted);
+            Commit(s, verdict, emitted[b]);
+        }
+        Controller?.Record(k, active.Length == 0 ? 0 : acceptedTotal / active.Length,
+            draftForwards == 0 ? 0 : Stopwatch.GetElapsedTime(t0, t1).TotalSeconds / draftForwards, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds);
+    }
+
+    /// <summary>Propose: draft forwards in the draft mode; draft i of each sequence is drawn from q_i (argmax when greedy).</summary>
+    private int Propose(Sequence[] active)
+    {
+        int kMax = active.Length == 0 ? 0 : active.Max(s => s.K);
+        Span<int> tokens = stackalloc int[active.Length];
+        var slices = new SequenceSlice[active.Length];
+        for (int i = 0; i < kMax; i++)
+        {
+            int m = 0;
+            foreach (var s in active)
+            {
+                if (s.K <= i) continue;
+                tokens[m] = i == 0 ? s.Pending : s.Drafts[i - 1];
+                slices[m++] = new SequenceSlice(s.Cache, s.Base + i, 1);
+            }
+            Transformer.Forward(_model, _scratch, tokens[..m], slices.AsSpan(0, m), _options.DraftMode, null);
+            m = 0;
+            foreach (var s in active)
+            {
+                if (s.K <= i) continue;
+                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random);
+            }
+        }
+        return kMax;
+    }
+
+    /// <summary>Score: one W4A16 forward over [t, x_1..x_k] of every active sequence; overwrites the draft K/V slots.</summary>
+    private void Score(Sequence[] active)
+    {
+        int total = active.Sum(s => s.K + 1);
+        var tokens = new int[total];
+        var slices = new SequenceSlice[active.Length];
+        int r = 0;
+        for (int i = 0; i < active.Length; i++)
+        {
+            var s = active[i];
+            tokens[r] = s.Pending;
+            s.Drafts.AsSpan(0, s.K).CopyTo(tokens.AsSpan(r + 1));
+            slices[i] = new SequenceSlice(s.Cache, s.Base, s.K + 1);
+            r += s.K + 1;
+        }
+        Transformer.Forward(_model, _scratch, tokens, slices, _options.VerifyMode, null);
+    }
+
+    /// <summary>Accept: the greedy rule or speculative rejection sampling on this sequence's rows.</summary>
+    private Verdict Accept(Sequence s, int row)
+    {
+        if (_options.Sampling.IsGreedy)
+        {
+            Span<int> target = stackalloc int[s.K + 1];
+            for (int i = 0; i <= s.K; i++) target[i] = _model.Backend.Argmax(_scratch.Logits, (long)(row + i) * _vocab, _vocab);
+            return AcceptanceRule.Greedy(s.Drafts.AsSpan(0, s.K), target);
+        }
+        for (int i = 0; i <= s.K; i++)
+        {
+            _model.Backend.Download(_scratch.Logits, _row, (long)(row + i) * _vocab);
+            _shape.ComputeProbabilities(_row, s.P[i]);
+        }
+        return AcceptanceRule.RejectionSample(s.Drafts.AsSpan(0, s.K), s.Q!, s.P, s.Random.NextDouble);
+    }
+
+    /// <summary>Commit: keep t and the accepted drafts in the cache, emit them and the target's token.</summary>
+    private void Commit(Sequence s, Verdict v, List<int> output)
+    {
+        s.Cache.Truncate(s.Base + v.Accepted + 1);
+        int emittedNow = 0;
+        for (int i = 0; i <= v.Accepted && !s.Done; i++)
+        {
+            int token = i < v.Accepted ? s.Drafts[i] : v.NextToken;
+            output.Add(token);
+            s.Emitted++;
+            emittedNow++;
+            if (s.Emitted >= _options.MaxTokens || _options.StopTokens.Contains(token)) s.Done = true;
+        }
+        Statistics.AddTokens(emittedNow);
+        s.Pending = v.NextToken;
+        if (s.Cache.Length + 1 > _model.Config.SeqLen) s.Done = true;
+    }
+
+    private int Choose(int row, float[]? q, Random random)
+    {
+        if (q is null) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
+        _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
+        _shape.ComputeProbabilities(_row, q);
+        return AcceptanceRule.SampleFrom(q, random.NextDouble());
+    }
+
+    /// <summary>Per-sequence state: at a step's start the cache holds positions 0..Base-1 and <see cref="Pending"/> is the token at Base.</summary>
+    private sealed class Sequence(KvCache cache, Random random, int kMax, int vocab, bool sampling)
+    {
+        public KvCache Cache { get; } = cache;
+        public Random Random { get; } = random;
+        public int[] Drafts { get; } = new int[Math.Max(1, kMax)];
+        public float[][]? Q { get; } = sampling ? Enumerable.Range(0, kMax).Select(_ => new float[vocab]).ToArray() : null;
+        public float[][] P { get; } = sampling ? Enumerable.Range(0, kMax + 1).Select(_ => new float[vocab]).ToArray() : [];
+        public int Pending { get; set; }
+        public int Emitted { get; set; }
+        public int K { get; set; }
+        public bool Done { get; set; }
+        public int Base { get; set; }
+    }
+}

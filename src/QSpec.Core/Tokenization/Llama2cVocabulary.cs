@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace QSpec.Tokenization;
+
+/// <summary>
+/// The contents of a llama2.c tokenizer file (<c>tokenizer.bin</c>, <c>tok512.bin</c>):
+/// <c>int32 max_token_length</c>, then until the end of the file one entry per token id:
+/// <c>float32 score, int32 byte_length, byte_length bytes of UTF-8</c>. All little-endian.
+/// </summary>
+/// <remarks>
+/// Layout invariants checked on load (llama2.c's <c>run.c</c> relies on them without checking):
+/// id 0 is the unknown token, 1 is BOS (stored as <c>"\n&lt;s&gt;\n"</c>), 2 is EOS (<c>"\n&lt;/s&gt;\n"</c>),
+/// ids 3..258 are the byte-fallback tokens <c>&lt;0x00&gt;..&lt;0xFF&gt;</c>, so byte <c>b</c> is id <c>b + 3</c>;
+/// SentencePiece's "▁" is stored as a plain space.
+/// </remarks>
+internal sealed class Llama2cVocabulary
+{
+    /// <summary>Id of the unknown token.</summary>
+    public const int UnknownId = 0;
+    /// <summary>Id of the begin-of-sequence token.</summary>
+    public const int BosId = 1;
+    /// <summary>Id of the end-of-sequence token.</summary>
+    public const int EosId = 2;
+    /// <summary>Id of byte-fallback token <c>&lt;0x00&gt;</c>; byte b is <c>ByteOffset + b</c>.</summary>
+    public const int ByteOffset = 3;
+    /// <summary>Smallest vocabulary that holds the three special tokens and the 256 byte tokens.</summary>
+    public const int MinimumSize = ByteOffset + 256;
+
+    private Llama2cVocabulary(string path, int maxTokenLength, string[] pieces, float[] scores)
+    {
+        Path = path; MaxTokenLength = maxTokenLength; Pieces = pieces; Scores = scores;
+    }
+
+    /// <summary>The file this vocabulary was read from (for messages).</summary>
+    public string Path { get; }
+    /// <summary>The header's longest token, in bytes.</summary>
+    public int MaxTokenLength { get; }
+    /// <summary>Token strings by id, as stored (spaces, not "▁").</summary>
+    public string[] Pieces { get; }
+    /// <summary>Merge scores by id.</summary>
+    public float[] Scores { get; }
+
+    /// <summary>The byte-fallback piece for <paramref name="value"/>, e.g. <c>&lt;0x0A&gt;</c>.</summary>
+    public static string BytePiece(int value) => $"<0x{value:X2}>";
+
+    /// <summary>Reads and validates a llama2.c tokenizer file.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">A field is out of range, the file is truncated, or the layout invariants do not hold.</exception>
+    public static Llama2cVocabulary Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file not found: {path}", path);
+        // The whole file is read once: tokenizer files are small (433 KB for 32K tokens), and every length
+        // below is checked against the bytes actually present, so a corrupt length never drives an allocation.
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses the bytes of a llama2.c tokenizer file; <paramref name="path"/> only names it in messages.</summary>
+    public static Llama2cVocabulary Parse(ReadOnlySpan<byte> data, string path)
+    {
+        if (data.Length < 4) throw Bad(path, "max_token_length", 0, $"the file has {data.Length} bytes, fewer than the 4-byte header");
+        int maxTokenLength = BinaryPrimitives.ReadInt32LittleEndian(data);
+        if (maxTokenLength <= 0 || maxTokenLength > data.Length)
+            throw Bad(path, "max_token_length", 0, $"value {maxTokenLength} is not in 1..{data.Length} (the file size)");
+
+        var pieces = new List<string>();
+        var scores = new List<float>();
+        var utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+        int offset = 4;
+        while (offset < data.Length)
+        {
+            int id = pieces.Count;
+            if (data.Length - offset < 8)
+                throw Bad(path, $"token {id} header", offset, $"truncated: {data.Length - offset} bytes left, 8 needed");
+            float score = BinaryPrimitives.ReadSingleLittleEndian(data[offset..]);
+            int length = BinaryPrimitives.ReadInt32LittleEndian(data[(offset + 4)..]);
+            if (!float.IsFinite(score)) throw Bad(path, $"token {id} score", offset, $"value {score} is not finite");
+            if (length <= 0 || length > maxTokenLength)
+                throw Bad(path, $"token {id} length", offset + 4, $"value {length} is not in 1..{maxTokenLength} (max_token_length)");
+            offset += 8;
+            if (data.Length - offset < length)
+                throw Bad(path, $"token {id} bytes", offset, $"truncated: {data.Length - offset} bytes left, {length} needed");
+            try { pieces.Add(utf8.GetString(data.Slice(offset, length))); }
+            catch (DecoderFallbackException e) { throw Bad(path, $"token {id} bytes", offset, $"not valid UTF-8 ({e.Message})"); }
+            scores.Add(score);
+            offset += length;
+        }
+
+        if (pieces.Count < MinimumSize)
+            throw Bad(path, "token count", offset, $"{pieces.Count} tokens, at least {MinimumSize} needed (3 special + 256 byte tokens)");
+        for (int b = 0; b < 256; b++)
+        {
+            if (pieces[ByteOffset + b] != BytePiece(b))
+                throw Bad(path, $"token {ByteOffset + b}", -1, $"expected byte-fallback piece {BytePiece(b)}, found \"{pieces[ByteOffset + b]}\"");
+        }
+        return new Llama2cVocabulary(path, maxTokenLength, [.. pieces], [.. scores]);
+    }
+
+    private static InvalidDataException Bad(string path, string field, long offset, string problem) =>
+        new($"Invalid llama2.c tokenizer file '{path}': field '{field}'{(offset >= 0 ? $" at offset {offset}" : "")}: {problem}.");
+}

@@ -1,0 +1,108 @@
+using QSpec.Generation;
+using QSpec.Inference;
+using QSpec.Speculative;
+
+namespace QSpec.Core.Tests.Speculative;
+
+public class SpeculativeDecoderTests
+{
+    private static int[][] Prompts(int count) => Enumerable.Range(0, count)
+        .Select(i => new[] { TestData.Bos }.Concat(TestData.Expected.Ids.Skip(i * 3).Take(1 + i % 5)).ToArray()).ToArray();
+
+    private static int[] PlainW4A16(InferenceSession s, int[] prompt, int maxTokens)
+        => new Generator(s).Generate(prompt, new GenerationOptions { MaxTokens = maxTokens, Mode = ExecutionMode.W4A16 }).ToArray();
+
+    [Theory]
+    [InlineData(ExecutionMode.W4A4, 3)]
+    [InlineData(ExecutionMode.W4A8, 5)]
+    [InlineData(ExecutionMode.W4A4, 0)]
+    public void GreedyQSpecEqualsPlainW4A16(ExecutionMode draft, int k)
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var plain = model.CreateSession();
+        using var spec = model.CreateSession();
+        var decoder = new SpeculativeDecoder(spec, new SpeculativeOptions { DraftLength = k, DraftMode = draft, MaxTokens = 96 });
+        foreach (var prompt in Prompts(4))
+            Assert.Equal(PlainW4A16(plain, prompt, 96), decoder.Generate(prompt).ToArray());
+        var st = decoder.Statistics;
+        Assert.Equal(96, st.Tokens);
+        Assert.InRange(st.Accepted, 0, st.Drafted);
+        if (k > 0) Assert.True(st.Accepted > 0, "a sane draft accepts something");
+    }
+
+    [Fact]
+    public void AutoDraftLengthKeepsGreedyExactness()
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var plain = model.CreateSession();
+        using var spec = model.CreateSession();
+        var decoder = new SpeculativeDecoder(spec, new SpeculativeOptions { AutoDraftLength = true, MaxTokens = 120 });
+        var prompt = Prompts(1)[0];
+        Assert.Equal(PlainW4A16(plain, prompt, 120), decoder.Generate(prompt).ToArray());
+        Assert.NotNull(decoder.Controller);
+    }
+
+    [Fact]
+    public void BatchOfSequencesEqualsEachAlone()
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var plain = model.CreateSession();
+        var prompts = Prompts(5);
+        var result = SpeculativeDecoder.GenerateBatch(model, prompts, new SpeculativeOptions { MaxTokens = 40 });
+        for (int b = 0; b < prompts.Length; b++) Assert.Equal(PlainW4A16(plain, prompts[b], 40), result.Tokens[b]);
+        Assert.Equal(5 * 40, result.Statistics.Tokens);
+    }
+
+    [Fact]
+    public void CancellationLeavesTheSessionUsable()
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var plain = model.CreateSession();
+        using var spec = model.CreateSession();
+        var decoder = new SpeculativeDecoder(spec, new SpeculativeOptions { MaxTokens = 60 });
+        using var cts = new CancellationTokenSource();
+        var got = new List<int>();
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+        {
+            foreach (int t in decoder.Generate(Prompts(1)[0], cts.Token)) { got.Add(t); if (got.Count >= 5) cts.Cancel(); }
+        });
+        Assert.True(spec.Length <= model.Config.SeqLen);
+        Assert.Equal(PlainW4A16(plain, Prompts(2)[1], 60), decoder.Generate(Prompts(2)[1]).ToArray());
+    }
+
+    [Fact]
+    public async Task AsyncStreamEqualsSyncStream()
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var spec = model.CreateSession();
+        var decoder = new SpeculativeDecoder(spec, new SpeculativeOptions { MaxTokens = 30 });
+        var sync = decoder.Generate(Prompts(1)[0]).ToArray();
+        var list = new List<int>();
+        await foreach (var t in decoder.GenerateAsync(Prompts(1)[0])) list.Add(t);
+        Assert.Equal(sync, list);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(17)]
+    public void DraftLengthOutOfRangeThrows(int k)
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var s = model.CreateSession();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new SpeculativeDecoder(s, new SpeculativeOptions { DraftLength = k }));
+        Assert.Equal("DraftLength", e.ParamName);
+    }
+
+    [Fact]
+    public void EmptyBatchAndMissingModeAndLongPromptThrow()
+    {
+        using var q = LlamaModel.Create(TestData.Stories260KInt4);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpeculativeDecoder.GenerateBatch(q, [], new SpeculativeOptions()));
+        using var fp32 = LlamaModel.Create(TestData.Stories260K);
+        using var s = fp32.CreateSession();
+        Assert.Throws<ArgumentException>(() => new SpeculativeDecoder(s, new SpeculativeOptions()));
+        using var qs = q.CreateSession();
+        var d = new SpeculativeDecoder(qs, new SpeculativeOptions { MaxTokens = 100 });
+        Assert.Throws<ArgumentException>(() => d.Generate(Enumerable.Repeat(1, 450).ToArray()));
+    }
+}
