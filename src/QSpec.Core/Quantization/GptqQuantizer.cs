@@ -14,7 +14,8 @@ namespace QSpec.Quantization;
 /// <para><b>Groups.</b> A group's scales (one per output channel) are formed the first time one of its columns is
 /// reached, from the group's current, error-updated weights: without act-order this is the standard GPTQ behaviour
 /// (scales computed when the group starts); with act-order it keeps groups contiguous in the original column order,
-/// as <see cref="Int4Matrix"/> requires.</para>
+/// as <see cref="Int4Matrix"/> requires. The clip search (<see cref="QuantizerOptions.ClipSearch"/>) weights each column's
+/// squared rounding error by its Hessian diagonal H[j, j] (dead columns: 1), the output error that rounding alone causes.</para>
 /// <para><b>Dead columns</b> (diag H = 0: the input is always zero) get H[j, j] = 1 and weight 0.</para>
 /// <para>Everything runs in double in a fixed order, so the result is deterministic.</para>
 /// </remarks>
@@ -49,6 +50,8 @@ public static class GptqQuantizer
             for (int q = 0; q < k; q++) h[p * k + q] = hessian[c * k + perm[q]];
             if (dead) h[p * k + p] = 1;
         }
+        var diag = new double[k];
+        for (int p = 0; p < k; p++) diag[p] = h[p * k + p];
         var u = UpperFactorOfInverse(h, k, options.Damp);
 
         var result = Int4Matrix.CreateZero(n, k, options.GroupSize);
@@ -65,7 +68,7 @@ public static class GptqQuantizer
                 int gi = perm[j] / g;
                 if (!groupReady[gi])
                 {
-                    SetGroupScales(result, gi, wt, err, u, perm, i1, i2, j, clipRatios);
+                    SetGroupScales(result, gi, wt, err, u, perm, diag, i1, i2, j, clipRatios);
                     groupReady[gi] = true;
                 }
                 QuantizeColumn(result, wt, err, u, perm, i1, i2, j);
@@ -127,7 +130,7 @@ public static class GptqQuantizer
     /// Scales of group <paramref name="gi"/> from its columns' current values. A column p beyond the block still lacks
     /// this block's pending updates, so its current value is Wt[p] − Σ_{t &lt; j} Err[t]·U[t, p] over the block.
     /// </summary>
-    private static void SetGroupScales(Int4Matrix m, int gi, double[] wt, double[] err, double[] u, int[] perm,
+    private static void SetGroupScales(Int4Matrix m, int gi, double[] wt, double[] err, double[] u, int[] perm, double[] diag,
                                        int i1, int i2, int j, float[] clipRatios)
     {
         int n = m.Rows, k = m.Columns, g = m.EffectiveGroupSize;
@@ -147,10 +150,11 @@ public static class GptqQuantizer
             }
         }
         var values = new float[positions.Count];
+        var importance = positions.Select(p => diag[p]).ToArray();
         for (int r = 0; r < n; r++)
         {
             for (int c = 0; c < values.Length; c++) values[c] = current[c * n + r];
-            m.Scales[r * m.GroupCount + gi] = GroupScale.Choose(values, clipRatios);
+            m.Scales[r * m.GroupCount + gi] = GroupScale.Choose(values, clipRatios, importance);
         }
     }
 

@@ -26,18 +26,22 @@ public static class ModelQuantizer
     }
 
     /// <summary>
-    /// The core pipeline, with the calibration forward supplied by the caller: <paramref name="collectHessians"/> runs
-    /// the calibration set through a float32 model and returns each linear layer's Hessian by name (as in
-    /// <see cref="LlamaWeights.LinearLayers"/>). Called once with the (rotated) float32 model.
+    /// The pipeline, with the calibration forward supplied by the caller: <paramref name="collectHessians"/> runs the
+    /// calibration set through a float32 model and returns each linear layer's Hessian by name (as in
+    /// <see cref="LlamaWeights.LinearLayers"/>). Called once with the (rotated) float32 model, or, in sequential GPTQ,
+    /// once per stage with the layers quantized so far replaced by their dequantized weights.
     /// </summary>
     internal static LlamaWeights Quantize(LlamaWeights weights, QuantizerOptions options,
         Func<LlamaWeights, IReadOnlyDictionary<string, double[]>>? collectHessians, Action<string>? progress)
     {
         ArgumentNullException.ThrowIfNull(weights);
         options.Validate();
-        if (!weights.HasDense) throw new ArgumentException("Quantization needs float32 weights for every linear layer.", nameof(weights));
+        if (!weights.HasDense || weights.LinearLayers().Any(l => l.Weight.Dense is null))
+            throw new ArgumentException("Quantization needs float32 weights for every linear layer.", nameof(weights));
         if (weights.Quantization is { Method: not "none" } q)
             throw new ArgumentException($"The model is already quantized (method {q.Method}).", nameof(weights));
+        bool gptq = options.Method == QuantizationMethod.Gptq;
+        if (gptq && collectHessians is null) throw new ArgumentException("GPTQ needs calibration data.", nameof(collectHessians));
 
         var source = weights;
         if (options.Rotate)
@@ -48,42 +52,62 @@ public static class ModelQuantizer
             source = ModelRotation.Rotate(source, options.Seed);
         }
 
-        IReadOnlyDictionary<string, double[]>? hessians = null;
-        if (options.Method == QuantizationMethod.Gptq)
+        var quantized = new Dictionary<string, Int4Matrix>();
+        if (gptq && options.Sequential)
         {
-            if (collectHessians is null) throw new ArgumentException("GPTQ needs calibration data.", nameof(collectHessians));
-            progress?.Invoke("collecting calibration Hessians");
-            hessians = collectHessians(source);
-        }
-
-        var clip = options.ClipRatios();
-        var quantized = new Dictionary<string, LinearWeight>();
-        foreach (var (name, w) in source.LinearLayers())
-        {
-            progress?.Invoke($"quantizing {name} ({w.Rows}x{w.Columns})");
-            Int4Matrix m;
-            if (hessians is null)
-                m = RtnQuantizer.Quantize(w.Dense, w.Rows, w.Columns, options.GroupSize, clip);
-            else
+            // Stage s < L: block s's seven layers; stage L: the classifier.
+            var stages = source.LinearLayers().GroupBy(l => l.Name.StartsWith("layers.", StringComparison.Ordinal) ? l.Name.Split('.')[1] : "classifier");
+            foreach (var stage in stages)
             {
-                if (!hessians.TryGetValue(name, out var h))
-                    throw new ArgumentException($"No calibration Hessian was collected for layer '{name}'.", nameof(collectHessians));
-                m = GptqQuantizer.Quantize(w.Dense, w.Rows, w.Columns, h, options);
+                progress?.Invoke($"collecting calibration Hessians for stage {stage.Key}");
+                var hessians = collectHessians!(Assemble(source, quantized, keepDequantized: true, null));
+                foreach (var (name, w) in stage) quantized[name] = QuantizeLayer(name, w, options, hessians, progress);
             }
-            quantized[name] = new LinearWeight(w.Rows, w.Columns, null, m);
+        }
+        else
+        {
+            IReadOnlyDictionary<string, double[]>? hessians = null;
+            if (gptq)
+            {
+                progress?.Invoke("collecting calibration Hessians");
+                hessians = collectHessians!(source);
+            }
+            foreach (var (name, w) in source.LinearLayers()) quantized[name] = QuantizeLayer(name, w, options, hessians, progress);
         }
 
         var info = new QuantizationInfo(options.MethodName, options.GroupSize,
             source.Quantization?.Rotation ?? "none", source.Quantization?.FfnHadamardBlock ?? 0);
+        return Assemble(source, quantized, keepDequantized: false, info);
+    }
+
+    private static Int4Matrix QuantizeLayer(string name, LinearWeight w, QuantizerOptions options,
+                                            IReadOnlyDictionary<string, double[]>? hessians, Action<string>? progress)
+    {
+        progress?.Invoke($"quantizing {name} ({w.Rows}x{w.Columns})");
+        if (hessians is null) return RtnQuantizer.Quantize(w.Dense, w.Rows, w.Columns, options.GroupSize, options.ClipRatios());
+        if (!hessians.TryGetValue(name, out var h))
+            throw new ArgumentException($"No calibration Hessian was collected for layer '{name}'.", nameof(hessians));
+        return GptqQuantizer.Quantize(w.Dense, w.Rows, w.Columns, h, options);
+    }
+
+    /// <summary>
+    /// <paramref name="source"/> with the layers in <paramref name="quantized"/> replaced: INT4 only (final result, untied,
+    /// <paramref name="info"/> set), or INT4 plus dequantized float32 (intermediate models for calibration forwards).
+    /// </summary>
+    private static LlamaWeights Assemble(LlamaWeights source, Dictionary<string, Int4Matrix> quantized, bool keepDequantized, QuantizationInfo? info)
+    {
+        LinearWeight L(string name, LinearWeight original) => quantized.TryGetValue(name, out var m)
+            ? new LinearWeight(m.Rows, m.Columns, keepDequantized ? m.Dequantize() : null, m)
+            : original;
         var layers = source.Layers.Select((l, i) => l with
         {
-            Wq = quantized[$"layers.{i}.wq"], Wk = quantized[$"layers.{i}.wk"], Wv = quantized[$"layers.{i}.wv"],
-            Wo = quantized[$"layers.{i}.wo"], W1 = quantized[$"layers.{i}.w1"], W2 = quantized[$"layers.{i}.w2"],
-            W3 = quantized[$"layers.{i}.w3"],
+            Wq = L($"layers.{i}.wq", l.Wq), Wk = L($"layers.{i}.wk", l.Wk), Wv = L($"layers.{i}.wv", l.Wv), Wo = L($"layers.{i}.wo", l.Wo),
+            W1 = L($"layers.{i}.w1", l.W1), W2 = L($"layers.{i}.w2", l.W2), W3 = L($"layers.{i}.w3", l.W3),
         }).ToList();
-        // The classifier is now its own INT4 matrix, so the model is no longer tied to the float embedding.
-        return new LlamaWeights(source.Config with { SharedClassifier = false }, source.TokenEmbedding, layers,
-            source.FinalNorm, quantized["classifier"], info);
+        var classifier = L("classifier", source.Classifier);
+        // Once the classifier is its own INT4 matrix the model is no longer tied to the float embedding.
+        var config = ReferenceEquals(classifier, source.Classifier) ? source.Config : source.Config with { SharedClassifier = false };
+        return new LlamaWeights(config, source.TokenEmbedding, layers, source.FinalNorm, classifier, info ?? source.Quantization);
     }
 
     /// <summary>

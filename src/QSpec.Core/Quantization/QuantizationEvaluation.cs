@@ -15,7 +15,7 @@ namespace QSpec.Quantization;
 internal sealed record QuantizationEvaluationRow(string Label, QuantizerOptions? Options, PerplexityResult Result, double Seconds);
 
 /// <summary>
-/// Measures W4A16 perplexity of RTN, RTN+clip and GPTQ, with and without rotation, per channel and with groups, against
+/// Measures W4A16 perplexity of RTN, RTN+clip, GPTQ and GPTQ+clip, with and without rotation, per channel and with groups, against
 /// float32 (the table in docs/quantization.md). W4A16 is evaluated exactly as the Fp32 forward over the dequantized INT4
 /// weights (W4A16 computes the same products up to float summation order).
 /// </summary>
@@ -42,7 +42,7 @@ internal static class QuantizationEvaluation
     }
 
     /// <summary>
-    /// Runs the whole grid: float32, then for rotation off/on, RTN / RTN+clip / GPTQ at each group size.
+    /// Runs the whole grid: float32, then for rotation off/on, RTN / RTN+clip / GPTQ / GPTQ+clip at each group size.
     /// GPTQ's calibration Hessians are collected once per rotation and reused across group sizes.
     /// </summary>
     public static List<QuantizationEvaluationRow> Run(LlamaWeights weights, IReadOnlyList<IReadOnlyList<int>> evaluation,
@@ -54,8 +54,11 @@ internal static class QuantizationEvaluation
         {
             IReadOnlyDictionary<string, double[]>? hessians = null;
             double hessianSeconds = 0;
-            IReadOnlyDictionary<string, double[]> Collect(LlamaWeights w)
+            // One-shot GPTQ sees the same float32 model for every group size, so its Hessians are reused;
+            // sequential GPTQ's depend on the layers already quantized and are collected afresh.
+            IReadOnlyDictionary<string, double[]> Collect(LlamaWeights w, bool sequential)
             {
+                if (sequential) return HessianCollector.Collect(w, calibration);
                 if (hessians is null)
                 {
                     var t = System.Diagnostics.Stopwatch.StartNew();
@@ -64,13 +67,13 @@ internal static class QuantizationEvaluation
                 }
                 return hessians;
             }
-            foreach (var (method, clip) in new[] { (QuantizationMethod.Rtn, false), (QuantizationMethod.Rtn, true), (QuantizationMethod.Gptq, false) })
+            foreach (var (method, clip) in new[] { (QuantizationMethod.Rtn, false), (QuantizationMethod.Rtn, true), (QuantizationMethod.Gptq, false), (QuantizationMethod.Gptq, true) })
                 foreach (int g in groupSizes)
                 {
                     var options = new QuantizerOptions { Method = method, ClipSearch = clip, GroupSize = g, Rotate = rotate };
                     var t = System.Diagnostics.Stopwatch.StartNew();
-                    var q = ModelQuantizer.Quantize(weights, options, Collect, null);
-                    double seconds = t.Elapsed.TotalSeconds + (method == QuantizationMethod.Gptq ? hessianSeconds : 0);
+                    var q = ModelQuantizer.Quantize(weights, options, w => Collect(w, options.Sequential), null);
+                    double seconds = t.Elapsed.TotalSeconds + (method == QuantizationMethod.Gptq && !options.Sequential ? hessianSeconds : 0);
                     var label = $"{options.MethodName}, {(g == 0 ? "per channel" : $"G={g}")}, {(rotate ? "rotated" : "not rotated")}";
                     rows.Add(new(label, options, Evaluate(q, evaluation), seconds));
                     progress?.Invoke($"{label}: ppl {rows[^1].Result.Perplexity:F4}");

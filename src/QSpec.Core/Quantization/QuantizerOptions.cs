@@ -25,9 +25,10 @@ public sealed record QuantizerOptions
     /// <summary>
     /// When true, each group's scale is the absmax scale shrunk by the clip ratio from the grid
     /// (<see cref="MaxClipRatio"/> down to <see cref="MinClipRatio"/> in <see cref="ClipSteps"/> steps) that minimizes the
-    /// group's squared rounding error. Applies to RTN and to GPTQ's group scales. Default false.
+    /// group's squared rounding error (for GPTQ weighted by the Hessian diagonal). Applies to RTN and to GPTQ's group
+    /// scales. Default true.
     /// </summary>
-    public bool ClipSearch { get; init; }
+    public bool ClipSearch { get; init; } = true;
 
     /// <summary>Smallest clip ratio tried by the clip search, in (0, 1]. Default 0.5.</summary>
     public float MinClipRatio { get; init; } = 0.5f;
@@ -43,6 +44,14 @@ public sealed record QuantizerOptions
     /// is formed the first time one of its columns is reached, from the group's current weights. Default true.
     /// </summary>
     public bool ActOrder { get; init; } = true;
+
+    /// <summary>
+    /// GPTQ only: quantize block by block, collecting each transformer block's (and finally the classifier's) Hessians
+    /// from the model whose earlier blocks are already quantized, so later layers compensate for earlier rounding
+    /// (GPTQ's sequential mode; L + 1 calibration passes). False collects every Hessian once from the float32 model.
+    /// Default true.
+    /// </summary>
+    public bool Sequential { get; init; } = true;
 
     /// <summary>GPTQ only: dampening added to the Hessian diagonal, as a fraction of its mean. Default 0.01.</summary>
     public double Damp { get; init; } = 0.01;

@@ -59,7 +59,7 @@ public class GptqQuantizerTests
         int n = 24, k = 172, m = 600;
         var w = SyntheticModel.Gaussian(new Random(5), n * k);
         var x = CorrelatedInputs(m, k, 11);
-        var options = new QuantizerOptions { GroupSize = group, ActOrder = actOrder };
+        var options = new QuantizerOptions { GroupSize = group, ActOrder = actOrder, ClipSearch = false };
         var gptq = GptqQuantizer.Quantize(w, n, k, HessianOf(x, m, k), options).Dequantize();
         var rtn = RtnQuantizer.Quantize(w, n, k, group, [1f]).Dequantize();
         double eg = SyntheticModel.OutputError(w, gptq, n, k, x, m), er = SyntheticModel.OutputError(w, rtn, n, k, x, m);

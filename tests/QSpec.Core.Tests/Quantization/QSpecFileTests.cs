@@ -58,7 +58,7 @@ public sealed class QSpecFileTests : IDisposable
         Assert.Equal(original.Config, read.Weights.Config);
         Assert.Equal(new byte[] { 1, 2, 3, 250 }, read.TokenizerBytes);
         Assert.Equal("synthetic", read.Metadata["source"]);
-        Assert.Equal("rtn", read.Metadata[QSpecFile.KeyMethod]);
+        Assert.Equal("rtn-clip", read.Metadata[QSpecFile.KeyMethod]);
         foreach (var ((name, a), (_, b)) in original.LinearLayers().Zip(read.Weights.LinearLayers()))
         {
             Assert.Null(b.Dense);

@@ -56,7 +56,8 @@ public class RtnQuantizerTests
         Assert.Equal(11, r.Length);
         Assert.Equal(1f, r[0]);
         Assert.Equal(0.5f, r[^1], 1e-6f);
-        Assert.Equal([1f], new QuantizerOptions().ClipRatios());
+        Assert.Equal([1f], new QuantizerOptions { ClipSearch = false }.ClipRatios());
+        Assert.True(new QuantizerOptions().ClipSearch);
     }
 
     [Theory]
