@@ -13,12 +13,17 @@ namespace QSpec.Quantization;
 public sealed class HessianCollector : ILinearInputObserver
 {
     private readonly Dictionary<string, HessianAccumulator> _accumulators = [];
+    private readonly IReadOnlySet<string>? _layers;
+
+    /// <summary>Creates a collector for every linear layer, or only for <paramref name="layers"/> (names) when given.</summary>
+    public HessianCollector(IReadOnlySet<string>? layers = null) => _layers = layers;
 
     /// <inheritdoc />
     public void Observe(string layerName, ReadOnlySpan<float> x, int rows, int columns)
     {
         var key = SharedInputOf(layerName);
         if (key != layerName) return; // same input as the layer it shares with, already added
+        if (_layers is not null && !_layers.Any(l => SharedInputOf(l) == key)) return;
         if (!_accumulators.TryGetValue(key, out var acc)) _accumulators[key] = acc = new HessianAccumulator(columns);
         acc.Add(x, rows, columns);
     }
@@ -36,11 +41,14 @@ public sealed class HessianCollector : ILinearInputObserver
         return result;
     }
 
-    /// <summary>Runs each sequence (BOS first, truncated to the context) through a float32 model of <paramref name="weights"/>.</summary>
+    /// <summary>
+    /// Runs each sequence (BOS first, truncated to the context) through a float32 model of <paramref name="weights"/>
+    /// and returns the Hessians of every linear layer, or of <paramref name="layers"/> only.
+    /// </summary>
     public static IReadOnlyDictionary<string, double[]> Collect(LlamaWeights weights, IEnumerable<IReadOnlyList<int>> sequences,
-                                                               Action<string>? progress = null)
+                                                               Action<string>? progress = null, IReadOnlySet<string>? layers = null)
     {
-        var collector = new HessianCollector();
+        var collector = new HessianCollector(layers);
         using var model = LlamaModel.Create(weights);
         using var session = model.CreateSession();
         session.LinearInputObserver = collector;

@@ -22,17 +22,17 @@ public static class ModelQuantizer
         ArgumentNullException.ThrowIfNull(options);
         if (options.Method == QuantizationMethod.Gptq && (calibration is null || calibration.Count == 0))
             throw new ArgumentException($"GPTQ needs calibration sequences (got {calibration?.Count.ToString() ?? "null"}).", nameof(calibration));
-        return Quantize(weights, options, calibration is null ? null : w => HessianCollector.Collect(w, calibration, progress), progress);
+        return Quantize(weights, options, calibration is null ? null : (w, layers) => HessianCollector.Collect(w, calibration, progress, layers), progress);
     }
 
     /// <summary>
     /// The pipeline, with the calibration forward supplied by the caller: <paramref name="collectHessians"/> runs the
-    /// calibration set through a float32 model and returns each linear layer's Hessian by name (as in
-    /// <see cref="LlamaWeights.LinearLayers"/>). Called once with the (rotated) float32 model, or, in sequential GPTQ,
-    /// once per stage with the layers quantized so far replaced by their dequantized weights.
+    /// calibration set through a float32 model and returns the Hessians of the named linear layers (all when null;
+    /// names as in <see cref="LlamaWeights.LinearLayers"/>). Called once with the (rotated) float32 model, or, in
+    /// sequential GPTQ, once per stage with the layers quantized so far replaced by their dequantized weights.
     /// </summary>
     internal static LlamaWeights Quantize(LlamaWeights weights, QuantizerOptions options,
-        Func<LlamaWeights, IReadOnlyDictionary<string, double[]>>? collectHessians, Action<string>? progress)
+        Func<LlamaWeights, IReadOnlySet<string>?, IReadOnlyDictionary<string, double[]>>? collectHessians, Action<string>? progress)
     {
         ArgumentNullException.ThrowIfNull(weights);
         options.Validate();
@@ -60,7 +60,8 @@ public static class ModelQuantizer
             foreach (var stage in stages)
             {
                 progress?.Invoke($"collecting calibration Hessians for stage {stage.Key}");
-                var hessians = collectHessians!(Assemble(source, quantized, keepDequantized: true, null));
+                var names = stage.Select(l => l.Name).ToHashSet();
+                var hessians = collectHessians!(Assemble(source, quantized, keepDequantized: true, null), names);
                 foreach (var (name, w) in stage) quantized[name] = QuantizeLayer(name, w, options, hessians, progress);
             }
         }
@@ -70,7 +71,7 @@ public static class ModelQuantizer
             if (gptq)
             {
                 progress?.Invoke("collecting calibration Hessians");
-                hessians = collectHessians!(source);
+                hessians = collectHessians!(source, null);
             }
             foreach (var (name, w) in source.LinearLayers()) quantized[name] = QuantizeLayer(name, w, options, hessians, progress);
         }

@@ -11,7 +11,7 @@ namespace QSpec.Quantization;
 /// <param name="Label">E.g. "gptq, G=64, rotated".</param>
 /// <param name="Options">The quantizer options, or null for the float32 baseline.</param>
 /// <param name="Result">Teacher-forced NLL over the evaluation paragraphs.</param>
-/// <param name="Seconds">Wall time to quantize (Hessian collection included, shared per rotation).</param>
+/// <param name="Seconds">Wall time to quantize, calibration forwards included.</param>
 internal sealed record QuantizationEvaluationRow(string Label, QuantizerOptions? Options, PerplexityResult Result, double Seconds);
 
 /// <summary>
@@ -42,43 +42,26 @@ internal static class QuantizationEvaluation
     }
 
     /// <summary>
-    /// Runs the whole grid: float32, then for rotation off/on, RTN / RTN+clip / GPTQ / GPTQ+clip at each group size.
-    /// GPTQ's calibration Hessians are collected once per rotation and reused across group sizes.
+    /// Runs the whole grid: float32, then for rotation off/on, RTN / RTN+clip / GPTQ / GPTQ+clip at each group size
+    /// (GPTQ with the default sequential calibration). <paramref name="onRow"/> sees the rows so far after each one.
     /// </summary>
     public static List<QuantizationEvaluationRow> Run(LlamaWeights weights, IReadOnlyList<IReadOnlyList<int>> evaluation,
-        IReadOnlyList<IReadOnlyList<int>> calibration, int[] groupSizes, Action<string>? progress = null)
+        IReadOnlyList<IReadOnlyList<int>> calibration, int[] groupSizes, Action<IReadOnlyList<QuantizationEvaluationRow>>? onRow = null)
     {
         var rows = new List<QuantizationEvaluationRow> { new("fp32", null, Evaluate(weights, evaluation), 0) };
-        progress?.Invoke($"fp32: ppl {rows[0].Result.Perplexity:F4}");
+        onRow?.Invoke(rows);
         foreach (bool rotate in new[] { false, true })
-        {
-            IReadOnlyDictionary<string, double[]>? hessians = null;
-            double hessianSeconds = 0;
-            // One-shot GPTQ sees the same float32 model for every group size, so its Hessians are reused;
-            // sequential GPTQ's depend on the layers already quantized and are collected afresh.
-            IReadOnlyDictionary<string, double[]> Collect(LlamaWeights w, bool sequential)
-            {
-                if (sequential) return HessianCollector.Collect(w, calibration);
-                if (hessians is null)
-                {
-                    var t = System.Diagnostics.Stopwatch.StartNew();
-                    hessians = HessianCollector.Collect(w, calibration);
-                    hessianSeconds = t.Elapsed.TotalSeconds;
-                }
-                return hessians;
-            }
             foreach (var (method, clip) in new[] { (QuantizationMethod.Rtn, false), (QuantizationMethod.Rtn, true), (QuantizationMethod.Gptq, false), (QuantizationMethod.Gptq, true) })
                 foreach (int g in groupSizes)
                 {
                     var options = new QuantizerOptions { Method = method, ClipSearch = clip, GroupSize = g, Rotate = rotate };
                     var t = System.Diagnostics.Stopwatch.StartNew();
-                    var q = ModelQuantizer.Quantize(weights, options, w => Collect(w, options.Sequential), null);
-                    double seconds = t.Elapsed.TotalSeconds + (method == QuantizationMethod.Gptq && !options.Sequential ? hessianSeconds : 0);
+                    var q = ModelQuantizer.Quantize(weights, options, (w, layers) => HessianCollector.Collect(w, calibration, null, layers), null);
+                    double seconds = t.Elapsed.TotalSeconds;
                     var label = $"{options.MethodName}, {(g == 0 ? "per channel" : $"G={g}")}, {(rotate ? "rotated" : "not rotated")}";
                     rows.Add(new(label, options, Evaluate(q, evaluation), seconds));
-                    progress?.Invoke($"{label}: ppl {rows[^1].Result.Perplexity:F4}");
+                    onRow?.Invoke(rows);
                 }
-        }
         return rows;
     }
 
