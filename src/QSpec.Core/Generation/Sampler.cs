@@ -85,18 +85,6 @@ public sealed class Sampler
         for (int i = 0; i < keep; i++) probabilities[_order[i]] = (float)(p[_order[i]] / kept);
     }
 
-    /// <summary>Draws an index from a distribution that sums to 1 (inverse CDF, ascending ids).</summary>
-    public int SampleFrom(ReadOnlySpan<float> probabilities)
-    {
-        double u = _random.NextDouble(), cdf = 0;
-        int last = 0;
-        for (int i = 0; i < probabilities.Length; i++)
-        {
-            if (probabilities[i] <= 0f) continue;
-            cdf += probabilities[i];
-            last = i;
-            if (u < cdf) return i;
-        }
-        return last; // rounding left u above the total: take the last token with mass
-    }
+    /// <summary>Draws an index from a distribution (inverse CDF over ascending ids) with this sampler's stream.</summary>
+    public int SampleFrom(ReadOnlySpan<float> probabilities) => Speculative.AcceptanceRule.SampleFrom(probabilities, _random.NextDouble());
 }

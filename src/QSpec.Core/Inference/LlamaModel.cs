@@ -37,6 +37,19 @@ public sealed class LlamaModel : IDisposable
         return new LlamaModel(weights, backend ?? new CpuBackend(), backend is null);
     }
 
+    /// <summary>
+    /// Puts <paramref name="weights"/> on a new backend of the given kind, owned (and disposed) by the model:
+    /// <see cref="BackendKind.Auto"/> is CUDA when a GPU is present, else the CPU SIMD backend.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">CUDA was asked for and no CUDA device exists (the message lists the accelerators found).</exception>
+    public static LlamaModel Create(LlamaWeights weights, BackendKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        var backend = BackendFactory.Create(kind);
+        try { return new LlamaModel(weights, backend, ownsBackend: true); }
+        catch { backend.Dispose(); throw; }
+    }
+
     /// <summary>Loads a llama2.c checkpoint onto <paramref name="backend"/>.</summary>
     public static LlamaModel Load(string path, IBackend? backend = null) => Create(Llama2cReader.Read(path), backend);
 

@@ -136,6 +136,13 @@ internal sealed class SpeculativeEngine
     /// <summary>Accept: the greedy rule or speculative rejection sampling on this sequence's rows.</summary>
     private Verdict Accept(Sequence s, int row)
     {
+        if (_options.SyntheticAcceptanceRate is double rate)
+        {
+            // Synthetic benchmark: leading coin successes, then the target's argmax at that row (still computed).
+            int j = 0;
+            while (j < s.K && s.Random.NextDouble() < rate) j++;
+            return new Verdict(j, _model.Backend.Argmax(_scratch.Logits, (long)(row + j) * _vocab, _vocab));
+        }
         if (_options.Sampling.IsGreedy)
         {
             Span<int> target = stackalloc int[s.K + 1];

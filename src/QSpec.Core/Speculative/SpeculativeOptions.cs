@@ -33,6 +33,13 @@ public sealed class SpeculativeOptions
     /// <summary>Generation stops after emitting one of these ids. Default none.</summary>
     public IReadOnlyCollection<int> StopTokens { get; init; } = [];
 
+    /// <summary>
+    /// BENCHMARKS ON SYNTHETIC WEIGHTS ONLY: when set, each draft token is accepted with this probability by an
+    /// independent coin instead of the acceptance rule (as vLLM's synthetic rejection sampler does), so the real loop
+    /// can be timed at a chosen acceptance rate. The output is then not the verifier's; never a quality claim.
+    /// </summary>
+    internal double? SyntheticAcceptanceRate { get; init; }
+
     /// <summary>The verifier's mode. Always <see cref="ExecutionMode.W4A16"/>: the output QSpec reproduces.</summary>
     public ExecutionMode VerifyMode => ExecutionMode.W4A16;
 
@@ -48,6 +55,8 @@ public sealed class SpeculativeOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
+        if (SyntheticAcceptanceRate is double a && !(a >= 0 && a <= 1))
+            throw new ArgumentOutOfRangeException(nameof(SyntheticAcceptanceRate), a, "Must be in [0, 1].");
     }
 
     /// <summary>The largest k this configuration can use.</summary>

@@ -4,7 +4,7 @@ namespace QSpec.Tokenization;
 
 /// <summary>
 /// The scalar reference of llama2.c's <c>encode()</c> (run.c), written for clarity, not speed (O(n²) per text):
-/// the production path is <c>LlamaTextTokenizer.Encode</c>, which tests compare against this.
+/// the production path is <see cref="Llama2cEncoder"/>, which tests compare against this.
 /// </summary>
 /// <remarks>
 /// Rule: an empty text gives no tokens (only BOS when asked). Otherwise a dummy-prefix space token comes first,

@@ -42,13 +42,19 @@ public sealed class Llama2cTokenizer : Tokenizer
 
     internal TokenPieceTable Pieces => _table;
 
-    /// <summary>Encodes with an explicit BOS choice (the <see cref="Tokenizer"/> methods use <see cref="AddBeginningOfSentence"/>).</summary>
-    public IReadOnlyList<int> EncodeToIds(string text, bool addBeginningOfSentence)
+    /// <summary>Encodes with explicit BOS/EOS choices, as <see cref="SentencePieceTokenizer"/>'s overload of the same shape
+    /// (the <see cref="Tokenizer"/> methods use <see cref="AddBeginningOfSentence"/> and never add EOS).</summary>
+    /// <param name="considerPreTokenization">Ignored: there is no pre-tokenizer (kept for the library's overload shape).</param>
+    /// <param name="considerNormalization">Ignored: there is no normalizer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is null.</exception>
+    public IReadOnlyList<int> EncodeToIds(string text, bool addBeginningOfSentence, bool addEndOfSentence,
+                                          bool considerPreTokenization = true, bool considerNormalization = true)
     {
         ArgumentNullException.ThrowIfNull(text);
         var tokens = _encoder.Encode(text, addBeginningOfSentence);
-        var ids = new int[tokens.Count];
-        for (int i = 0; i < ids.Length; i++) ids[i] = tokens[i].Id;
+        var ids = new int[tokens.Count + (addEndOfSentence ? 1 : 0)];
+        for (int i = 0; i < tokens.Count; i++) ids[i] = tokens[i].Id;
+        if (addEndOfSentence) ids[^1] = Llama2cVocabulary.EosId;
         return ids;
     }
 

@@ -50,37 +50,44 @@ internal sealed class Llama2cVocabulary
     public static Llama2cVocabulary Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file not found: {path}", path);
-        // The whole file is read once: tokenizer files are small (433 KB for 32K tokens), and every length
-        // below is checked against the bytes actually present, so a corrupt length never drives an allocation.
-        return Parse(File.ReadAllBytes(path), path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        return Parse(stream, path);
     }
 
-    /// <summary>Parses the bytes of a llama2.c tokenizer file; <paramref name="path"/> only names it in messages.</summary>
-    public static Llama2cVocabulary Parse(ReadOnlySpan<byte> data, string path)
+    /// <summary>Parses a llama2.c tokenizer from a seekable stream; <paramref name="path"/> only names it in messages.</summary>
+    /// <remarks>Every length is checked against the bytes left in the stream before anything is allocated for it,
+    /// so a corrupt or wrong file (a model checkpoint, say) fails fast instead of driving a huge allocation.</remarks>
+    public static Llama2cVocabulary Parse(Stream stream, string path)
     {
-        if (data.Length < 4) throw Bad(path, "max_token_length", 0, $"the file has {data.Length} bytes, fewer than the 4-byte header");
-        int maxTokenLength = BinaryPrimitives.ReadInt32LittleEndian(data);
-        if (maxTokenLength <= 0 || maxTokenLength > data.Length)
-            throw Bad(path, "max_token_length", 0, $"value {maxTokenLength} is not in 1..{data.Length} (the file size)");
+        long size = stream.Length;
+        Span<byte> header = stackalloc byte[8];
+        if (stream.ReadAtLeast(header[..4], 4, throwOnEndOfStream: false) < 4)
+            throw Bad(path, "max_token_length", 0, $"the file has {size} bytes, fewer than the 4-byte header");
+        int maxTokenLength = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (maxTokenLength <= 0 || maxTokenLength > size)
+            throw Bad(path, "max_token_length", 0, $"value {maxTokenLength} is not in 1..{size} (the file size)");
 
         var pieces = new List<string>();
         var scores = new List<float>();
         var utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-        int offset = 4;
-        while (offset < data.Length)
+        var bytes = new byte[Math.Min(maxTokenLength, 256)];
+        long offset = 4;
+        while (offset < size)
         {
             int id = pieces.Count;
-            if (data.Length - offset < 8)
-                throw Bad(path, $"token {id} header", offset, $"truncated: {data.Length - offset} bytes left, 8 needed");
-            float score = BinaryPrimitives.ReadSingleLittleEndian(data[offset..]);
-            int length = BinaryPrimitives.ReadInt32LittleEndian(data[(offset + 4)..]);
+            int got = stream.ReadAtLeast(header, 8, throwOnEndOfStream: false);
+            if (got < 8) throw Bad(path, $"token {id} header", offset, $"truncated: {got} bytes left, 8 needed");
+            float score = BinaryPrimitives.ReadSingleLittleEndian(header);
+            int length = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
             if (!float.IsFinite(score)) throw Bad(path, $"token {id} score", offset, $"value {score} is not finite");
             if (length <= 0 || length > maxTokenLength)
                 throw Bad(path, $"token {id} length", offset + 4, $"value {length} is not in 1..{maxTokenLength} (max_token_length)");
             offset += 8;
-            if (data.Length - offset < length)
-                throw Bad(path, $"token {id} bytes", offset, $"truncated: {data.Length - offset} bytes left, {length} needed");
-            try { pieces.Add(utf8.GetString(data.Slice(offset, length))); }
+            if (size - offset < length)
+                throw Bad(path, $"token {id} bytes", offset, $"truncated: {size - offset} bytes left, {length} needed");
+            if (length > bytes.Length) bytes = new byte[length];
+            stream.ReadExactly(bytes, 0, length);
+            try { pieces.Add(utf8.GetString(bytes, 0, length)); }
             catch (DecoderFallbackException e) { throw Bad(path, $"token {id} bytes", offset, $"not valid UTF-8 ({e.Message})"); }
             scores.Add(score);
             offset += length;

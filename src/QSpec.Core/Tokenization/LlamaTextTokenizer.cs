@@ -84,18 +84,18 @@ public sealed class LlamaTextTokenizer
     private static LlamaTextTokenizer LoadLlama2c(string path)
     {
         var inner = Llama2cTokenizer.Create(path, addBeginningOfSentence: true);
-        return new LlamaTextTokenizer(path, inner, inner.Pieces, inner.EncodeToIds);
+        return new LlamaTextTokenizer(path, inner, inner.Pieces, (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false));
     }
 
     private static LlamaTextTokenizer LoadSentencePiece(string path)
     {
         LlamaTokenizer inner;
+        using var stream = File.OpenRead(path); // file-system errors propagate as they are
         try
         {
-            using var stream = File.OpenRead(path);
             inner = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false);
         }
-        catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
+        catch (Exception e) // the library throws protobuf, argument and format exceptions for bad content
         {
             throw new InvalidDataException($"Invalid SentencePiece model file '{path}': field 'ModelProto' could not be read ({e.Message}).", e);
         }

@@ -106,3 +106,19 @@ public class SpeculativeDecoderTests
         Assert.Throws<ArgumentException>(() => d.Generate(Enumerable.Repeat(1, 450).ToArray()));
     }
 }
+
+public class BatchGeneratorTests
+{
+    [Theory]
+    [InlineData(ExecutionMode.W4A16)]
+    [InlineData(ExecutionMode.W4A4)]
+    public void BatchedPlainGenerationEqualsEachAlone(ExecutionMode mode)
+    {
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var s = model.CreateSession();
+        int[][] prompts = [[TestData.Bos], [TestData.Bos, 403, 407], [TestData.Bos, 261, 378, 432, 383]];
+        var options = new GenerationOptions { MaxTokens = 30, Mode = mode };
+        var batch = QSpec.Generation.BatchGenerator.Generate(model, prompts, options);
+        for (int i = 0; i < prompts.Length; i++) Assert.Equal(new Generator(s).Generate(prompts[i], options).ToArray(), batch[i]);
+    }
+}

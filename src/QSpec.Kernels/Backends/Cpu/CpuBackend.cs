@@ -1,18 +1,42 @@
 using QSpec.Kernels.Formats;
-using QSpec.Kernels.Ops;
 
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
 /// The CPU backend: hand-vectorized kernels (AVX-512F, AVX-VNNI, AVX2) with scalar fallbacks, over host arrays.
 /// </summary>
+/// <remarks>
+/// Every op is batch invariant (a row's result does not depend on M) and independent of the thread count: large linear
+/// ops are split over output channels only. Scratch memory is per calling thread, so sessions on different threads may
+/// share one backend. Paths: <see cref="CpuBackendOptions.Path"/>; the chosen ones appear in <see cref="Name"/>.
+/// </remarks>
 public sealed class CpuBackend : IBackend
 {
-    /// <summary>Creates the backend.</summary>
-    public CpuBackend() { }
+    private readonly CpuBackendOptions _options;
+    private readonly CpuPaths _paths;
+    private readonly LinearFloat _linear;
+
+    /// <summary>Creates the backend with the best kernels this processor supports, or those <paramref name="options"/> asks for.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="CpuBackendOptions.MaxThreads"/> is not positive.</exception>
+    public CpuBackend(CpuBackendOptions? options = null)
+    {
+        _options = options ?? new CpuBackendOptions();
+        if (_options.MaxThreads <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), _options.MaxThreads, "MaxThreads must be positive.");
+        _paths = CpuPaths.Resolve(_options.Path);
+        _linear = new LinearFloat(_paths, _options);
+    }
 
     /// <inheritdoc />
-    public string Name => "cpu";
+    public string Name => $"cpu ({_paths}, {_options.MaxThreads} threads)";
+
+    /// <summary>The float-kernel path in use after fallback (Avx512, Avx2 or Scalar).</summary>
+    public CpuKernelPath FloatPath => _paths.Float;
+
+    /// <summary>The integer-kernel path in use after fallback (AvxVnni, Avx2 or Scalar).</summary>
+    public CpuKernelPath IntPath => _paths.Int;
+
+    private bool Vector => _paths.VectorElementwise;
 
     /// <inheritdoc />
     public DeviceBuffer Allocate(long length) => new CpuBuffer(length);
@@ -55,41 +79,40 @@ public sealed class CpuBackend : IBackend
 
     /// <inheritdoc />
     public void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps)
-        => ElementwiseReference.RmsNorm(F(x), F(weight), F(y), rows, dim, eps);
+        => ElementwiseKernels.RmsNorm(F(x), F(weight), F(y), rows, dim, eps, Vector);
 
     /// <inheritdoc />
     public void LinearF32(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
     {
         var cm = (CpuMatrix)w;
         var dense = cm.Dense ?? throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
-        LinearReference.F32(F(x), rows, dense, w.Rows, w.Columns, F(y));
+        _linear.F32(F(x), rows, dense, w.Rows, w.Columns, F(y));
     }
 
     /// <inheritdoc />
     public void LinearW4A16(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
-        => LinearReference.W4A16(F(x), rows, Int4Of(w), F(y));
+        => _linear.W4A16(F(x), rows, Int4Of(w), F(y));
 
     /// <inheritdoc />
     public void QuantizeActivations(DeviceBuffer x, int rows, int columns, int bits, QuantizedActivationBuffer q)
     {
-        var cq = (CpuQuantizedActivations)q;
-        ActivationQuantReference.Quantize(F(x), rows, columns, bits, cq.Values, cq.Scales);
+        ActivationQuantizer.Quantize(F(x), rows, columns, bits, (CpuQuantizedActivations)q, Vector);
     }
 
     /// <inheritdoc />
     public void LinearInt(QuantizedActivationBuffer q, DeviceMatrix w, DeviceBuffer y, int rows)
     {
-        var cq = (CpuQuantizedActivations)q;
-        LinearReference.Int(cq.Values, cq.Scales, rows, Int4Of(w), F(y));
+        _ = Int4Of(w);
+        LinearIntKernel.Run(_paths, _options, (CpuQuantizedActivations)q, rows, (CpuMatrix)w, F(y));
     }
 
     /// <inheritdoc />
     public void Hadamard(DeviceBuffer x, int rows, int dim, int blockSize)
-        => HadamardReference.Transform(F(x), rows, dim, blockSize);
+        => HadamardKernel.Transform(F(x), rows, dim, blockSize, Vector);
 
     /// <inheritdoc />
     public void Rope(DeviceBuffer x, int rows, int heads, int headSize, ReadOnlySpan<int> positions, float theta)
-        => AttentionReference.Rope(F(x), rows, heads, headSize, positions, theta);
+        => RopeKernel.Apply(F(x), rows, heads, headSize, positions, theta, Vector);
 
     /// <inheritdoc />
     public void StoreKv(DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int kvDim,
@@ -116,37 +139,22 @@ public sealed class CpuBackend : IBackend
     public void Attention(DeviceBuffer q, int rowOffset, int rows, int heads, int kvHeads, int headSize,
                           DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
     {
-        int width = heads * headSize, kvDim = kvHeads * headSize, len = (start + rows) * kvDim;
-        var kc = (CpuBuffer)keyCache; var vc = (CpuBuffer)valueCache;
-        ReadOnlySpan<float> keys, values;
-        if (kc.Precision == KvPrecision.Float32)
-        {
-            keys = kc.Span.Slice((int)layerOffset, len);
-            values = vc.Span.Slice((int)layerOffset, len);
-        }
-        else
-        {
-            // FP16 cache: widen the visible prefix once per call (the reference path).
-            var kf = new float[len]; var vf = new float[len];
-            var kh = kc.HalfData!.AsSpan((int)layerOffset, len); var vh = vc.HalfData!.AsSpan((int)layerOffset, len);
-            for (int i = 0; i < len; i++) { kf[i] = (float)kh[i]; vf[i] = (float)vh[i]; }
-            keys = kf; values = vf;
-        }
-        AttentionReference.Attention(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize,
-            keys, values, start, F(output).AsSpan(rowOffset * width, rows * width));
+        int width = heads * headSize;
+        AttentionKernel.Run(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize, (CpuBuffer)keyCache,
+            (CpuBuffer)valueCache, layerOffset, start, F(output).AsSpan(rowOffset * width, rows * width), Vector);
     }
 
     /// <inheritdoc />
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length)
-        => ElementwiseReference.SwiGlu(F(gate).AsSpan(0, (int)length), F(up).AsSpan(0, (int)length));
+        => ElementwiseKernels.SwiGlu(F(gate).AsSpan(0, (int)length), F(up).AsSpan(0, (int)length), Vector);
 
     /// <inheritdoc />
     public void Add(DeviceBuffer x, DeviceBuffer delta, long length)
-        => ElementwiseReference.Add(F(x).AsSpan(0, (int)length), F(delta).AsSpan(0, (int)length));
+        => ElementwiseKernels.Add(F(x).AsSpan(0, (int)length), F(delta).AsSpan(0, (int)length), Vector);
 
     /// <inheritdoc />
     public int Argmax(DeviceBuffer x, long offset, int length)
-        => ElementwiseReference.Argmax(F(x).AsSpan((int)offset, length));
+        => ElementwiseKernels.Argmax(F(x).AsSpan((int)offset, length), Vector);
 
     /// <inheritdoc />
     public void Dispose() { }

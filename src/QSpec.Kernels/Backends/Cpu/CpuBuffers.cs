@@ -41,6 +41,23 @@ public sealed class CpuMatrix : DeviceMatrix
     /// <summary>Dense W[N, K] (Fp32 mode).</summary>
     public float[]? Dense { get; }
 
+    private float[]? _tiledScales;
+
+    /// <summary>
+    /// The INT4 scales regrouped for the integer kernels, which work on four output channels at once:
+    /// entry [t, g, c] = scale[4t + c, g] at <c>(t · GroupCount + g) · 4 + c</c>; channels past N get 0. Built on first use.
+    /// </summary>
+    internal float[] TiledScales => LazyInitializer.EnsureInitialized(ref _tiledScales, () =>
+    {
+        var w = Int4!;
+        int tiles = (w.Rows + 3) / 4, gc = w.GroupCount;
+        var t = new float[tiles * gc * 4];
+        for (int n = 0; n < w.Rows; n++)
+            for (int g = 0; g < gc; g++)
+                t[((n / 4) * gc + g) * 4 + n % 4] = w.Scales[n * gc + g];
+        return t;
+    });
+
     /// <inheritdoc />
     protected override void DisposeCore() { }
 }
@@ -52,12 +69,21 @@ public sealed class CpuQuantizedActivations : QuantizedActivationBuffer
     {
         Values = GC.AllocateArray<sbyte>(checked(maxRows * PaddedColumns), pinned: true);
         Scales = new float[maxRows];
+        ChunkSums = GC.AllocateArray<int>(checked(maxRows * (PaddedColumns / ChunkColumns)), pinned: true);
     }
+
+    /// <summary>Columns per entry of <see cref="ChunkSums"/>.</summary>
+    public const int ChunkColumns = 32;
 
     /// <summary>q[m, k], row stride pad64(K) of the current call.</summary>
     public sbyte[] Values { get; }
     /// <summary>One scale per row.</summary>
     public float[] Scales { get; }
+    /// <summary>
+    /// Σ q[m, k] over each 32-column chunk, row stride pad64(K) / 32, written by the CPU quantizer: the integer kernels
+    /// multiply unsigned nibbles u = q_w + 8 and subtract 8·Σ q_a per group.
+    /// </summary>
+    public int[] ChunkSums { get; }
 
     /// <inheritdoc />
     protected override void DisposeCore() { }

@@ -1,0 +1,100 @@
+using QSpec.Kernels.Backends;
+using QSpec.Kernels.Formats;
+
+namespace QSpec.Benchmarks;
+
+/// <summary>The linear-kernel modes compared by the benchmarks.</summary>
+public enum LinearKind
+{
+    /// <summary>INT4 weights, float activations.</summary>
+    W4A16,
+    /// <summary>INT4 weights, per-token INT4 activations (quantize + integer linear).</summary>
+    W4A4,
+    /// <summary>INT4 weights, per-token INT8 activations (quantize + integer linear).</summary>
+    W4A8,
+}
+
+/// <summary>Shapes, a random INT4 matrix and a ready-to-run linear op on a backend.</summary>
+public sealed class LinearCase : IDisposable
+{
+    /// <summary>N×K shapes of the Llama projections benchmarked (stories-size up to Llama-2-7B).</summary>
+    public static readonly (int N, int K)[] Shapes = [(768, 288), (2048, 2048), (5632, 2048), (2048, 5632), (4096, 4096), (11008, 4096)];
+    /// <summary>Batch sizes (tokens per call).</summary>
+    public static readonly int[] Ms = [1, 2, 4, 8, 16, 32];
+    /// <summary>Group size of the benchmark weights.</summary>
+    public const int GroupSize = 128;
+    /// <summary>
+    /// Bytes of weight copies a case cycles through, more than the 32 MiB L3 of the development VM, so every call reads
+    /// its weights from memory as a whole model's forward pass would.
+    /// </summary>
+    public const long ColdBytes = 96L << 20;
+
+    private readonly IBackend _backend;
+    private readonly DeviceMatrix[] _w;
+    private int _next;
+    private readonly DeviceBuffer _x, _y;
+    private readonly QuantizedActivationBuffer _q;
+    private readonly int _m, _bits;
+
+    /// <summary>
+    /// Builds random weights (random nibbles, scales 0.01) in enough copies to exceed <see cref="ColdBytes"/>, and random
+    /// activations, for one case.
+    /// </summary>
+    public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind)
+    {
+        _backend = backend; _m = m; Kind = kind; N = n; K = k;
+        _bits = kind == LinearKind.W4A4 ? 4 : 8;
+        var rng = new Random(n ^ k);
+        var w = Int4Matrix.CreateZero(n, k, GroupSize);
+        rng.NextBytes(w.Data);
+        w.Scales.AsSpan().Fill(0.01f);
+        Matrix = w;
+        _w = new DeviceMatrix[(int)Math.Max(1, (ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
+        for (int i = 0; i < _w.Length; i++)
+        {
+            var copy = i == 0 ? w : new Int4Matrix(n, k, GroupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
+            w.Data.CopyTo(copy.Data, 0);
+            _w[i] = backend.CreateMatrix(copy, null, n, k);
+        }
+        var x = new float[m * k];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        _x = backend.Allocate(x.Length);
+        backend.Upload(x, _x);
+        _y = backend.Allocate((long)m * n);
+        _q = backend.AllocateQuantizedActivations(m, k);
+        if (kind != LinearKind.W4A16) backend.QuantizeActivations(_x, m, k, _bits, _q);
+    }
+
+    /// <summary>The mode.</summary>
+    public LinearKind Kind { get; }
+    /// <summary>Output channels.</summary>
+    public int N { get; }
+    /// <summary>Input columns.</summary>
+    public int K { get; }
+    /// <summary>The weights.</summary>
+    public Int4Matrix Matrix { get; }
+
+    /// <summary>Runs the linear op alone (activations already quantized for the integer modes).</summary>
+    public void Linear()
+    {
+        var w = _w[_next];
+        _next = (_next + 1) % _w.Length;
+        if (Kind == LinearKind.W4A16) _backend.LinearW4A16(_x, w, _y, _m);
+        else _backend.LinearInt(_q, w, _y, _m);
+        _backend.Synchronize();
+    }
+
+    /// <summary>Runs what a layer runs: quantization (integer modes) then the linear op.</summary>
+    public void QuantizeAndLinear()
+    {
+        if (Kind != LinearKind.W4A16) _backend.QuantizeActivations(_x, _m, K, _bits, _q);
+        Linear();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var w in _w) w.Dispose();
+        _x.Dispose(); _y.Dispose(); _q.Dispose();
+    }
+}

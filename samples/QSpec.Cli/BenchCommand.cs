@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Text.Json;
+using QSpec.Inference;
+using QSpec.Model;
+
+namespace QSpec.Cli;
+
+/// <summary>
+/// <c>qspec bench</c>: forward timings (decode per mode, (k+1)-token verify, c and v) and end-to-end generation
+/// throughput per mode (w4a16, w4a4, w4a8, fp32, qspec), on a real model or on synthetic weights in real shapes.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var synthetic = new Option<string?>("--synthetic") { Description = $"Random INT4 weights in a real shape ({string.Join(", ", SyntheticModel.Shapes.Keys)}); for timing only." };
+        var modes = new Option<string>("--modes") { Description = "Comma-separated: fp32, w4a16, w4a4, w4a8, qspec.", DefaultValueFactory = _ => "w4a16,w4a4,qspec" };
+        var batch = new Option<int>("--batch") { Description = "Sequences generated together (1..32).", DefaultValueFactory = _ => 1 };
+        var prompts = new Option<string?>("--prompts") { Description = "Text file of prompts (paragraphs; the first 8 words of each). Default: TinyStories validation head." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per sequence.", DefaultValueFactory = _ => 128 };
+        var draftLength = new Option<string>("--draft-length") { Description = "QSpec k (0..16) or 'auto'.", DefaultValueFactory = _ => "3" };
+        var draftBits = new Option<int>("--draft-bits") { Description = "QSpec draft activation bits: 4 or 8.", DefaultValueFactory = _ => 4 };
+        var acceptance = new Option<double?>("--synthetic-acceptance") { Description = "SYNTHETIC shapes only: force each draft token to be accepted with this probability (times the real loop at that rate; not a quality claim)." };
+        var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per forward measurement (median reported).", DefaultValueFactory = _ => 7 };
+        var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
+        var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
+        common.AddTo(cmd);
+        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly }) cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            var settings = new BenchSettings(
+                Modes: r.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray(),
+                Batch: r.GetValue(batch), MaxTokens: r.GetValue(maxTokens), DraftLength: r.GetValue(draftLength)!, DraftBits: r.GetValue(draftBits),
+                SyntheticAcceptance: r.GetValue(acceptance), Repeats: r.GetValue(repeats), ForwardOnly: r.GetValue(forwardOnly));
+            settings.Validate(r.GetValue(synthetic) is not null);
+            var name = r.GetValue(synthetic);
+            var weights = name is not null
+                ? SyntheticModel.Create(SyntheticModel.Shape(name))
+                : ModelLoading.LoadWeights(r.GetValue(common.Model), needInt4: settings.Modes.Any(m => m != "fp32"));
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
+            var promptIds = name is not null
+                ? Enumerable.Range(0, settings.Batch).Select(i => (IReadOnlyList<int>)new[] { 1, 100 + i, 200 + i, 300 + i }).ToArray()
+                : BenchRunner.LoadPrompts(r.GetValue(prompts), r.GetValue(common.Tokenizer), r.GetValue(common.Model), weights.Config.VocabSize, settings.Batch);
+            var report = new BenchRunner(model, settings, name ?? Path.GetFileName(r.GetValue(common.Model) ?? SharedData.DefaultModel)).Run(promptIds);
+            if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson()));
+            else report.Print(Console.Out);
+            return 0;
+        });
+        return cmd;
+    }
+}

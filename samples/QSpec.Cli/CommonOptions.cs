@@ -1,0 +1,40 @@
+using System.CommandLine;
+
+namespace QSpec.Cli;
+
+/// <summary>Options shared by the commands that run a model.</summary>
+internal sealed class CommonOptions
+{
+    public Option<string?> Model { get; } = new("--model")
+    {
+        Description = "Model file: a llama2.c checkpoint (.bin) or a quantized .qspec file. Default: stories260K from the shared folder ($QSPEC_MODELS overrides the folder).",
+    };
+
+    public Option<string?> Tokenizer { get; } = new("--tokenizer")
+    {
+        Description = "Tokenizer: llama2.c tok*.bin or SentencePiece tokenizer.model. Default: the one embedded in a .qspec file, else tok*.bin/tokenizer.* beside the model.",
+    };
+
+    public Option<string> Mode { get; } = new("--mode")
+    {
+        Description = "Execution mode: fp32, w4a16, w4a4, w4a8 (INT4 modes quantize a float checkpoint with RTN on the fly).",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public Option<string> Backend { get; } = new("--backend")
+    {
+        Description = "Compute backend: auto (CUDA if present, else CPU), cpu (SIMD), cuda, ilgpu-cpu (ILGPU's CPU accelerator; slow, for testing).",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object at the end." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(Tokenizer);
+        command.Options.Add(Mode);
+        command.Options.Add(Backend);
+        command.Options.Add(Json);
+    }
+}

@@ -1,0 +1,113 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using QSpec.Generation;
+using QSpec.Inference;
+using QSpec.Speculative;
+
+namespace QSpec.Cli;
+
+/// <summary><c>qspec generate</c>: stream a completion, plain or with QSpec speculative decoding.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var prompt = new Option<string>("--prompt") { Description = "Prompt text; empty starts from BOS.", DefaultValueFactory = _ => "" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 256 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy.", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold in (0, 1].", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int?>("--seed") { Description = "Seed for reproducible sampling." };
+        var draftLength = new Option<string>("--draft-length") { Description = "QSpec draft length k (0..16) or 'auto'.", DefaultValueFactory = _ => "3" };
+        var draftBits = new Option<int>("--draft-bits") { Description = "QSpec draft activation bits: 4 (W4A4) or 8 (W4A8).", DefaultValueFactory = _ => 4 };
+        var stats = new Option<bool>("--stats") { Description = "Print QSpec statistics to stderr." };
+        common.Mode.Description = "fp32, w4a16, w4a4, w4a8 or qspec (W4A4 drafts verified by W4A16).";
+        var cmd = new Command("generate", "Generate text from a prompt, streaming it to stdout.");
+        common.AddTo(cmd);
+        foreach (var o in new Option[] { prompt, maxTokens, temperature, topP, topK, seed, draftLength, draftBits, stats }) cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            var modeText = r.GetValue(common.Mode)!;
+            bool qspec = modeText.Equals("qspec", StringComparison.OrdinalIgnoreCase);
+            var mode = qspec ? ExecutionMode.W4A16 : ModelLoading.ParseMode(modeText);
+            var sampling = new SamplingOptions { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK), Seed = r.GetValue(seed) };
+            sampling.Validate();
+            SpeculativeOptions? spec = qspec ? SpeculativeFrom(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling) : null;
+            spec?.Validate();
+            var modelPath = r.GetValue(common.Model);
+            var weights = ModelLoading.LoadWeights(modelPath, needInt4: qspec || mode is not (null or ExecutionMode.Fp32));
+            var tokenizer = ModelLoading.LoadTokenizer(r.GetValue(common.Tokenizer), modelPath, weights.Config.VocabSize);
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
+            using var session = model.CreateSession();
+            var promptIds = tokenizer.Encode(r.GetValue(prompt)!, addBos: true);
+            int[] stop = [tokenizer.BosId, tokenizer.EosId];
+            bool json = r.GetValue(common.Json);
+
+            IEnumerable<int> stream;
+            SpeculativeDecoder? decoder = null;
+            if (spec is not null)
+            {
+                decoder = new SpeculativeDecoder(session, new SpeculativeOptions
+                {
+                    DraftLength = spec.DraftLength, AutoDraftLength = spec.AutoDraftLength, DraftMode = spec.DraftMode,
+                    MaxTokens = spec.MaxTokens, Sampling = sampling, StopTokens = stop,
+                });
+                stream = decoder.Generate(promptIds);
+            }
+            else
+            {
+                stream = new Generator(session).Generate(promptIds, new GenerationOptions
+                {
+                    MaxTokens = r.GetValue(maxTokens), Sampling = sampling, Mode = mode, StopTokens = stop,
+                });
+            }
+
+            var text = tokenizer.CreateStreamingDecoder();
+            foreach (int id in promptIds) text.Append(id); // so the first generated piece keeps its leading space
+            var output = new System.Text.StringBuilder();
+            var ids = new List<int>();
+            if (!json) Console.Write(r.GetValue(prompt));
+            var clock = Stopwatch.StartNew();
+            foreach (int id in stream)
+            {
+                ids.Add(id);
+                if (id == tokenizer.BosId || id == tokenizer.EosId) break;
+                var piece = text.Append(id);
+                output.Append(piece);
+                if (!json) Console.Write(piece);
+            }
+            output.Append(text.Flush());
+            double tps = ids.Count / clock.Elapsed.TotalSeconds;
+            if (!json) Console.WriteLine();
+            Console.Error.WriteLine($"qspec: {ids.Count} tokens in {clock.Elapsed.TotalSeconds:F2} s, {tps:F1} tokens/s ({(qspec ? "qspec" : (mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32)).ToString().ToLowerInvariant())}, {model.Backend.Name})");
+            if (decoder is not null && r.GetValue(stats)) Console.Error.WriteLine($"qspec: {decoder.Statistics}");
+            if (json)
+            {
+                var statsObj = new Dictionary<string, object?> { ["tokens_per_second"] = tps };
+                if (decoder is not null) StatsJson.AddSpeculative(statsObj, decoder.Statistics);
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["tokens"] = ids, ["text"] = output.ToString(), ["stats"] = statsObj }));
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static SpeculativeOptions SpeculativeFrom(string draftLength, int draftBits, int maxTokens, SamplingOptions sampling)
+    {
+        bool auto = draftLength.Equals("auto", StringComparison.OrdinalIgnoreCase);
+        if (!auto && !int.TryParse(draftLength, out _))
+            throw new ArgumentException($"--draft-length must be an integer 0..16 or 'auto', got '{draftLength}'.", "--draft-length");
+        var draftMode = draftBits switch
+        {
+            4 => ExecutionMode.W4A4,
+            8 => ExecutionMode.W4A8,
+            _ => throw new ArgumentException($"--draft-bits must be 4 or 8, got {draftBits}.", "--draft-bits"),
+        };
+        return new SpeculativeOptions
+        {
+            DraftLength = auto ? SpeculativeOptions.MaxDraftLength / 2 : int.Parse(draftLength), AutoDraftLength = auto,
+            DraftMode = draftMode, MaxTokens = maxTokens, Sampling = sampling,
+        };
+    }
+}

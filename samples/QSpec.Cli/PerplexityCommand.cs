@@ -1,0 +1,42 @@
+using System.CommandLine;
+using System.Text.Json;
+using QSpec.Generation;
+using QSpec.Inference;
+
+namespace QSpec.Cli;
+
+/// <summary><c>qspec perplexity</c>: teacher-forced NLL over the paragraphs of a text file.</summary>
+internal static class PerplexityCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var data = new Option<string>("--data") { Description = "Text file; paragraphs are separated by blank lines.", Required = true };
+        var paragraphs = new Option<int>("--paragraphs") { Description = "Paragraphs to score.", DefaultValueFactory = _ => 200 };
+        var skip = new Option<int>("--skip") { Description = "Paragraphs to skip first.", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("perplexity", "Teacher-forced perplexity: each paragraph is BOS plus up to seq_len - 1 tokens.");
+        common.AddTo(cmd);
+        cmd.Options.Add(data); cmd.Options.Add(paragraphs); cmd.Options.Add(skip);
+        cmd.SetAction(r =>
+        {
+            int count = r.GetValue(paragraphs), skipCount = r.GetValue(skip);
+            if (count < 1) throw new ArgumentOutOfRangeException("--paragraphs", count, "Must be positive.");
+            if (skipCount < 0) throw new ArgumentOutOfRangeException("--skip", skipCount, "Must not be negative.");
+            var mode = ModelLoading.ParseMode(r.GetValue(common.Mode)!);
+            var texts = Perplexity.ReadParagraphs(r.GetValue(data)!).Skip(skipCount).Take(count).ToArray();
+            var modelPath = r.GetValue(common.Model);
+            var weights = ModelLoading.LoadWeights(modelPath, needInt4: mode is not (null or ExecutionMode.Fp32));
+            var tokenizer = ModelLoading.LoadTokenizer(r.GetValue(common.Tokenizer), modelPath, weights.Config.VocabSize);
+            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
+            using var session = model.CreateSession();
+            var resolved = mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+            var result = Perplexity.Evaluate(session, texts.Select(t => tokenizer.Encode(t, addBos: true)), resolved);
+            if (r.GetValue(common.Json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["tokens"] = result.Tokens, ["nll"] = result.Nll, ["perplexity"] = result.Perplexity }));
+            else
+                Console.WriteLine($"{texts.Length} paragraphs, {result.Tokens} tokens, mode {resolved.ToString().ToLowerInvariant()}: nll {result.Nll:F4} nats/token, perplexity {result.Perplexity:F3}");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Runtime.Intrinsics.X86;
+
+namespace QSpec.Kernels.Backends.Cpu;
+
+/// <summary>Instruction-set path of the CPU kernels. A path the processor lacks falls back to the best one it has below it.</summary>
+public enum CpuKernelPath
+{
+    /// <summary>The best path the processor supports (the default).</summary>
+    Auto,
+    /// <summary>AVX-512F float kernels; integer kernels use AVX-VNNI when present, else AVX2.</summary>
+    Avx512,
+    /// <summary>AVX2 + FMA float kernels and AVX-VNNI (vpdpbusd, 256-bit) integer kernels.</summary>
+    AvxVnni,
+    /// <summary>AVX2 + FMA float kernels and AVX2 vpmaddubsw integer kernels.</summary>
+    Avx2,
+    /// <summary>Portable scalar kernels (always available).</summary>
+    Scalar,
+}
+
+/// <summary>Options of <see cref="CpuBackend"/>.</summary>
+public sealed class CpuBackendOptions
+{
+    /// <summary>The kernel path to use; default <see cref="CpuKernelPath.Auto"/>. Unsupported paths fall back, never throw.</summary>
+    public CpuKernelPath Path { get; init; } = CpuKernelPath.Auto;
+
+    /// <summary>Most threads a linear op may use; default <see cref="Environment.ProcessorCount"/>. 1 keeps every op on the caller's thread.</summary>
+    public int MaxThreads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Weight elements (N·K) from which a linear op is split over output channels; default 262144 (a 512×512 matrix).
+    /// Smaller matrices run on one thread, where the fork/join cost would exceed the work.
+    /// </summary>
+    public long ParallelThreshold { get; init; } = 1L << 18;
+}
+
+/// <summary>The float and integer kernel paths chosen for one backend instance.</summary>
+internal readonly record struct CpuPaths(CpuKernelPath Float, CpuKernelPath Int)
+{
+    /// <summary>Whether AVX-512F float kernels can run here.</summary>
+    public static bool HasAvx512 => Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
+    /// <summary>Whether AVX2 + FMA kernels can run here.</summary>
+    public static bool HasAvx2 => Avx2.IsSupported && Fma.IsSupported;
+    /// <summary>Whether 256-bit VNNI kernels can run here.</summary>
+    public static bool HasAvxVnni => AvxVnni.IsSupported && HasAvx2;
+
+    /// <summary>Resolves a requested path to the best supported one at or below it.</summary>
+    public static CpuPaths Resolve(CpuKernelPath requested)
+    {
+        if (requested == CpuKernelPath.Auto)
+            requested = HasAvx512 ? CpuKernelPath.Avx512 : HasAvxVnni ? CpuKernelPath.AvxVnni : CpuKernelPath.Avx2;
+        if (requested == CpuKernelPath.Avx512 && !HasAvx512) requested = HasAvxVnni ? CpuKernelPath.AvxVnni : CpuKernelPath.Avx2;
+        if (requested == CpuKernelPath.AvxVnni && !HasAvxVnni) requested = CpuKernelPath.Avx2;
+        if (requested == CpuKernelPath.Avx2 && !HasAvx2) requested = CpuKernelPath.Scalar;
+        return requested switch
+        {
+            CpuKernelPath.Avx512 => new(CpuKernelPath.Avx512, HasAvxVnni ? CpuKernelPath.AvxVnni : CpuKernelPath.Avx2),
+            CpuKernelPath.AvxVnni => new(CpuKernelPath.Avx2, CpuKernelPath.AvxVnni),
+            CpuKernelPath.Avx2 => new(CpuKernelPath.Avx2, CpuKernelPath.Avx2),
+            _ => new(CpuKernelPath.Scalar, CpuKernelPath.Scalar),
+        };
+    }
+
+    /// <summary>Whether the 256-bit vector helpers (elementwise ops, attention) may use SIMD.</summary>
+    public bool VectorElementwise => Float != CpuKernelPath.Scalar;
+
+    /// <summary>E.g. "float avx512f, int avx2".</summary>
+    public override string ToString()
+    {
+        string f = Float switch { CpuKernelPath.Avx512 => "avx512f", CpuKernelPath.Avx2 => "avx2+fma", _ => "scalar" };
+        string i = Int switch { CpuKernelPath.AvxVnni => "avxvnni", CpuKernelPath.Avx2 => "avx2", _ => "scalar" };
+        return $"float {f}, int {i}";
+    }
+}

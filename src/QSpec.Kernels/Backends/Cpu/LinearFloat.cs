@@ -1,0 +1,142 @@
+using System.Buffers;
+using System.Runtime.Intrinsics;
+using QSpec.Kernels.Formats;
+
+namespace QSpec.Kernels.Backends.Cpu;
+
+/// <summary>
+/// Dispatch of the float-activation linear ops (W4A16 and dense F32): pads X to a whole number of 64-column blocks,
+/// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
+/// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
+/// </summary>
+internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options)
+{
+    [ThreadStatic] private static float[]? t_padded;
+
+    /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ.</summary>
+    public void W4A16(float[] x, int rows, Int4Matrix w, float[] y)
+    {
+        int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
+        if (paths.Float == CpuKernelPath.Scalar)
+        {
+            CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+            {
+                float[] buf = ArrayPool<float>.Shared.Rent(k);
+                for (int j = start; j < end; j++)
+                {
+                    LinearFloatScalar.DequantizeRow(w, j, buf);
+                    LinearFloatScalar.Rows(x, rows, k, buf, y, j, n);
+                }
+                ArrayPool<float>.Shared.Return(buf);
+            });
+            return;
+        }
+        var (xp, xoff) = Pad(x, rows, k, kp);
+        var groups = new GroupIndex(w);
+        if (paths.Float == CpuKernelPath.Avx512)
+        {
+            CpuParallel.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
+            {
+                float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
+                fixed (byte* wd = w.Data)
+                fixed (float* sc = w.Scales, x0 = xp, yp = y, ap = scratch)
+                {
+                    float* xq = x0 + xoff;
+                    var provider = new PackedProvider512(wd, sc, w.RowBytes, w.GroupCount, groups);
+                    LinearFloatAvx512.Run<PackedProvider512, PackedSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                ArrayPool<float>.Shared.Return(scratch);
+            });
+            return;
+        }
+        // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
+        bool buffered = rows > 2;
+        CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+        {
+            float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
+            fixed (byte* wd = w.Data)
+            fixed (float* sc = w.Scales, x0 = xp, yp = y, bp = buf)
+            {
+                float* xq = x0 + xoff;
+                float* row = bp == null ? null : (float*)Align(bp);
+                for (int j = start; j < end; j++)
+                {
+                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups, w.RowBytes);
+                    if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
+                    LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
+                    var bs = new BufferSource256(row);
+                    LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
+                }
+            }
+            if (buf != null) ArrayPool<float>.Shared.Return(buf);
+        });
+    }
+
+    /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K].</summary>
+    public void F32(float[] x, int rows, float[] w, int n, int k, float[] y)
+    {
+        if (paths.Float == CpuKernelPath.Scalar)
+        {
+            CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+            {
+                for (int j = start; j < end; j++) LinearFloatScalar.Rows(x, rows, k, w.AsSpan(j * k, k), y, j, n);
+            });
+            return;
+        }
+        int kp = Int4Matrix.PadColumns(k);
+        var (xp, xoff) = Pad(x, rows, k, kp);
+        bool avx512 = paths.Float == CpuKernelPath.Avx512;
+        CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
+        {
+            float* tail = stackalloc float[4 * 64];
+            float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
+            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch)
+            {
+                float* xq = x0 + xoff;
+                if (avx512)
+                {
+                    var provider = new DenseProvider512(wd, k, tail);
+                    LinearFloatAvx512.Run<DenseProvider512, DenseSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
+                }
+                else
+                {
+                    for (int j = start; j < end; j++)
+                    {
+                        float* wr = wd + (long)j * k;
+                        int full = k / 32;
+                        new Span<float>(tail, 64).Clear();
+                        new ReadOnlySpan<float>(wr + full * 32, k - full * 32).CopyTo(new Span<float>(tail, 64));
+                        var src = new DenseSource256(wr, full, tail);
+                        LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n);
+                    }
+                }
+            }
+            if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
+        });
+    }
+
+    /// <summary>The first 64-byte aligned address at or after <paramref name="p"/> (scratch is over-allocated by 16 floats).</summary>
+    private static Vector512<float>* Align(float* p) => (Vector512<float>*)(((nint)p + 63) & ~(nint)63);
+
+    private int Threads(int n, int k) => (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
+
+    /// <summary>
+    /// Copies X[M, K] into a per-thread pinned scratch with row stride kp and zero padding (kernels read whole blocks),
+    /// starting at element <c>Offset</c>, the first 64-byte aligned one: unaligned 64-byte loads split cache lines and
+    /// the activation loads bound the small-M tiles.
+    /// </summary>
+    private static (float[] Buffer, int Offset) Pad(float[] x, int rows, int k, int kp)
+    {
+        int need = rows * kp + 16;
+        var padded = t_padded;
+        if (padded is null || padded.Length < need) t_padded = padded = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        int offset;
+        fixed (float* p = padded) offset = (int)((64 - ((nint)p & 63)) & 63) / sizeof(float);
+        for (int m = 0; m < rows; m++)
+        {
+            x.AsSpan(m * k, k).CopyTo(padded.AsSpan(offset + m * kp, k));
+            padded.AsSpan(offset + m * kp + k, kp - k).Clear();
+        }
+        return (padded, offset);
+    }
+}

@@ -1,0 +1,199 @@
+using ILGPU;
+using ILGPU.Runtime;
+using QSpec.Kernels.Ops;
+
+namespace QSpec.Kernels.Backends.Ilgpu;
+
+public sealed partial class IlgpuBackend
+{
+    /// <inheritdoc />
+    public void Embedding(DeviceBuffer table, ReadOnlySpan<int> tokens, int dim, DeviceBuffer x)
+    {
+        if (tokens.IsEmpty) return;
+        long vocab = table.Length / dim;
+        foreach (int t in tokens)
+            if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id outside the vocabulary of {vocab}.");
+        var ids = UploadIndices(tokens);
+        _kernels.Embedding(tokens.Length * dim, F(table), ids, F(x), dim);
+    }
+
+    /// <inheritdoc />
+    public void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps)
+    {
+        if (rows == 0) return;
+        _kernels.RmsNorm(new KernelConfig(rows, _accelerator.WarpSize), F(x), F(weight), F(y), dim, eps);
+    }
+
+    /// <inheritdoc />
+    public void LinearF32(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        var m = Matrix(w);
+        if (rows == 0) return;
+        _kernels.LinearF32(new KernelConfig(m.Rows, _accelerator.WarpSize), F(x), m.Dense, F(y), Shape(m, rows));
+    }
+
+    /// <inheritdoc />
+    public void LinearW4A16(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        var m = Matrix(w);
+        var packed = m.Packed;
+        if (rows == 0) return;
+        int warps = LinearW4A16Kernel.WarpsPerGroup;
+        _kernels.LinearW4A16(new KernelConfig((m.Rows + warps - 1) / warps, warps * _accelerator.WarpSize),
+            F(x), packed, m.Scales, F(y), Shape(m, rows));
+    }
+
+    /// <inheritdoc />
+    public void QuantizeActivations(DeviceBuffer x, int rows, int columns, int bits, QuantizedActivationBuffer q)
+    {
+        int qmax = ActivationQuantReference.MaxLevel(bits);
+        var qa = Activations(q, rows, columns);
+        if (rows == 0) return;
+        _kernels.QuantizeActivations(new KernelConfig(rows, _accelerator.WarpSize), F(x), qa.Values, qa.Scales,
+            columns, Formats.Int4Matrix.PadColumns(columns), qmax);
+    }
+
+    /// <inheritdoc />
+    public void LinearInt(QuantizedActivationBuffer q, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        var m = Matrix(w);
+        var packed = m.Packed;
+        var qa = Activations(q, rows, m.Columns);
+        if (rows == 0) return;
+        _kernels.LinearInt(new KernelConfig(m.Rows, _accelerator.WarpSize), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
+    }
+
+    /// <inheritdoc />
+    public void Hadamard(DeviceBuffer x, int rows, int dim, int blockSize)
+    {
+        if (!HadamardReference.IsPowerOfTwo(blockSize) || dim % blockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, $"Block size must be a power of two dividing {dim}.");
+        if (rows == 0 || blockSize == 1) return;
+        float norm = 1f / MathF.Sqrt(blockSize);
+        for (int span = 1; span < blockSize; span <<= 1)
+            _kernels.HadamardStage(rows * dim / 2, F(x), new HadamardStage(dim, blockSize, span, norm, span * 2 == blockSize ? 1 : 0));
+    }
+
+    /// <inheritdoc />
+    public void Rope(DeviceBuffer x, int rows, int heads, int headSize, ReadOnlySpan<int> positions, float theta)
+    {
+        if (headSize % 2 != 0) throw new ArgumentOutOfRangeException(nameof(headSize), headSize, "RoPE needs an even head size.");
+        if (rows == 0) return;
+        int maxPosition = 0;
+        foreach (int p in positions[..rows])
+        {
+            if (p < 0) throw new ArgumentOutOfRangeException(nameof(positions), p, "Positions must be non-negative.");
+            maxPosition = Math.Max(maxPosition, p);
+        }
+        var table = RopeTableView(theta, headSize, maxPosition + 1);
+        var pos = UploadIndices(positions[..rows]);
+        _kernels.Rope(rows * heads * (headSize / 2), F(x), pos, table, heads, headSize);
+    }
+
+    /// <inheritdoc />
+    public void StoreKv(DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int kvDim,
+                        DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start)
+    {
+        if (rows == 0) return;
+        var kc = Buffer(keyCache);
+        var vc = Buffer(valueCache);
+        long source = (long)rowOffset * kvDim, destination = layerOffset + (long)start * kvDim;
+        CheckRange(kc, destination, (long)rows * kvDim, nameof(start));
+        int count = rows * kvDim;
+        if (kc.Precision == KvPrecision.Float32)
+            _kernels.StoreF32(count, F(k), F(v), new F32Cache(kc.Floats), new F32Cache(vc.Floats), source, destination);
+        else
+            _kernels.StoreF16(count, F(k), F(v), new F16Cache(kc.Halves), new F16Cache(vc.Halves), source, destination);
+    }
+
+    /// <inheritdoc />
+    public void Attention(DeviceBuffer q, int rowOffset, int rows, int heads, int kvHeads, int headSize,
+                          DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
+    {
+        if (kvHeads <= 0 || heads % kvHeads != 0)
+            throw new ArgumentOutOfRangeException(nameof(kvHeads), kvHeads, $"KV heads must divide the {heads} query heads.");
+        if (rows == 0) return;
+        var kc = Buffer(keyCache);
+        var vc = Buffer(valueCache);
+        int stride = start + rows;
+        var scratch = Scratch((long)rows * heads * stride);
+        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize), stride);
+        var config = new KernelConfig(rows * heads, _accelerator.WarpSize);
+        if (kc.Precision == KvPrecision.Float32)
+            _kernels.AttentionF32(config, F(q), new F32Cache(kc.Floats), new F32Cache(vc.Floats), scratch, F(output), shape);
+        else
+            _kernels.AttentionF16(config, F(q), new F16Cache(kc.Halves), new F16Cache(vc.Halves), scratch, F(output), shape);
+    }
+
+    /// <inheritdoc />
+    public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length)
+    {
+        if (length > 0) _kernels.SwiGlu(checked((int)length), F(gate), F(up));
+    }
+
+    /// <inheritdoc />
+    public void Add(DeviceBuffer x, DeviceBuffer delta, long length)
+    {
+        if (length > 0) _kernels.Add(checked((int)length), F(x), F(delta));
+    }
+
+    /// <inheritdoc />
+    public int Argmax(DeviceBuffer x, long offset, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        CheckRange(x, offset, length, nameof(offset));
+        _kernels.Argmax(new KernelConfig(1, ArgmaxKernel.Threads), F(x), offset, length, _argmaxResult.View);
+        int result = 0;
+        _argmaxResult.View.CopyToCPU(_stream, ref result, 1);
+        _stream.Synchronize();
+        return result;
+    }
+
+    /// <summary>Downloads quantized activations as written by <see cref="QuantizeActivations"/> (for tests).</summary>
+    internal (sbyte[] Values, float[] Scales) DownloadQuantized(QuantizedActivationBuffer q, int rows, int columns)
+    {
+        var qa = Activations(q, rows, columns);
+        int words = rows * Formats.Int4Matrix.PadColumns(columns) / 4;
+        var packed = new int[words];
+        var scales = new float[rows];
+        qa.Values.SubView(0, words).CopyToCPU(_stream, ref packed[0], words);
+        qa.Scales.SubView(0, rows).CopyToCPU(_stream, ref scales[0], rows);
+        _stream.Synchronize();
+        return (System.Runtime.InteropServices.MemoryMarshal.Cast<int, sbyte>(packed).ToArray(), scales);
+    }
+
+    /// <summary>
+    /// The cos/sin table for (theta, headSize) covering at least <paramref name="positions"/> positions; rebuilt on the
+    /// host (doubling) when a larger position or other parameters arrive.
+    /// </summary>
+    private ArrayView<float> RopeTableView(float theta, int headSize, int positions)
+    {
+        var key = _ropeKey;
+        if (_ropeTable is null || key.Theta != theta || key.HeadSize != headSize || key.Positions < positions)
+        {
+            int capacity = Math.Max(positions, key.Theta == theta && key.HeadSize == headSize ? key.Positions * 2 : 256);
+            var host = RopeTable.Build(capacity, headSize, theta);
+            ReleaseAfterQueuedWork(_ropeTable);
+            _ropeTable = null;
+            _ropeTable = AllocateDevice<float>(host.Length);
+            _ropeTable.View.CopyFromCPU(_stream, ref host[0], host.Length);
+            _ropeKey = (theta, headSize, capacity);
+        }
+        return _ropeTable.View;
+    }
+
+    private static IlgpuMatrix Matrix(DeviceMatrix w) =>
+        w as IlgpuMatrix ?? throw new ArgumentException($"Matrix of type {w.GetType().Name} does not belong to an ILGPU backend.", nameof(w));
+
+    private static LinearShape Shape(IlgpuMatrix m, int rows) =>
+        new(rows, m.Rows, m.Columns, m.PaddedColumns, m.GroupSize, m.GroupCount);
+
+    private static IlgpuQuantizedActivations Activations(QuantizedActivationBuffer q, int rows, int columns)
+    {
+        var qa = q as IlgpuQuantizedActivations
+                 ?? throw new ArgumentException($"Buffer of type {q.GetType().Name} does not belong to an ILGPU backend.", nameof(q));
+        if (rows > qa.MaxRows || columns > qa.MaxColumns)
+            throw new ArgumentOutOfRangeException(nameof(rows), rows, $"{rows}x{columns} exceeds the buffer's {qa.MaxRows}x{qa.MaxColumns}.");
+        return qa;
+    }
+}

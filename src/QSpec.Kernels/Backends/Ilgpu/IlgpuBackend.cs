@@ -1,0 +1,278 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using QSpec.Kernels.Formats;
+
+namespace QSpec.Kernels.Backends.Ilgpu;
+
+/// <summary>
+/// The GPU backend: the op set as ILGPU kernels over device buffers, on CUDA or (for tests) on ILGPU's CPU
+/// accelerator. Weights, KV caches and activations stay on the device; only token ids and positions go up and
+/// <see cref="Argmax"/> brings one int back. Ops are queued on the accelerator's default stream, in order.
+/// </summary>
+public sealed partial class IlgpuBackend : IBackend
+{
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly AcceleratorStream _stream;
+    private readonly KernelSet _kernels;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _indices;    // token ids / positions of the current call
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scratch;  // attention scores
+    private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
+    private (float Theta, int HeadSize, int Positions) _ropeKey;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult;
+    private bool _disposed;
+
+    private IlgpuBackend(Context context, Accelerator accelerator)
+    {
+        _context = context;
+        _accelerator = accelerator;
+        try
+        {
+            _stream = accelerator.DefaultStream;
+            _kernels = new KernelSet(accelerator);
+            _argmaxResult = AllocateDevice<int>(1);
+            Name = accelerator.AcceleratorType == AcceleratorType.Cuda
+                ? $"cuda ({accelerator.Name})"
+                : $"ilgpu-cpu ({accelerator.Name}, warp {accelerator.WarpSize})";
+        }
+        catch
+        {
+            accelerator.Dispose();
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A backend on CUDA device <paramref name="deviceIndex"/>.</summary>
+    /// <exception cref="InvalidOperationException">No such CUDA device.</exception>
+    public static IlgpuBackend CreateCuda(int deviceIndex = 0)
+    {
+        var context = Context.Create(b => b.Cuda().EnableAlgorithms());
+        try
+        {
+            int count = context.GetCudaDevices().Count;
+            if (deviceIndex < 0 || deviceIndex >= count)
+                throw new InvalidOperationException($"CUDA device {deviceIndex} requested but {count} CUDA device(s) were found.");
+            return new IlgpuBackend(context, context.CreateCudaAccelerator(deviceIndex));
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A backend on ILGPU's CPU accelerator simulating an NVIDIA device (warp size 32). Slow (threads are simulated);
+    /// meant for tests of the kernels without a GPU.
+    /// </summary>
+    public static IlgpuBackend CreateCpuSimulator()
+    {
+        var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        try
+        {
+            return new IlgpuBackend(context, context.CreateCPUAccelerator(0));
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>True when running on a CUDA GPU (dp4a and mul.rn inline PTX active).</summary>
+    public bool IsCuda => _accelerator.AcceleratorType == AcceleratorType.Cuda;
+
+    /// <inheritdoc />
+    public DeviceBuffer Allocate(long length) => new IlgpuBuffer(length, AllocateDevice<float>(length));
+
+    /// <inheritdoc />
+    public DeviceBuffer AllocateKv(long length, KvPrecision precision) => precision == KvPrecision.Float16
+        ? new IlgpuBuffer(length, AllocateDevice<ushort>(length))
+        : new IlgpuBuffer(length, AllocateDevice<float>(length));
+
+    /// <inheritdoc />
+    public QuantizedActivationBuffer AllocateQuantizedActivations(int maxRows, int maxColumns)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxColumns);
+        var values = AllocateDevice<int>((long)maxRows * Int4Matrix.PadColumns(maxColumns) / 4);
+        try
+        {
+            return new IlgpuQuantizedActivations(maxRows, maxColumns, values, AllocateDevice<float>(maxRows));
+        }
+        catch
+        {
+            values.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination, long offset = 0)
+    {
+        var b = Buffer(destination);
+        CheckRange(b, offset, source.Length, nameof(offset));
+        if (source.IsEmpty) return;
+        if (b.Precision == KvPrecision.Float32)
+        {
+            b.Floats.SubView(offset, source.Length).CopyFromCPU(_stream, ref MemoryMarshal.GetReference(source), source.Length);
+            return;
+        }
+        var bits = new ushort[source.Length];
+        for (int i = 0; i < bits.Length; i++) bits[i] = HalfBits.FromFloat(source[i]);
+        b.Halves.SubView(offset, bits.Length).CopyFromCPU(_stream, ref bits[0], bits.Length);
+    }
+
+    /// <inheritdoc />
+    public void Download(DeviceBuffer source, Span<float> destination, long offset = 0)
+    {
+        var b = Buffer(source);
+        CheckRange(b, offset, destination.Length, nameof(offset));
+        if (destination.IsEmpty) return;
+        if (b.Precision == KvPrecision.Float32)
+        {
+            b.Floats.SubView(offset, destination.Length).CopyToCPU(_stream, ref MemoryMarshal.GetReference(destination), destination.Length);
+            _stream.Synchronize();
+            return;
+        }
+        var bits = new ushort[destination.Length];
+        b.Halves.SubView(offset, bits.Length).CopyToCPU(_stream, ref bits[0], bits.Length);
+        _stream.Synchronize();
+        for (int i = 0; i < bits.Length; i++) destination[i] = HalfBits.ToFloat(bits[i]);
+    }
+
+    /// <inheritdoc />
+    public DeviceMatrix CreateMatrix(Int4Matrix? int4, float[]? dense, int rows, int columns)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
+        if (int4 is null && dense is null) throw new ArgumentException("A matrix needs INT4 or dense weights.", nameof(int4));
+        if (int4 is not null && (int4.Rows != rows || int4.Columns != columns))
+            throw new ArgumentException($"INT4 matrix is {int4.Rows}x{int4.Columns}, expected {rows}x{columns}.", nameof(int4));
+        if (dense is not null && dense.LongLength != (long)rows * columns)
+            throw new ArgumentException($"Dense matrix has {dense.LongLength} elements, expected {(long)rows * columns}.", nameof(dense));
+        var owned = new List<MemoryBuffer>();
+        try
+        {
+            MemoryBuffer1D<uint, Stride1D.Dense>? packed = null;
+            MemoryBuffer1D<float, Stride1D.Dense>? scales = null, denseBuffer = null;
+            if (int4 is not null)
+            {
+                // RowBytes = PaddedColumns / 2 is a multiple of 32, so rows are whole 32-bit words.
+                var words = MemoryMarshal.Cast<byte, uint>(int4.Data.AsSpan());
+                owned.Add(packed = AllocateDevice<uint>(words.Length));
+                packed.View.CopyFromCPU(_stream, ref MemoryMarshal.GetReference(words), words.Length);
+                owned.Add(scales = AllocateDevice<float>(int4.Scales.Length));
+                scales.View.CopyFromCPU(_stream, ref int4.Scales[0], int4.Scales.Length);
+            }
+            if (dense is not null)
+            {
+                owned.Add(denseBuffer = AllocateDevice<float>(dense.LongLength));
+                denseBuffer.View.CopyFromCPU(_stream, ref dense[0], dense.LongLength);
+            }
+            _stream.Synchronize();
+            return new IlgpuMatrix(rows, columns, int4?.GroupSize ?? 0, packed, scales, denseBuffer);
+        }
+        catch
+        {
+            foreach (var b in owned) b.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Synchronize() => _stream.Synchronize();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _indices?.Dispose();
+        _scratch?.Dispose();
+        _ropeTable?.Dispose();
+        _argmaxResult.Dispose();
+        _accelerator.Dispose(); // also releases any buffer the caller has not disposed
+        _context.Dispose();
+    }
+
+    /// <summary>A zeroed device allocation; device out-of-memory becomes <see cref="DeviceOutOfMemoryException"/>.</summary>
+    private MemoryBuffer1D<T, Stride1D.Dense> AllocateDevice<T>(long length) where T : unmanaged
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        MemoryBuffer1D<T, Stride1D.Dense>? buffer = null;
+        try
+        {
+            buffer = _accelerator.Allocate1D<T>(Math.Max(length, 1));
+            buffer.MemSetToZero(_stream);
+            return buffer;
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            buffer?.Dispose();
+            throw new DeviceOutOfMemoryException(_accelerator.Name, length * Marshal.SizeOf<T>(), _accelerator.MemorySize, e);
+        }
+    }
+
+    private static bool IsOutOfMemory(Exception e) => e switch
+    {
+        OutOfMemoryException => true,
+        CudaException cuda => cuda.Error?.Contains("OUT_OF_MEMORY", StringComparison.Ordinal) == true,
+        AggregateException aggregate => aggregate.InnerExceptions.Any(IsOutOfMemory),
+        _ => e.InnerException is not null && IsOutOfMemory(e.InnerException),
+    };
+
+    /// <summary>Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream.</summary>
+    private ArrayView<int> UploadIndices(ReadOnlySpan<int> values)
+    {
+        if (_indices is null || _indices.Length < values.Length)
+        {
+            ReleaseAfterQueuedWork(_indices);
+            _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
+        }
+        var view = _indices.View.SubView(0, values.Length);
+        view.CopyFromCPU(_stream, ref MemoryMarshal.GetReference(values), values.Length);
+        return view;
+    }
+
+    private ArrayView<float> Scratch(long length)
+    {
+        if (_scratch is null || _scratch.Length < length)
+        {
+            ReleaseAfterQueuedWork(_scratch);
+            _scratch = AllocateDevice<float>(Math.Max(length, 1024));
+        }
+        return _scratch.View;
+    }
+
+    /// <summary>Frees a scratch buffer that queued kernels may still read (growth is rare, so waiting is cheap).</summary>
+    private void ReleaseAfterQueuedWork(MemoryBuffer? buffer)
+    {
+        if (buffer is null) return;
+        _stream.Synchronize();
+        buffer.Dispose();
+    }
+
+    private static IlgpuBuffer Buffer(DeviceBuffer b)
+    {
+        if (b is not IlgpuBuffer ib) throw new ArgumentException($"Buffer of type {b.GetType().Name} does not belong to an ILGPU backend.", nameof(b));
+        ObjectDisposedException.ThrowIf(ib.IsDisposed, ib);
+        return ib;
+    }
+
+    private static ArrayView<float> F(DeviceBuffer b) => Buffer(b).Floats;
+
+    private static void CheckRange(DeviceBuffer b, long offset, long count, string name)
+    {
+        if (offset < 0 || offset + count > b.Length)
+            throw new ArgumentOutOfRangeException(name, offset, $"Range [{offset}, {offset + count}) is outside a buffer of {b.Length} elements.");
+    }
+}

@@ -1,0 +1,76 @@
+using QSpec.Kernels.Backends;
+using QSpec.Kernels.Backends.Cpu;
+using QSpec.Kernels.Backends.Ilgpu;
+
+namespace QSpec.Kernels.Tests.Ilgpu;
+
+/// <summary>Backend selection, device out-of-memory and disposal of the ILGPU backend.</summary>
+public sealed class BackendFactoryTests
+{
+    [Fact]
+    public void Auto_PicksCudaWhenPresent_ElseCpu()
+    {
+        using var backend = BackendFactory.Create(BackendKind.Auto);
+        if (BackendFactory.CudaDeviceCount() > 0) Assert.StartsWith("cuda", backend.Name);
+        else Assert.IsType<CpuBackend>(backend);
+    }
+
+    [Fact]
+    public void Cuda_WithoutGpu_ThrowsListingAccelerators()
+    {
+        if (BackendFactory.CudaDeviceCount() > 0)
+        {
+            using var cuda = BackendFactory.Create(BackendKind.Cuda);
+            Assert.StartsWith("cuda", cuda.Name);
+            return;
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => BackendFactory.Create(BackendKind.Cuda));
+        Assert.Contains("No CUDA device", e.Message);
+        Assert.Contains("CPU", e.Message); // ILGPU always finds its CPU accelerator
+    }
+
+    [Fact]
+    public void Cpu_And_IlgpuCpu_AreWhatTheySay()
+    {
+        using var cpu = BackendFactory.Create(BackendKind.Cpu);
+        Assert.IsType<CpuBackend>(cpu);
+        using var sim = BackendFactory.Create(BackendKind.IlgpuCpu);
+        var ilgpu = Assert.IsType<IlgpuBackend>(sim);
+        Assert.False(ilgpu.IsCuda);
+        Assert.StartsWith("ilgpu-cpu", sim.Name);
+        Assert.Throws<ArgumentOutOfRangeException>(() => BackendFactory.Create((BackendKind)42));
+    }
+
+    [Fact]
+    public void HugeAllocation_ThrowsDeviceOutOfMemory_AndBackendStaysUsable()
+    {
+        using var backend = IlgpuBackend.CreateCpuSimulator();
+        var e = Assert.Throws<DeviceOutOfMemoryException>(() => backend.Allocate(1L << 50));
+        Assert.Equal((1L << 50) * sizeof(float), e.RequestedBytes);
+        Assert.Contains("Out of device memory", e.Message);
+        using var ok = backend.Allocate(3);
+        backend.Upload([1f, 2f, 3f], ok);
+        var back = new float[2];
+        backend.Download(ok, back, 1);
+        Assert.Equal([2f, 3f], back);
+        Assert.Throws<ArgumentOutOfRangeException>(() => backend.Upload([1f, 2f], ok, 2));
+    }
+
+    [Fact]
+    public void Dispose_IsClean_InAnyOrder()
+    {
+        var backend = IlgpuBackend.CreateCpuSimulator();
+        var buffer = backend.Allocate(4);
+        var kv = backend.AllocateKv(4, KvPrecision.Float16);
+        var q = backend.AllocateQuantizedActivations(1, 64);
+        var m = backend.CreateMatrix(Formats.Int4Matrix.CreateZero(2, 64, 0), null, 2, 64);
+        buffer.Dispose();
+        backend.Dispose();
+        kv.Dispose(); // after the backend: must not throw
+        q.Dispose();
+        m.Dispose();
+        backend.Dispose();
+        Assert.True(buffer.IsDisposed && kv.IsDisposed);
+        Assert.Throws<ObjectDisposedException>(() => backend.Allocate(1));
+    }
+}

@@ -1,0 +1,65 @@
+using QSpec.Kernels.Backends;
+
+namespace QSpec.Kernels.Tests.Ilgpu;
+
+/// <summary>Deterministic inputs and named tolerances for the ILGPU kernel tests.</summary>
+internal static class IlgpuTestData
+{
+    /// <summary>
+    /// Relative tolerance of a float dot product of length k against the scalar reference: a different summation order
+    /// (lane-strided + warp tree) changes the result by at most about k · 2^-24 of Σ|terms|; the factor 2 covers the
+    /// products' own rounding.
+    /// </summary>
+    public static double DotTolerance(int k, double absSum) => 2.0 * (k + 1) * Math.Pow(2, -24) * absSum + 1e-30;
+
+    /// <summary>RMSNorm: the sum of squares is reordered (relative to |y|, plus an absolute floor).</summary>
+    public const float RmsNormRelative = 2e-6f;
+
+    /// <summary>Attention: reordered exp sum (tree vs sequential); outputs are convex combinations of O(1) values.</summary>
+    public const float AttentionAbsolute = 2e-6f;
+
+    /// <summary>SwiGLU: exp may differ by a few ulp on CUDA (ex2.approx); identical code on the CPU accelerator.</summary>
+    public const float SwiGluRelative = 4e-6f;
+
+    public static float[] Random(int length, int seed, float scale = 1f)
+    {
+        var rng = new Random(seed);
+        var a = new float[length];
+        for (int i = 0; i < length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    public static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, Func<int, double> tolerance, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double err = Math.Abs((double)expected[i] - actual[i]);
+            Assert.True(err <= tolerance(i), $"{what}[{i}]: expected {expected[i]:R}, got {actual[i]:R}, |err| {err:E3} > {tolerance(i):E3}");
+        }
+    }
+
+    public static void AssertBitwise(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{what}[{i}]: expected {expected[i]:R}, got {actual[i]:R}");
+    }
+
+    /// <summary>A new buffer holding <paramref name="data"/>.</summary>
+    public static DeviceBuffer UploadNew(this IBackend backend, float[] data)
+    {
+        var b = backend.Allocate(data.Length);
+        backend.Upload(data, b);
+        return b;
+    }
+
+    /// <summary>The whole buffer as floats.</summary>
+    public static float[] DownloadAll(this IBackend backend, DeviceBuffer b)
+    {
+        var a = new float[b.Length];
+        backend.Download(b, a);
+        return a;
+    }
+}

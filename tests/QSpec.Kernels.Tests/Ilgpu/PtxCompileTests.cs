@@ -1,0 +1,54 @@
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using QSpec.Kernels.Backends.Ilgpu;
+
+namespace QSpec.Kernels.Tests.Ilgpu;
+
+/// <summary>
+/// Every ILGPU kernel compiles to PTX ahead of time (no GPU needed) for SM_80 and SM_90 with ILGPU's PTXBackend, and the
+/// integer kernels use dp4a. Note: ILGPU 1.5.3 caps the emitted <c>.target</c> at sm_80 even for SM_90 capabilities;
+/// the driver JIT-compiles sm_80 PTX for Hopper.
+/// </summary>
+public sealed class PtxCompileTests
+{
+    public static TheoryData<string, int> Cases()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var e in KernelSet.EntryPoints)
+        {
+            data.Add(e.Name, 80);
+            data.Add(e.Name, 90);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Kernel_CompilesToPtx(string name, int sm)
+    {
+        var entry = KernelSet.EntryPoints.Single(e => e.Name == name);
+        var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+        Assert.Contains(".visible .entry", ptx);
+        Assert.Contains(".target sm_80", ptx);
+        // Inline PTX of the CUDA-only paths appears exactly in the kernels that use it.
+        Assert.Equal(entry.UsesDp4a, ptx.Contains("dp4a.s32.s32", StringComparison.Ordinal));
+        if (entry.UsesDp4a) Assert.Contains("mul.rn.f32", ptx);
+        if (entry.Method.DeclaringType == typeof(ActivationQuantKernel)) Assert.Contains("cvt.rni.f32.f32", ptx);
+    }
+
+    private static string CompilePtx(KernelSet.EntryPoint entry, CudaArchitecture architecture)
+    {
+        // A fresh context per compile: a context caches compiled kernels regardless of the target.
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, CudaInstructionSet.ISA_80, null);
+        var description = entry.ExplicitlyGrouped
+            ? EntryPointDescription.FromExplicitlyGroupedKernel(entry.Method)
+            : EntryPointDescription.FromImplicitlyGroupedKernel(entry.Method);
+        var compiled = (PTXCompiledKernel)backend.Compile(description, KernelSpecialization.Empty);
+        return compiled.PTXAssembly;
+    }
+}
