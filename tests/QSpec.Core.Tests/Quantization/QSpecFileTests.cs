@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
+using QSpec.Inference;
 using QSpec.Model;
 using QSpec.Quantization;
 
@@ -67,6 +68,23 @@ public sealed class QSpecFileTests : IDisposable
             Assert.Equal(a.Int4.GroupSize, b.Int4.GroupSize);
         }
         Assert.Equal(0, (8 + BinaryPrimitives.ReadInt64LittleEndian(File.ReadAllBytes(path).AsSpan(0, 8))) % 8);
+    }
+
+    [Fact]
+    public void QuantizedStories260KFromFileGivesIdenticalW4A16Logits()
+    {
+        var quantized = ModelQuantizer.Quantize(TestData.Stories260K, new QuantizerOptions { Method = QuantizationMethod.Rtn, GroupSize = 32 }, null);
+        var path = PathOf("stories.qspec");
+        QSpecFile.Write(path, quantized, File.ReadAllBytes(SharedData.DefaultTokenizer));
+        var read = QSpecFile.Read(path);
+        Assert.Equal(File.ReadAllBytes(SharedData.DefaultTokenizer), read.TokenizerBytes);
+        Assert.Equal(4, read.Weights.Quantization!.FfnHadamardBlock);
+        int[] tokens = [TestData.Bos, .. TestData.Expected.Ids[..12]];
+        using var m1 = LlamaModel.Create(quantized);
+        using var m2 = LlamaModel.Create(read.Weights);
+        using var s1 = m1.CreateSession();
+        using var s2 = m2.CreateSession();
+        Assert.Equal(s1.Forward(tokens, 0, ExecutionMode.W4A16), s2.Forward(tokens, 0, ExecutionMode.W4A16));
     }
 
     [Fact]
