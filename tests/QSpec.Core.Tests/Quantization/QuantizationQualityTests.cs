@@ -85,8 +85,16 @@ public class QuantizationQualityTests
         var rows = QuantizationEvaluation.Run(TestData.Stories260K, eval, calibration, [0, 32, 64],
             done => File.WriteAllText(output, header + QuantizationEvaluation.ToMarkdown(done)));
         var text = File.ReadAllText(output);
-        var best = rows.Single(r => r.Options is { Method: QuantizationMethod.Gptq, ClipSearch: true, Rotate: true, GroupSize: 64 });
-        Assert.True(best.Result.Perplexity <= MaxPerplexityRatio * rows[0].Result.Perplexity, text);
+        // Checks on the full table: GPTQ+clip beats RTN+clip at every group size, rotated or not, and the best
+        // rotated GPTQ row meets the 1.10 x fp32 goal (the per-size numbers are reported, not asserted, in the doc).
+        double fp32 = rows[0].Result.Perplexity;
+        foreach (var g in rows.Where(r => r.Options is { Method: QuantizationMethod.Gptq, ClipSearch: true }))
+        {
+            var rtn = rows.Single(r => r.Options == g.Options! with { Method = QuantizationMethod.Rtn });
+            Assert.True(g.Result.Perplexity < rtn.Result.Perplexity, $"{g.Label} vs {rtn.Label}\n{text}");
+        }
+        double bestRotated = rows.Where(r => r.Options is { Method: QuantizationMethod.Gptq, Rotate: true }).Min(r => r.Result.Perplexity);
+        Assert.True(bestRotated <= MaxPerplexityRatio * fp32, text);
     }
 
     private static string CalibrationInfo(IReadOnlyList<IReadOnlyList<int>> calibration, int count) =>
