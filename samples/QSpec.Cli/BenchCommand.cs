@@ -21,7 +21,7 @@ internal static class BenchCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per sequence.", DefaultValueFactory = _ => 128 };
         var draftLength = new Option<string>("--draft-length") { Description = "QSpec k (0..16) or 'auto'.", DefaultValueFactory = _ => "3" };
         var draftBits = new Option<int>("--draft-bits") { Description = "QSpec draft activation bits: 4 or 8.", DefaultValueFactory = _ => 4 };
-        var acceptance = new Option<double?>("--synthetic-acceptance") { Description = "SYNTHETIC shapes only: force each draft token to be accepted with this probability (times the real loop at that rate; not a quality claim)." };
+        var acceptance = new Option<double?>("--synthetic-acceptance") { Description = "SYNTHETIC shapes only: accept each draft token with this probability given the earlier ones were (vLLM-style synthetic rejection sampler). Times the real loop at that rate; never a quality claim. Mean accepted length for k drafts is p + p^2 + ... + p^k." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per forward measurement (median reported).", DefaultValueFactory = _ => 7 };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");

@@ -27,11 +27,15 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         foreach (var mode in settings.Modes)
         {
             Generate(mode, prompts, Math.Min(8, settings.MaxTokens)); // warm-up: JIT and caches
+            // Memory: collect the previous mode's garbage (sessions, caches) so each mode's working set is its own.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
             var sw = Stopwatch.StartNew();
             var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
             double seconds = sw.Elapsed.TotalSeconds;
             report.Rows.Add(new BenchRow(mode, settings.Batch, tokens, seconds, tokens / seconds,
-                stats?.AcceptanceRate, stats?.MeanAcceptedLength, Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0)));
+                stats?.AcceptanceRate, stats?.MeanAcceptedLength, Environment.WorkingSet / (1024.0 * 1024.0)));
         }
         report.ComputeSpeedups();
         return report;
