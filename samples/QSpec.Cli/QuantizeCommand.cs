@@ -22,7 +22,7 @@ internal static class QuantizeCommand
         var rotate = new Option<bool>("--rotate") { Description = "QuaRot-style Hadamard rotation (norm folding, residual rotation, online Hadamard before w2)." };
         var clip = new Option<bool>("--clip-search") { Description = "Search a clip ratio per group (RTN and GPTQ).", DefaultValueFactory = _ => true };
         var calibration = new Option<string?>("--calibration") { Description = $"Calibration text (paragraphs). Default: TinyStories validation head, paragraphs {DefaultCalibrationSkip}+." };
-        var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 128 };
+        var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 512 };
         var calibrationSkip = new Option<int>("--calibration-skip") { Description = "Paragraphs skipped before calibration starts.", DefaultValueFactory = _ => DefaultCalibrationSkip };
         var seed = new Option<int>("--seed") { Description = "Seed of the rotation.", DefaultValueFactory = _ => 0 };
         var cmd = new Command("quantize", "Quantize a float32 checkpoint to an INT4 .qspec file.");
