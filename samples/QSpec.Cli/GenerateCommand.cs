@@ -35,7 +35,7 @@ internal static class GenerateCommand
             sampling.Validate();
             SpeculativeOptions? spec = qspec ? SpeculativeFrom(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling) : null;
             spec?.Validate();
-            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32));
+            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var promptIds = tokenizer.Encode(r.GetValue(prompt)!, addBos: true);
