@@ -43,7 +43,7 @@ internal static class ModelLoading
             var tokenizer = tokenizerPath is null && file.TokenizerBytes is byte[] embedded
                 ? LoadEmbedded(embedded, path, file.Weights.Config.VocabSize)
                 : LoadTokenizer(tokenizerPath, path, file.Weights.Config.VocabSize);
-            return (needDense ? WithDequantizedDense(file.Weights) : file.Weights, tokenizer);
+            return (needDense ? file.Weights.WithDequantizedDense() : file.Weights, tokenizer);
         }
         var weights = LoadWeights(path, needInt4);
         return (weights, LoadTokenizer(tokenizerPath, path, weights.Config.VocabSize));
@@ -69,18 +69,6 @@ internal static class ModelLoading
         var tokenizer = LlamaTextTokenizer.Load(tokenizerPath);
         tokenizer.EnsureVocabularySize(vocabSize);
         return tokenizer;
-    }
-
-    /// <summary>
-    /// Adds float32 weights dequantized from the INT4 ones, so an INT4-only .qspec model can run the Fp32 reference
-    /// path (dequantize-then-FP32); the INT4 weights stay shared.
-    /// </summary>
-    private static LlamaWeights WithDequantizedDense(LlamaWeights w)
-    {
-        if (w.HasDense) return w;
-        LinearWeight D(LinearWeight l) => l.Dense is not null ? l : new LinearWeight(l.Rows, l.Columns, l.Int4!.Dequantize(), l.Int4);
-        var layers = w.Layers.Select(l => l with { Wq = D(l.Wq), Wk = D(l.Wk), Wv = D(l.Wv), Wo = D(l.Wo), W1 = D(l.W1), W2 = D(l.W2), W3 = D(l.W3) }).ToArray();
-        return new LlamaWeights(w.Config, w.TokenEmbedding, layers, w.FinalNorm, D(w.Classifier), w.Quantization);
     }
 
     /// <summary>True for a .qspec file (by extension).</summary>

@@ -77,6 +77,19 @@ public sealed class LlamaWeights
     /// <summary>True when every linear layer has float32 weights (Fp32 mode is available).</summary>
     public bool HasDense => Classifier.Dense is not null && Layers.All(l => l.Wq.Dense is not null && l.W2.Dense is not null);
 
+    /// <summary>
+    /// A copy whose linear layers also carry float32 weights dequantized from their INT4 ones (layers that already
+    /// have float32 weights keep them), so an INT4-only model can run the Fp32 reference mode. The INT4 matrices and
+    /// every other array are shared, not copied.
+    /// </summary>
+    public LlamaWeights WithDequantizedDense()
+    {
+        if (HasDense) return this;
+        static LinearWeight D(LinearWeight l) => l.Dense is not null ? l : new LinearWeight(l.Rows, l.Columns, l.Int4!.Dequantize(), l.Int4);
+        var layers = Layers.Select(l => l with { Wq = D(l.Wq), Wk = D(l.Wk), Wv = D(l.Wv), Wo = D(l.Wo), W1 = D(l.W1), W2 = D(l.W2), W3 = D(l.W3) }).ToArray();
+        return new LlamaWeights(Config, TokenEmbedding, layers, FinalNorm, D(Classifier), Quantization);
+    }
+
     /// <summary>Enumerates every linear layer with a stable name such as "layers.3.w2" or "classifier".</summary>
     public IEnumerable<(string Name, LinearWeight Weight)> LinearLayers()
     {

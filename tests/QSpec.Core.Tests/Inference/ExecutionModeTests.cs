@@ -12,13 +12,12 @@ public class ExecutionModeTests
     private const double PathRelativeTolerance = 1e-4;   // SIMD vs scalar float ops around bit-exact integer kernels
     private static readonly int[] Tokens = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315];
 
-    /// <summary>stories260K whose float32 weights are replaced by the dequantized INT4 weights.</summary>
+    /// <summary>stories260K whose float32 weights are the dequantized INT4 weights.</summary>
     private static LlamaWeights DequantizedTwin()
     {
-        var q = TestData.Stories260KInt4;
-        LinearWeight D(LinearWeight l) => new(l.Rows, l.Columns, l.Int4!.Dequantize(), l.Int4);
-        var layers = q.Layers.Select(l => l with { Wq = D(l.Wq), Wk = D(l.Wk), Wv = D(l.Wv), Wo = D(l.Wo), W1 = D(l.W1), W2 = D(l.W2), W3 = D(l.W3) }).ToArray();
-        return new LlamaWeights(q.Config, q.TokenEmbedding, layers, q.FinalNorm, D(q.Classifier), q.Quantization);
+        return QSpec.Quantization.ModelQuantizer.Quantize(TestData.Stories260K,
+            new QSpec.Quantization.QuantizerOptions { Method = QSpec.Quantization.QuantizationMethod.Rtn, GroupSize = 0, ClipSearch = false, Rotate = false }, null)
+            .WithDequantizedDense();
     }
 
     [Fact]
