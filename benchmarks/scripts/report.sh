@@ -23,3 +23,11 @@ for name in gptq-g0-rot gptq-g64-rot; do
   done
 done
 $Q bench --synthetic tinyllama-1.1b --forward-only --repeats 9 | tee "$OUT/tinyllama-forward.txt"
+# QSpec on the TinyLlama shape at stories260K's measured acceptance: mean accepted length ~2.0 of k = 3 drafts,
+# i.e. a per-token conditional acceptance p with p + p^2 + p^3 = 2.0 (p = 0.81). SYNTHETIC: timing only.
+for b in 1 8; do
+  $Q bench --synthetic tinyllama-1.1b --modes w4a16,w4a4,qspec --synthetic-acceptance 0.81 --batch $b --max-tokens 32 --repeats 5 \
+    | tee "$OUT/tinyllama-qspec-b$b.txt"
+done
+$Q bench --synthetic tinyllama-1.1b --modes qspec --draft-length auto --synthetic-acceptance 0.81 --max-tokens 64 --repeats 3 \
+  | tee "$OUT/tinyllama-qspec-auto.txt"
