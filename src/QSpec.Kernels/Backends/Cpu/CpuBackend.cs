@@ -9,6 +9,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// Every op is batch invariant (a row's result does not depend on M) and independent of the thread count: large linear
 /// ops are split over output channels only. Scratch memory is per calling thread, so sessions on different threads may
 /// share one backend. Paths: <see cref="CpuBackendOptions.Path"/>; the chosen ones appear in <see cref="Name"/>.
+/// The split runs on MaxThreads − 1 worker threads the backend starts on its first parallel op; they spin briefly
+/// between ops, then block, and <see cref="Dispose"/> stops them.
 /// </remarks>
 public sealed class CpuBackend : IBackend
 {
