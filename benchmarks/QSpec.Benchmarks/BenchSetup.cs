@@ -18,7 +18,7 @@ public enum LinearKind
 public sealed class LinearCase : IDisposable
 {
     /// <summary>N×K shapes of the Llama projections benchmarked (stories-size up to Llama-2-7B).</summary>
-    public static readonly (int N, int K)[] Shapes = [(768, 288), (2048, 2048), (5632, 2048), (2048, 5632), (4096, 4096), (11008, 4096)];
+    public static readonly (int N, int K)[] Shapes = [(768, 288), (256, 2048), (2048, 2048), (5632, 2048), (2048, 5632), (4096, 4096), (11008, 4096)];
     /// <summary>Batch sizes (tokens per call).</summary>
     public static readonly int[] Ms = [1, 2, 4, 8, 16, 32];
     /// <summary>Group size of the benchmark weights.</summary>

@@ -9,12 +9,15 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// Every op is batch invariant (a row's result does not depend on M) and independent of the thread count: large linear
 /// ops are split over output channels only. Scratch memory is per calling thread, so sessions on different threads may
 /// share one backend. Paths: <see cref="CpuBackendOptions.Path"/>; the chosen ones appear in <see cref="Name"/>.
+/// The split runs on MaxThreads − 1 worker threads the backend starts on its first parallel op; they spin briefly
+/// between ops, then block, and <see cref="Dispose"/> stops them.
 /// </remarks>
 public sealed class CpuBackend : IBackend
 {
     private readonly CpuBackendOptions _options;
     private readonly CpuPaths _paths;
     private readonly LinearFloat _linear;
+    private readonly CpuWorkerPool _pool;
 
     /// <summary>Creates the backend with the best kernels this processor supports, or those <paramref name="options"/> asks for.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="CpuBackendOptions.MaxThreads"/> is not positive.</exception>
@@ -24,7 +27,8 @@ public sealed class CpuBackend : IBackend
         if (_options.MaxThreads <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), _options.MaxThreads, "MaxThreads must be positive.");
         _paths = CpuPaths.Resolve(_options.Path);
-        _linear = new LinearFloat(_paths, _options);
+        _pool = new CpuWorkerPool(_options.MaxThreads);
+        _linear = new LinearFloat(_paths, _options, _pool);
     }
 
     /// <inheritdoc />
@@ -103,7 +107,7 @@ public sealed class CpuBackend : IBackend
     public void LinearInt(QuantizedActivationBuffer q, DeviceMatrix w, DeviceBuffer y, int rows)
     {
         _ = Int4Of(w);
-        LinearIntKernel.Run(_paths, _options, (CpuQuantizedActivations)q, rows, (CpuMatrix)w, F(y));
+        LinearIntKernel.Run(_paths, _options, _pool, (CpuQuantizedActivations)q, rows, (CpuMatrix)w, F(y));
     }
 
     /// <inheritdoc />
@@ -156,8 +160,8 @@ public sealed class CpuBackend : IBackend
     public int Argmax(DeviceBuffer x, long offset, int length)
         => ElementwiseKernels.Argmax(F(x).AsSpan((int)offset, length), Vector);
 
-    /// <inheritdoc />
-    public void Dispose() { }
+    /// <summary>Stops the backend's worker threads.</summary>
+    public void Dispose() => _pool.Dispose();
 
     private static float[] F(DeviceBuffer b) => ((CpuBuffer)b).Data ?? throw new ObjectDisposedException(nameof(DeviceBuffer));
 

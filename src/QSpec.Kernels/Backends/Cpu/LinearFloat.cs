@@ -9,7 +9,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
 /// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
 /// </summary>
-internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options)
+internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool)
 {
     [ThreadStatic] private static float[]? t_padded;
 
@@ -19,7 +19,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
         if (paths.Float == CpuKernelPath.Scalar)
         {
-            CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+            pool.For(n, Threads(n, k), 1, (start, end) =>
             {
                 float[] buf = ArrayPool<float>.Shared.Rent(k);
                 for (int j = start; j < end; j++)
@@ -35,7 +35,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
-            CpuParallel.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
+            pool.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
             {
                 float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
                 fixed (byte* wd = w.Data)
@@ -51,7 +51,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
         // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
         bool buffered = rows > 2;
-        CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+        pool.For(n, Threads(n, k), 1, (start, end) =>
         {
             float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
             fixed (byte* wd = w.Data)
@@ -77,7 +77,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     {
         if (paths.Float == CpuKernelPath.Scalar)
         {
-            CpuParallel.For(n, Threads(n, k), 1, (start, end) =>
+            pool.For(n, Threads(n, k), 1, (start, end) =>
             {
                 for (int j = start; j < end; j++) LinearFloatScalar.Rows(x, rows, k, w.AsSpan(j * k, k), y, j, n);
             });
@@ -86,7 +86,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         int kp = Int4Matrix.PadColumns(k);
         var (xp, xoff) = Pad(x, rows, k, kp);
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        CpuParallel.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
+        pool.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
             float* tail = stackalloc float[4 * 64];
             float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;

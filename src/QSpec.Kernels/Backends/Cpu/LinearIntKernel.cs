@@ -9,14 +9,14 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static unsafe class LinearIntKernel
 {
     /// <summary>Y[M, N] from quantized activations and the INT4 weights of <paramref name="matrix"/>.</summary>
-    public static void Run(CpuPaths paths, CpuBackendOptions options, CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
+    public static void Run(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool, CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
     {
         var w = matrix.Int4!;
         int n = w.Rows, k = w.Columns;
         int threads = (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
         if (paths.Int == CpuKernelPath.Scalar)
         {
-            CpuParallel.For(n, threads, 1, (start, end) =>
+            pool.For(n, threads, 1, (start, end) =>
             {
                 for (int j = start; j < end; j++) LinearIntScalar.Channel(q.Values, q.Scales, rows, w, j, y);
             });
@@ -26,7 +26,7 @@ internal static unsafe class LinearIntKernel
         int kp = w.PaddedColumns, chunks = (k + 31) / 32;
         var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
         bool vnni = paths.Int == CpuKernelPath.AvxVnni;
-        CpuParallel.For(n, threads, 4, (start, end) =>
+        pool.For(n, threads, 4, (start, end) =>
         {
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)

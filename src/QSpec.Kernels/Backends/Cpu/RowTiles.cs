@@ -44,24 +44,3 @@ internal readonly struct GroupIndex
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int OfHalf(int half) => Math.Min(half >> _shift, _last);
 }
-
-/// <summary>Fork/join over output-channel ranges. Work is never split over K, so results do not depend on the thread count.</summary>
-internal static class CpuParallel
-{
-    /// <summary>
-    /// Runs <paramref name="body"/>(start, end) over [0, count) in up to <paramref name="threads"/> contiguous ranges whose
-    /// boundaries are multiples of <paramref name="align"/>; runs inline when one range suffices.
-    /// </summary>
-    public static void For(int count, int threads, int align, Action<int, int> body)
-    {
-        int units = (count + align - 1) / align;
-        threads = Math.Max(1, Math.Min(threads, units));
-        if (threads == 1) { body(0, count); return; }
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-        {
-            int start = (int)((long)units * t / threads) * align;
-            int end = Math.Min(count, (int)((long)units * (t + 1) / threads) * align);
-            if (start < end) body(start, end);
-        });
-    }
-}
