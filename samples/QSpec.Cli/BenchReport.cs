@@ -2,7 +2,7 @@ namespace QSpec.Cli;
 
 /// <summary>One generation measurement.</summary>
 internal sealed record BenchRow(string Mode, int Batch, long Tokens, double Seconds, double TokensPerSecond,
-                                double? AcceptanceRate, double? MeanAcceptedLength, double WorkingSetMb)
+                                double? AcceptanceRate, double? MeanAcceptedLength, double LiveMb)
 {
     public double? Speedup { get; set; }
 }
@@ -42,7 +42,7 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
         {
             ["mode"] = r.Mode, ["batch"] = r.Batch, ["tokens"] = r.Tokens, ["seconds"] = r.Seconds,
             ["tokens_per_second"] = r.TokensPerSecond, ["acceptance_rate"] = r.AcceptanceRate,
-            ["mean_accepted_length"] = r.MeanAcceptedLength, ["speedup_vs_w4a16"] = r.Speedup, ["working_set_mb"] = r.WorkingSetMb,
+            ["mean_accepted_length"] = r.MeanAcceptedLength, ["speedup_vs_w4a16"] = r.Speedup, ["live_managed_mb"] = r.LiveMb > 0 ? r.LiveMb : null,
         }).ToArray(),
     };
 
@@ -56,10 +56,10 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
         if (VerifyMs.Count > 0 && DecodeMs.TryGetValue("w4a16", out var b))
             o.WriteLine("v[k] ((k+1)-token W4A16 / 1-token): " + string.Join(", ", VerifyMs.Select(kv => $"{kv.Key}: {kv.Value / b:F2}")));
         if (Rows.Count == 0) return;
-        o.WriteLine("ws MB: process working set right after the timed run (previous modes' garbage collected first).");
-        o.WriteLine($"{"mode",-7} {"batch",5} {"tokens",7} {"seconds",8} {"tok/s",9} {"accept",7} {"mean acc",8} {"speedup",7} {"ws MB",8}");
+        o.WriteLine("live MB: live managed memory (weights + KV cache + scratch + decoder state) at the end of a B = 1 run.");
+        o.WriteLine($"{"mode",-7} {"batch",5} {"tokens",7} {"seconds",8} {"tok/s",9} {"accept",7} {"mean acc",8} {"speedup",7} {"live MB",8}");
         foreach (var r in Rows)
-            o.WriteLine($"{r.Mode,-7} {r.Batch,5} {r.Tokens,7} {r.Seconds,8:F2} {r.TokensPerSecond,9:F1} {F(r.AcceptanceRate, "P1"),7} {F(r.MeanAcceptedLength, "F2"),8} {F(r.Speedup, "F2"),7} {r.WorkingSetMb,8:F0}");
+            o.WriteLine($"{r.Mode,-7} {r.Batch,5} {r.Tokens,7} {r.Seconds,8:F2} {r.TokensPerSecond,9:F1} {F(r.AcceptanceRate, "P1"),7} {F(r.MeanAcceptedLength, "F2"),8} {F(r.Speedup, "F2"),7} {(r.LiveMb > 0 ? r.LiveMb.ToString("F1") : "-"),8}");
     }
 
     private static string F(double? v, string format) => v is double d && double.IsFinite(d) ? d.ToString(format) : "-";
