@@ -15,9 +15,7 @@ public static class AttentionReference
             int pos = positions[m];
             for (int i = 0; i < headSize; i += 2)
             {
-                float freq = 1f / MathF.Pow(theta, i / (float)headSize);
-                float angle = pos * freq;
-                float c = MathF.Cos(angle), s = MathF.Sin(angle);
+                var (c, s) = RopeCosSin(pos, i, headSize, theta);
                 for (int h = 0; h < heads; h++)
                 {
                     int o = m * width + h * headSize + i;
@@ -27,6 +25,14 @@ public static class AttentionReference
                 }
             }
         }
+    }
+
+    /// <summary>cos and sin of the angle position · theta^(-i / headSize) for the pair starting at even index i.</summary>
+    public static (float Cos, float Sin) RopeCosSin(int position, int i, int headSize, float theta)
+    {
+        float freq = 1f / MathF.Pow(theta, i / (float)headSize);
+        float angle = position * freq;
+        return (MathF.Cos(angle), MathF.Sin(angle));
     }
 
     /// <summary>

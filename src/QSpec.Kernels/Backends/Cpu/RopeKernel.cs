@@ -25,9 +25,7 @@ internal static class RopeKernel
             int pos = positions[m];
             for (int i = 0; i < headSize; i += 2)
             {
-                float freq = 1f / MathF.Pow(theta, i / (float)headSize);
-                float angle = pos * freq;
-                float c = MathF.Cos(angle), s = MathF.Sin(angle);
+                var (c, s) = AttentionReference.RopeCosSin(pos, i, headSize, theta);
                 cos[i] = c; cos[i + 1] = c;
                 sin[i] = -s; sin[i + 1] = s;
             }

@@ -12,16 +12,11 @@ internal static class RopeTable
         int half = headSize / 2;
         var table = new float[(long)positions * half * 2];
         for (int i = 0; i < half; i++)
-        {
-            float freq = 1f / MathF.Pow(theta, 2 * i / (float)headSize);
             for (int p = 0; p < positions; p++)
             {
-                float angle = p * freq;
                 long o = ((long)p * half + i) * 2;
-                table[o] = MathF.Cos(angle);
-                table[o + 1] = MathF.Sin(angle);
+                (table[o], table[o + 1]) = Ops.AttentionReference.RopeCosSin(p, 2 * i, headSize, theta);
             }
-        }
         return table;
     }
 }
