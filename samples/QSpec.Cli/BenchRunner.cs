@@ -79,15 +79,8 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     {
         if (mode == "qspec")
         {
-            bool auto = settings.DraftLength.Equals("auto", StringComparison.OrdinalIgnoreCase);
-            var options = new SpeculativeOptions
-            {
-                DraftLength = auto ? 8 : int.TryParse(settings.DraftLength, out int k) ? k
-                    : throw new ArgumentException($"--draft-length must be 0..16 or 'auto', got '{settings.DraftLength}'.", "--draft-length"),
-                AutoDraftLength = auto, MaxTokens = maxTokens,
-                DraftMode = settings.DraftBits == 8 ? ExecutionMode.W4A8 : ExecutionMode.W4A4,
-                SyntheticAcceptanceRate = settings.SyntheticAcceptance,
-            };
+            var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy,
+                syntheticAcceptance: settings.SyntheticAcceptance);
             if (prompts.Count == 1)
             {
                 using var session = model.CreateSession();

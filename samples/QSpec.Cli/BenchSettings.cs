@@ -14,7 +14,7 @@ internal sealed record BenchSettings(string[] Modes, int Batch, int MaxTokens, s
         if (Batch is < 1 or > 32) throw new ArgumentOutOfRangeException("--batch", Batch, "Must be in 1..32.");
         if (MaxTokens < 1) throw new ArgumentOutOfRangeException("--max-tokens", MaxTokens, "Must be positive.");
         if (Repeats < 1) throw new ArgumentOutOfRangeException("--repeats", Repeats, "Must be positive.");
-        if (DraftBits is not (4 or 8)) throw new ArgumentOutOfRangeException("--draft-bits", DraftBits, "Must be 4 or 8.");
+        DraftOptions.Create(DraftLength, DraftBits, MaxTokens, Generation.SamplingOptions.Greedy); // --draft-length, --draft-bits
         if (SyntheticAcceptance is double p)
         {
             if (!synthetic) throw new ArgumentException("--synthetic-acceptance is only for --synthetic shapes (it is not a quality measurement).", "--synthetic-acceptance");

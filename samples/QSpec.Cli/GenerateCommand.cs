@@ -33,8 +33,7 @@ internal static class GenerateCommand
             var mode = qspec ? ExecutionMode.W4A16 : ModelLoading.ParseMode(modeText);
             var sampling = new SamplingOptions { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK), Seed = r.GetValue(seed) };
             sampling.Validate();
-            SpeculativeOptions? spec = qspec ? SpeculativeFrom(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling) : null;
-            spec?.Validate();
+            if (qspec) DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling); // fail before loading
             var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
@@ -44,13 +43,9 @@ internal static class GenerateCommand
 
             IEnumerable<int> stream;
             SpeculativeDecoder? decoder = null;
-            if (spec is not null)
+            if (qspec)
             {
-                decoder = new SpeculativeDecoder(session, new SpeculativeOptions
-                {
-                    DraftLength = spec.DraftLength, AutoDraftLength = spec.AutoDraftLength, DraftMode = spec.DraftMode,
-                    MaxTokens = spec.MaxTokens, Sampling = sampling, StopTokens = stop,
-                });
+                decoder = new SpeculativeDecoder(session, DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling, stop));
                 stream = decoder.Generate(promptIds);
             }
             else
@@ -89,23 +84,5 @@ internal static class GenerateCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static SpeculativeOptions SpeculativeFrom(string draftLength, int draftBits, int maxTokens, SamplingOptions sampling)
-    {
-        bool auto = draftLength.Equals("auto", StringComparison.OrdinalIgnoreCase);
-        if (!auto && !int.TryParse(draftLength, out _))
-            throw new ArgumentException($"--draft-length must be an integer 0..16 or 'auto', got '{draftLength}'.", "--draft-length");
-        var draftMode = draftBits switch
-        {
-            4 => ExecutionMode.W4A4,
-            8 => ExecutionMode.W4A8,
-            _ => throw new ArgumentException($"--draft-bits must be 4 or 8, got {draftBits}.", "--draft-bits"),
-        };
-        return new SpeculativeOptions
-        {
-            DraftLength = auto ? SpeculativeOptions.MaxDraftLength / 2 : int.Parse(draftLength), AutoDraftLength = auto,
-            DraftMode = draftMode, MaxTokens = maxTokens, Sampling = sampling,
-        };
     }
 }

@@ -39,11 +39,7 @@ public static class BatchGenerator
             for (int i = 0; i < b; i++)
             {
                 var prompt = prompts[i].ToArray();
-                for (int off = 0; off < prompt.Length - 1; off += scratch.MaxRows)
-                {
-                    int rows = Math.Min(scratch.MaxRows, prompt.Length - 1 - off);
-                    Transformer.Forward(model, scratch, prompt.AsSpan(off, rows), [new SequenceSlice(caches[i], off, rows)], mode, null);
-                }
+                Transformer.ForwardChunked(model, scratch, caches[i], prompt.AsSpan(0, prompt.Length - 1), 0, mode, null);
                 pending[i] = prompt[^1];
             }
             var done = new bool[b];

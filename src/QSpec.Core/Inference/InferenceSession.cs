@@ -88,15 +88,7 @@ public sealed class InferenceSession : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         Model.EnsureSupports(mode);
         ValidatePositions(tokens, startPosition);
-        int max = _scratch.MaxRows;
-        for (int offset = 0; offset < tokens.Length; offset += max)
-        {
-            int rows = Math.Min(max, tokens.Length - offset);
-            ReadOnlySpan<SequenceSlice> slice = [new SequenceSlice(Cache, startPosition + offset, rows)];
-            Transformer.Forward(Model, _scratch, tokens.Slice(offset, rows), slice, mode, LinearInputObserver);
-            _logitRows = rows;
-            onChunk?.Invoke(offset, rows);
-        }
+        _logitRows = Transformer.ForwardChunked(Model, _scratch, Cache, tokens, startPosition, mode, LinearInputObserver, onChunk);
     }
 
     internal void ValidatePositions(ReadOnlySpan<int> tokens, int startPosition)

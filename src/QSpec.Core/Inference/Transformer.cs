@@ -67,6 +67,24 @@ internal static class Transformer
         foreach (var sl in slices) sl.Cache.Length = sl.Start + sl.Count;
     }
 
+    /// <summary>
+    /// Runs one sequence's tokens at positions start.. in chunks of at most <see cref="ForwardScratch.MaxRows"/> rows
+    /// (batch invariance makes chunking change nothing); <paramref name="onChunk"/> sees (offset, rows) after each chunk,
+    /// while that chunk's logits are in the scratch. Returns the rows of the last chunk.
+    /// </summary>
+    public static int ForwardChunked(LlamaModel model, ForwardScratch s, KvCache cache, ReadOnlySpan<int> tokens, int start,
+                                     ExecutionMode mode, ILinearInputObserver? observer, Action<int, int>? onChunk = null)
+    {
+        int rows = 0;
+        for (int offset = 0; offset < tokens.Length; offset += s.MaxRows)
+        {
+            rows = Math.Min(s.MaxRows, tokens.Length - offset);
+            Forward(model, s, tokens.Slice(offset, rows), [new SequenceSlice(cache, start + offset, rows)], mode, observer);
+            onChunk?.Invoke(offset, rows);
+        }
+        return rows;
+    }
+
     /// <summary>A linear layer's input: float rows, quantized once for every layer that reads them in the draft modes.</summary>
     private readonly record struct LinearInput(DeviceBuffer X);
 

@@ -44,12 +44,7 @@ internal sealed class SpeculativeEngine
             var s = _seqs[b];
             var prompt = prompts[b];
             s.Cache.Truncate(0);
-            for (int off = 0; off < prompt.Count - 1; off += _scratch.MaxRows)
-            {
-                int rows = Math.Min(_scratch.MaxRows, prompt.Count - 1 - off);
-                var tokens = prompt.Skip(off).Take(rows).ToArray();
-                Transformer.Forward(_model, _scratch, tokens, [new SequenceSlice(s.Cache, off, rows)], _options.VerifyMode, null);
-            }
+            Transformer.ForwardChunked(_model, _scratch, s.Cache, prompt.Take(prompt.Count - 1).ToArray(), 0, _options.VerifyMode, null);
             s.Pending = prompt[^1];
             s.Emitted = 0;
             s.Done = false;
