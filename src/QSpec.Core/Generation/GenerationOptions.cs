@@ -28,13 +28,4 @@ public sealed class GenerationOptions
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>
     public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? model.PreferredMode;
-
-    /// <summary>Throws <see cref="ArgumentException"/> when the prompt plus <see cref="MaxTokens"/> exceed the context.</summary>
-    public void EnsureFits(int promptLength, int contextLength)
-    {
-        if (promptLength < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", "prompt");
-        if ((long)promptLength + MaxTokens > contextLength)
-            throw new ArgumentException(
-                $"The prompt ({promptLength} tokens) plus MaxTokens ({MaxTokens}) exceeds the model's context length ({contextLength}).", "prompt");
-    }
 }

@@ -24,11 +24,11 @@ public sealed class Generator
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        options.EnsureFits(prompt.Count, Session.Model.Config.SeqLen);
+        Session.ThrowIfDisposed();
+        var tokens = PromptValidation.Validate(prompt, options.MaxTokens, Session.ContextLength, Session.Model.Config);
         var mode = options.ResolveMode(Session.Model);
         Session.Model.EnsureSupports(mode);
-        Session.ValidatePositions(prompt.ToArray(), 0);
-        return Iterate(prompt.ToArray(), options, mode, cancellationToken);
+        return Iterate(tokens, options, mode, cancellationToken);
     }
 
     /// <summary>The asynchronous form of <see cref="Generate"/>; each forward runs on the thread pool.</summary>
@@ -45,6 +45,7 @@ public sealed class Generator
         var sampler = new Sampler(options.Sampling);
         var logits = options.Sampling.IsGreedy ? [] : new float[Session.Model.Config.VocabSize];
         ct.ThrowIfCancellationRequested();
+        int generation = Session.BeginGeneration();
         Session.Reset();
         Session.Prefill(prompt, 0, mode);
         for (int i = 0; i < options.MaxTokens; i++)
@@ -55,6 +56,7 @@ public sealed class Generator
             yield return next;
             if (options.StopTokens.Contains(next) || i == options.MaxTokens - 1) yield break;
             ct.ThrowIfCancellationRequested();
+            Session.EnsureGeneration(generation);
             Session.Prefill([next], Session.Length, mode);
         }
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using QSpec.Generation;
 using QSpec.Inference;
 
 namespace QSpec.Speculative;
@@ -17,6 +18,7 @@ public sealed class SpeculativeDecoder
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(options);
+        session.ThrowIfDisposed();
         options.Validate();
         session.Model.EnsureSupports(ExecutionMode.W4A16);
         session.Model.EnsureSupports(options.DraftMode);
@@ -41,8 +43,8 @@ public sealed class SpeculativeDecoder
     /// </summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
     {
-        ValidatePrompt(Session, prompt, Options);
-        return Iterate(prompt.ToArray(), cancellationToken);
+        Session.ThrowIfDisposed();
+        return Iterate(ValidatePrompt(Session, prompt, Options), cancellationToken);
     }
 
     /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
@@ -53,48 +55,6 @@ public sealed class SpeculativeDecoder
             yield return e.Current;
     }
 
-    /// <summary>
-    /// Generates for B prompts at once (1 ≤ B ≤ 32): drafts are batched across sequences and the verify pass is one
-    /// forward over every sequence's positions. Each sequence accepts independently.
-    /// </summary>
-    public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
-                                                      SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(options);
-        if (prompts.Count is < 1 or > 32)
-            throw new ArgumentOutOfRangeException(nameof(prompts), prompts.Count, "The batch size must be in 1..32.");
-        options.Validate();
-        model.EnsureSupports(ExecutionMode.W4A16);
-        model.EnsureSupports(options.DraftMode);
-        var sessionOpts = sessionOptions ?? new SessionOptions();
-        sessionOpts.Validate();
-        using var probe = model.CreateSession(new SessionOptions { MaxBatchRows = 1, KvPrecision = sessionOpts.KvPrecision });
-        foreach (var p in prompts) ValidatePrompt(probe, p, options);
-
-        var caches = prompts.Select(_ => new KvCache(model.Backend, model.Config, sessionOpts.KvPrecision)).ToArray();
-        using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(sessionOpts.MaxBatchRows, prompts.Count * (options.KMax + 1)));
-        try
-        {
-            var engine = new SpeculativeEngine(model, scratch, caches, options);
-            var outputs = prompts.Select(_ => new List<int>()).ToArray();
-            var clock = Stopwatch.StartNew();
-            engine.Start(prompts);
-            while (!engine.Finished)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                engine.Step(outputs);
-                engine.Statistics.SetTotalTime(clock.Elapsed);
-            }
-            return new BatchGenerationResult(outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray(), engine.Statistics);
-        }
-        finally
-        {
-            foreach (var c in caches) c.Dispose();
-        }
-    }
-
     private IEnumerable<int> Iterate(int[] prompt, CancellationToken ct)
     {
         var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options);
@@ -103,10 +63,12 @@ public sealed class SpeculativeDecoder
         var clock = Stopwatch.StartNew();
         var emitted = new[] { new List<int>() };
         ct.ThrowIfCancellationRequested();
+        int generation = Session.BeginGeneration();
         engine.Start([prompt]);
         while (!engine.Finished)
         {
             ct.ThrowIfCancellationRequested();
+            Session.EnsureGeneration(generation);
             emitted[0].Clear();
             engine.Step(emitted);
             engine.Statistics.SetTotalTime(clock.Elapsed);
@@ -114,16 +76,7 @@ public sealed class SpeculativeDecoder
         }
     }
 
-    private static void ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        if (prompt.Count < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", nameof(prompt));
-        if ((long)prompt.Count + options.MaxTokens > session.Model.Config.SeqLen)
-            throw new ArgumentException(
-                $"The prompt ({prompt.Count} tokens) plus MaxTokens ({options.MaxTokens}) exceeds the model's context length ({session.Model.Config.SeqLen}).", nameof(prompt));
-        session.ValidatePositions(prompt.ToArray(), 0);
-    }
+    private static int[] ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options) =>
+        PromptValidation.Validate(prompt, options.MaxTokens, session.ContextLength, session.Model.Config);
 }
 
-/// <summary>The tokens generated for each prompt of a batch, and the combined statistics.</summary>
-public sealed record BatchGenerationResult(IReadOnlyList<IReadOnlyList<int>> Tokens, SpeculativeStatistics Statistics);
