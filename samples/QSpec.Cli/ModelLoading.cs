@@ -77,9 +77,8 @@ internal static class ModelLoading
     /// <summary>The tokenizer embedded in a .qspec file: written to a temporary file that the loader reads, then deleted.</summary>
     private static LlamaTextTokenizer LoadEmbedded(byte[] bytes, string modelPath, int vocabSize)
     {
-        // A llama2.c tokenizer starts with a small little-endian int32 (bytes 1..3 zero); else it is a SentencePiece proto.
-        bool llama2c = bytes.Length >= 4 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0;
-        var temp = Path.Combine(Path.GetTempPath(), $"qspec-tokenizer-{Guid.NewGuid():N}{(llama2c ? ".bin" : ".model")}");
+        // No .bin/.model extension: LlamaTextTokenizer.Load tells the two formats apart by content.
+        var temp = Path.Combine(Path.GetTempPath(), $"qspec-tokenizer-{Guid.NewGuid():N}.tokenizer");
         try
         {
             File.WriteAllBytes(temp, bytes);
