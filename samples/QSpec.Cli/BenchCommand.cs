@@ -44,7 +44,7 @@ internal static class BenchCommand
             }
             else
             {
-                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"));
+                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"), contextLength: r.GetValue(common.Context));
                 promptIds = BenchRunner.LoadPrompts(r.GetValue(prompts), tokenizer, settings.Batch);
             }
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
