@@ -26,7 +26,7 @@ public sealed class GenerationOptions
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>
-    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? model.PreferredMode;
 
     /// <summary>Throws <see cref="ArgumentException"/> when the prompt plus <see cref="MaxTokens"/> exceed the context.</summary>
     public void EnsureFits(int promptLength, int contextLength)
