@@ -73,7 +73,7 @@ internal static class GenerateCommand
             output.Append(text.Flush());
             double tps = ids.Count / clock.Elapsed.TotalSeconds;
             if (!json) Console.WriteLine();
-            Console.Error.WriteLine($"qspec: {ids.Count} tokens in {clock.Elapsed.TotalSeconds:F2} s, {tps:F1} tokens/s ({(qspec ? "qspec" : (mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32)).ToString().ToLowerInvariant())}, {model.Backend.Name})");
+            Console.Error.WriteLine($"qspec: {ids.Count} tokens in {clock.Elapsed.TotalSeconds:F2} s, {tps:F1} tokens/s ({(qspec ? "qspec" : (mode ?? model.PreferredMode).ToString().ToLowerInvariant())}, {model.Backend.Name})");
             if (decoder is not null && r.GetValue(stats)) Console.Error.WriteLine($"qspec: {decoder.Statistics}");
             if (json)
             {

@@ -27,7 +27,7 @@ internal static class PerplexityCommand
             var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
-            var resolved = mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+            var resolved = mode ?? model.PreferredMode;
             var result = Perplexity.Evaluate(session, texts.Select(t => tokenizer.Encode(t, addBos: true)), resolved);
             if (r.GetValue(common.Json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["tokens"] = result.Tokens, ["nll"] = result.Nll, ["perplexity"] = result.Perplexity }));
