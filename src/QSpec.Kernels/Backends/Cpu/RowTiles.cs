@@ -16,6 +16,7 @@ internal interface IRowTile
 
 internal struct OneRow : IRowTile { public static int Count => 1; }
 internal struct TwoRows : IRowTile { public static int Count => 2; }
+internal struct FourRows : IRowTile { public static int Count => 4; }
 
 /// <summary>
 /// Maps a 32-column half block (chunk) to its scale group of an <see cref="Int4Matrix"/> row. Groups are whole
