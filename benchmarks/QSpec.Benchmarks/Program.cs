@@ -10,4 +10,9 @@ if (args.Length > 0 && args[0] == "quick")
         args.Length > 3 ? Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args[3], ignoreCase: true) : default);
     return;
 }
+if (args.Length > 0 && args[0] == "ab")
+{
+    KernelAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 5632, args.Length > 2 ? int.Parse(args[2]) : 2048, args.Length > 3 ? int.Parse(args[3]) : 0);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);
