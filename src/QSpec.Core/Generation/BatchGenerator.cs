@@ -19,7 +19,8 @@ public static class BatchGenerator
     /// <summary>Most prompts in one batch.</summary>
     public const int MaxBatchSize = 32;
 
-    /// <summary>Plain generation: up to <see cref="GenerationOptions.MaxTokens"/> tokens for each prompt.</summary>
+    /// <summary>Plain generation: up to <see cref="GenerationOptions.MaxTokens"/> tokens for each prompt (fewer after a
+    /// stop token or when that sequence's context is full).</summary>
     /// <exception cref="ArgumentException">An option or a prompt is invalid (checked before any work).</exception>
     public static BatchGenerationResult Generate(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options,
                                                  SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
@@ -28,7 +29,8 @@ public static class BatchGenerator
         options.Validate();
         var mode = options.ResolveMode(model ?? throw new ArgumentNullException(nameof(model)));
         model.EnsureSupports(mode);
-        var (checkedPrompts, sessionOpts) = Validate(model, prompts, options.MaxTokens, sessionOptions);
+        var (checkedPrompts, sessionOpts) = Validate(model, prompts, sessionOptions);
+        var stop = options.ResolveStopTokens(model);
         int b = checkedPrompts.Length, v = model.Config.VocabSize;
         return WithCaches(model, sessionOpts, b, Math.Max(b, sessionOpts.MaxBatchRows), (caches, scratch) =>
         {
@@ -66,7 +68,7 @@ public static class BatchGenerator
                     else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row); }
                     outputs[i].Add(next);
                     pending[i] = next;
-                    done[i] = outputs[i].Count >= options.MaxTokens || options.StopTokens.Contains(next);
+                    done[i] = outputs[i].Count >= options.MaxTokens || stop.Contains(next) || caches[i].Length >= caches[i].Capacity;
                 }
             }
             return new BatchGenerationResult(outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray(), null);
@@ -86,7 +88,7 @@ public static class BatchGenerator
         options.Validate();
         model.EnsureSupports(options.VerifyMode);
         model.EnsureSupports(options.DraftMode);
-        var (checkedPrompts, sessionOpts) = Validate(model, prompts, options.MaxTokens, sessionOptions);
+        var (checkedPrompts, sessionOpts) = Validate(model, prompts, sessionOptions);
         int rows = Math.Max(sessionOpts.MaxBatchRows, checkedPrompts.Length * (options.KMax + 1));
         return WithCaches(model, sessionOpts, checkedPrompts.Length, rows, (caches, scratch) =>
         {
@@ -106,7 +108,7 @@ public static class BatchGenerator
 
     /// <summary>Checks the batch and every prompt against the context length the caches will have; no allocation.</summary>
     private static (int[][] Prompts, SessionOptions Options) Validate(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts,
-                                                                       int maxTokens, SessionOptions? sessionOptions)
+                                                                       SessionOptions? sessionOptions)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         model.ThrowIfDisposed();
@@ -117,7 +119,7 @@ public static class BatchGenerator
         int context = options.ResolveContextLength(model.Config.SeqLen);
         var result = new int[prompts.Count][];
         for (int i = 0; i < prompts.Count; i++)
-            result[i] = PromptValidation.Validate(prompts[i], maxTokens, context, model.Config, $"prompts[{i}]");
+            result[i] = PromptValidation.Validate(prompts[i], context, model.Config, $"prompts[{i}]");
         return (result, options);
     }
 

@@ -14,8 +14,12 @@ public sealed class GenerationOptions
     /// <summary>Execution mode. Default null: W4A16 when the model has INT4 weights, else Fp32.</summary>
     public ExecutionMode? Mode { get; init; }
 
-    /// <summary>Generation stops after emitting one of these ids (it is emitted). Default: none.</summary>
-    public IReadOnlyCollection<int> StopTokens { get; init; } = [];
+    /// <summary>
+    /// Generation stops after emitting one of these ids (it is emitted). Default null: the model's end-of-generation
+    /// ids (<see cref="EndOfGeneration.Ids(LlamaModel)"/>: EOS, BOS and end-of-turn tokens of its tokenizer; none when the model
+    /// has no tokenizer). An empty collection never stops early.
+    /// </summary>
+    public IReadOnlyCollection<int>? StopTokens { get; init; }
 
     /// <summary>Throws when an option is invalid.</summary>
     public void Validate()
@@ -23,9 +27,11 @@ public sealed class GenerationOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
-        ArgumentNullException.ThrowIfNull(StopTokens);
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>
     public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? model.PreferredMode;
+
+    /// <summary>The stop ids to use on <paramref name="model"/>: <see cref="StopTokens"/>, or the model's defaults.</summary>
+    public IReadOnlyCollection<int> ResolveStopTokens(LlamaModel model) => StopTokens ?? EndOfGeneration.Ids(model);
 }

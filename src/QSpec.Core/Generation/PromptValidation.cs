@@ -6,18 +6,16 @@ namespace QSpec.Generation;
 internal static class PromptValidation
 {
     /// <summary>
-    /// Checks that <paramref name="prompt"/> is non-null, has at least one token, leaves room for
-    /// <paramref name="maxTokens"/> more within <paramref name="contextLength"/>, and holds only ids of the vocabulary.
-    /// Returns it as an array.
+    /// Checks that <paramref name="prompt"/> is non-null, has at least one token, fits in <paramref name="contextLength"/>
+    /// (generation then stops when the context is full), and holds only ids of the vocabulary. Returns it as an array.
     /// </summary>
     /// <param name="name">The argument name for messages ("prompt", or "prompts[3]" inside a batch).</param>
-    public static int[] Validate(IReadOnlyList<int>? prompt, int maxTokens, int contextLength, LlamaConfig config, string name = "prompt")
+    public static int[] Validate(IReadOnlyList<int>? prompt, int contextLength, LlamaConfig config, string name = "prompt")
     {
         if (prompt is null) throw new ArgumentNullException(name, "The prompt is null.");
         if (prompt.Count < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", name);
-        if ((long)prompt.Count + maxTokens > contextLength)
-            throw new ArgumentException(
-                $"The prompt ({prompt.Count} tokens) plus MaxTokens ({maxTokens}) exceeds the context length ({contextLength}).", name);
+        if (prompt.Count > contextLength)
+            throw new ArgumentException($"The prompt ({prompt.Count} tokens) is longer than the context length ({contextLength}).", name);
         var tokens = prompt.ToArray();
         foreach (int t in tokens)
             if ((uint)t >= (uint)config.VocabSize)

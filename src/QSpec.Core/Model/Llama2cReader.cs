@@ -34,6 +34,12 @@ public static class Llama2cReader
     public static LlamaWeights Read(string path)
     {
         using var s = Open(path);
+        return Read(s, path);
+    }
+
+    /// <summary>Reads a whole checkpoint from a seekable stream positioned at its start; <paramref name="path"/> names it in messages.</summary>
+    internal static LlamaWeights Read(Stream s, string path)
+    {
         var (config, version, dataStart) = ReadHeader(s, path);
         s.Position = dataStart;
         int d = config.Dim, h = config.HiddenDim, kv = config.KvDim, v = config.VocabSize, n = config.Layers;
@@ -72,7 +78,7 @@ public static class Llama2cReader
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
     }
 
-    private static (LlamaConfig Config, int Version, long DataStart) ReadHeader(FileStream s, string path)
+    private static (LlamaConfig Config, int Version, long DataStart) ReadHeader(Stream s, string path)
     {
         long length = s.Length;
         if (length < LegacyHeaderBytes) throw Bad(path, "header", $"the file has {length} bytes, fewer than the {LegacyHeaderBytes}-byte header");

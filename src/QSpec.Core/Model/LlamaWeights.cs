@@ -92,6 +92,11 @@ public sealed class LlamaWeights
         return new LlamaWeights(Config, TokenEmbedding, layers, FinalNorm, D(Classifier), Quantization);
     }
 
+    /// <summary>The same weights (shared, not copied) with another context length (KV cache positions).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seqLen"/> is not in 1..<see cref="LlamaConfig.MaxDimension"/>.</exception>
+    public LlamaWeights WithContextLength(int seqLen)
+        => seqLen == Config.SeqLen ? this : new LlamaWeights(Config with { SeqLen = seqLen }, TokenEmbedding, Layers, FinalNorm, Classifier, Quantization);
+
     /// <summary>Enumerates every linear layer with a stable name such as "layers.3.w2" or "classifier".</summary>
     public IEnumerable<(string Name, LinearWeight Weight)> LinearLayers()
     {

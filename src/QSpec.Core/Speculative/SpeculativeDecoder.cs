@@ -12,7 +12,10 @@ namespace QSpec.Speculative;
 /// </summary>
 public sealed class SpeculativeDecoder
 {
-    /// <summary>Creates a decoder on <paramref name="session"/>, whose cache it uses (reset at each generation).</summary>
+    /// <summary>
+    /// Creates a decoder on <paramref name="session"/>, whose cache it uses and keeps between generations: a prompt
+    /// that starts with cached tokens reuses them and computes only the rest.
+    /// </summary>
     /// <exception cref="ArgumentException">The options are invalid, the model has no INT4 weights, or the session cannot hold k + 1 rows.</exception>
     public SpeculativeDecoder(InferenceSession session, SpeculativeOptions options)
     {
@@ -36,6 +39,10 @@ public sealed class SpeculativeDecoder
     public SpeculativeStatistics Statistics { get; private set; } = new();
     /// <summary>The draft-length controller of the latest generation in auto mode, else null.</summary>
     public DraftLengthController? Controller { get; private set; }
+    /// <summary>Why the latest generation ended (<see cref="FinishReason.None"/> while it runs).</summary>
+    public FinishReason FinishReason { get; private set; }
+    /// <summary>Prompt tokens of the latest generation that were already in the cache and not computed again.</summary>
+    public int ReusedPromptTokens { get; private set; }
 
     /// <summary>
     /// Streams generated token ids as they are accepted. Everything is validated before any work; cancellation is
@@ -44,7 +51,7 @@ public sealed class SpeculativeDecoder
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
     {
         Session.ThrowIfDisposed();
-        return Iterate(ValidatePrompt(Session, prompt, Options), cancellationToken);
+        return Iterate(PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config), cancellationToken);
     }
 
     /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
@@ -62,9 +69,10 @@ public sealed class SpeculativeDecoder
         Controller = engine.Controller;
         var clock = Stopwatch.StartNew();
         var emitted = new[] { new List<int>() };
+        FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
         int generation = Session.BeginGeneration();
-        engine.Start([prompt]);
+        ReusedPromptTokens = engine.Start([prompt])[0];
         while (!engine.Finished)
         {
             ct.ThrowIfCancellationRequested();
@@ -72,11 +80,9 @@ public sealed class SpeculativeDecoder
             emitted[0].Clear();
             engine.Step(emitted);
             engine.Statistics.SetTotalTime(clock.Elapsed);
+            if (engine.Finished) FinishReason = engine.FinishReasonOf(0);
             foreach (int t in emitted[0]) yield return t;
         }
     }
-
-    private static int[] ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options) =>
-        PromptValidation.Validate(prompt, options.MaxTokens, session.ContextLength, session.Model.Config);
 }
 

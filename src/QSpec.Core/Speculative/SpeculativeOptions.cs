@@ -30,8 +30,11 @@ public sealed class SpeculativeOptions
     /// <summary>Token choice, applied identically to draft and target distributions. Default greedy.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
 
-    /// <summary>Generation stops after emitting one of these ids. Default none.</summary>
-    public IReadOnlyCollection<int> StopTokens { get; init; } = [];
+    /// <summary>
+    /// Generation stops after emitting one of these ids. Default null: the model's end-of-generation ids
+    /// (<see cref="EndOfGeneration.Ids(LlamaModel)"/>). An empty collection never stops early.
+    /// </summary>
+    public IReadOnlyCollection<int>? StopTokens { get; init; }
 
     /// <summary>
     /// BENCHMARKS ON SYNTHETIC WEIGHTS ONLY: when set, each draft token is accepted with this probability by an
@@ -55,7 +58,6 @@ public sealed class SpeculativeOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
-        ArgumentNullException.ThrowIfNull(StopTokens);
         if (SyntheticAcceptanceRate is double a && !(a >= 0 && a <= 1))
             throw new ArgumentOutOfRangeException(nameof(SyntheticAcceptanceRate), a, "Must be in [0, 1].");
     }

@@ -114,7 +114,13 @@ public sealed class SessionContractTests
         using var session = model.CreateSession(new SessionOptions { ContextLength = 41 });
         var tokens = new Generator(session).Generate([TestData.Bos], new GenerationOptions { MaxTokens = 40 }).ToArray();
         Assert.Equal(TestData.Expected.Ids[..40], tokens);
-        Assert.Throws<ArgumentException>(() => new Generator(session).Generate([TestData.Bos], new GenerationOptions { MaxTokens = 41 }));
+        // Asking for more stops when the session's context is full, not at the model's 512.
+        var generator = new Generator(session);
+        var more = generator.Generate([TestData.Bos], new GenerationOptions { MaxTokens = 100 }).ToArray();
+        Assert.Equal(FinishReason.ContextFull, generator.FinishReason);
+        Assert.Equal(TestData.Expected.Ids[..more.Length], more);
+        Assert.InRange(more.Length, 40, 41);
+        Assert.Throws<ArgumentException>(() => generator.Generate(new int[42], new GenerationOptions()));
         Assert.Throws<ArgumentOutOfRangeException>(() => session.Forward(new int[42], 0, ExecutionMode.Fp32));
     }
 
