@@ -30,7 +30,7 @@ public sealed class GenerationOptions
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>
-    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? model.PreferredMode;
 
     /// <summary>The stop ids to use on <paramref name="model"/>: <see cref="StopTokens"/>, or the model's defaults.</summary>
     public IReadOnlyCollection<int> ResolveStopTokens(LlamaModel model) => StopTokens ?? EndOfGeneration.Ids(model);

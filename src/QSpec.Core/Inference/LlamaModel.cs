@@ -141,6 +141,9 @@ public sealed class LlamaModel : IDisposable
     /// <summary>True when <paramref name="mode"/> can run on these weights.</summary>
     public bool Supports(ExecutionMode mode) => mode == ExecutionMode.Fp32 ? Weights.HasDense : Weights.HasInt4;
 
+    /// <summary>The mode to run when the caller names none: W4A16 when every linear layer has INT4 weights, else Fp32.</summary>
+    public ExecutionMode PreferredMode => Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32;
+
     /// <summary>Throws <see cref="ArgumentException"/> when the model lacks the weights <paramref name="mode"/> needs.</summary>
     public void EnsureSupports(ExecutionMode mode)
     {

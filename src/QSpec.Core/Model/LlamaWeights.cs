@@ -46,6 +46,8 @@ public sealed class LlamaWeights
         Shape(classifier, config.VocabSize, config.Dim);
         Config = config; TokenEmbedding = tokenEmbedding; Layers = layers; FinalNorm = finalNorm;
         Classifier = classifier; Quantization = quantization;
+        HasInt4 = LinearLayers().All(l => l.Weight.Int4 is not null);
+        HasDense = LinearLayers().All(l => l.Weight.Dense is not null);
 
         static void Expect(long actual, long expected, string name)
         {
@@ -72,10 +74,10 @@ public sealed class LlamaWeights
     public QuantizationInfo? Quantization { get; }
 
     /// <summary>True when every linear layer has INT4 weights (W4A16, W4A4 and W4A8 modes are available).</summary>
-    public bool HasInt4 => Classifier.Int4 is not null && Layers.All(l => l.Wq.Int4 is not null && l.W2.Int4 is not null);
+    public bool HasInt4 { get; }
 
     /// <summary>True when every linear layer has float32 weights (Fp32 mode is available).</summary>
-    public bool HasDense => Classifier.Dense is not null && Layers.All(l => l.Wq.Dense is not null && l.W2.Dense is not null);
+    public bool HasDense { get; }
 
     /// <summary>
     /// A copy whose linear layers also carry float32 weights dequantized from their INT4 ones (layers that already

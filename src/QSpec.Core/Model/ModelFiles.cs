@@ -64,8 +64,8 @@ public static class ModelFiles
         {
             ModelFormat.Llama2c => new(Llama2cReader.Read(path), null, null, format),
             ModelFormat.QSpec => ReadQSpec(path),
-            ModelFormat.Gguf => throw new InvalidDataException($"'{path}' is a GGUF file: GGUF is not supported yet."),
-            ModelFormat.HuggingFaceFolder => throw new InvalidDataException($"'{path}' is a Hugging Face model: Hugging Face folders are not supported yet."),
+            ModelFormat.Gguf => Gguf.GgufModelReader.Read(path, readTokenizer: tokenizerPath is null, progress, cancellationToken),
+            ModelFormat.HuggingFaceFolder => HuggingFace.HuggingFaceReader.Read(path, readTokenizer: tokenizerPath is null, progress, cancellationToken),
             _ => throw new InvalidDataException($"'{path}': format {format} is not supported."),
         };
         progress?.Invoke(1.0);
