@@ -118,7 +118,7 @@ internal sealed class SpeculativeEngine
             foreach (var s in active)
             {
                 if (s.K <= i) continue;
-                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random);
+                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random, s.Cache.Tokens); // the context: cache up to this draft's input
             }
         }
         return kMax;
@@ -152,16 +152,17 @@ internal sealed class SpeculativeEngine
             while (j < s.K && s.Random.NextDouble() < rate) j++;
             return new Verdict(j, _model.Backend.Argmax(_scratch.Logits, (long)(row + j) * _vocab, _vocab));
         }
+        // Row i predicts the token after position Base + i: its context is the cache up to and including that position.
         if (_options.Sampling.IsGreedy)
         {
             Span<int> target = stackalloc int[s.K + 1];
-            for (int i = 0; i <= s.K; i++) target[i] = _model.Backend.Argmax(_scratch.Logits, (long)(row + i) * _vocab, _vocab);
+            for (int i = 0; i <= s.K; i++) target[i] = GreedyToken(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
             return AcceptanceRule.Greedy(s.Drafts.AsSpan(0, s.K), target);
         }
         for (int i = 0; i <= s.K; i++)
         {
             _model.Backend.Download(_scratch.Logits, _row, (long)(row + i) * _vocab);
-            _shape.ComputeProbabilities(_row, s.P[i]);
+            _shape.ComputeProbabilities(_row, s.P[i], s.Cache.Tokens[..(s.Base + i + 1)]);
         }
         return AcceptanceRule.RejectionSample(s.Drafts.AsSpan(0, s.K), s.Q!, s.P, s.Random.NextDouble);
     }
@@ -186,12 +187,20 @@ internal sealed class SpeculativeEngine
         if (!s.Done && s.Cache.Length + 1 > s.Cache.Capacity) { s.Done = true; s.Finish = FinishReason.ContextFull; }
     }
 
-    private int Choose(int row, float[]? q, Random random)
+    private int Choose(int row, float[]? q, Random random, ReadOnlySpan<int> history)
     {
-        if (q is null) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
+        if (q is null) return GreedyToken(row, history);
         _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
-        _shape.ComputeProbabilities(_row, q);
+        _shape.ComputeProbabilities(_row, q, history);
         return AcceptanceRule.SampleFrom(q, random.NextDouble());
+    }
+
+    /// <summary>Argmax of a logits row: on the backend, or on the host after the bias and penalties when they are set.</summary>
+    private int GreedyToken(int row, ReadOnlySpan<int> history)
+    {
+        if (!_options.Sampling.TransformsLogits) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
+        _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
+        return Sampler.Argmax(_shape.Transform(_row, history));
     }
 
     /// <summary>Per-sequence state: at a step's start the cache holds positions 0..Base-1 and <see cref="Pending"/> is the token at Base.</summary>

@@ -1,5 +1,6 @@
 using QSpec.Generation;
 using QSpec.Inference;
+using QSpec.Speculative;
 
 namespace QSpec.Core.Tests.Generation;
 
@@ -102,6 +103,18 @@ public sealed class SamplerEdgeCaseTests
             double se = Math.Sqrt(expected[i] * (1 - expected[i]) / draws);
             Assert.InRange(counts[i] / (double)draws, expected[i] - 4 * se - 1e-9, expected[i] + 4 * se + 1e-9);
         }
+    }
+
+    [Fact]
+    public void NullStopTokensMeanTheModelsEndOfGenerationIds()
+    {
+        // StopTokens = null is the documented default (EndOfGeneration.Ids): a model without a tokenizer has none.
+        using var model = TestData.CreateModel();
+        using var session = model.CreateSession();
+        var generator = new Generator(session);
+        Assert.Equal(5, generator.Generate([TestData.Bos], new GenerationOptions { StopTokens = null, MaxTokens = 5 }).Count());
+        Assert.Empty(new GenerationOptions().ResolveStopTokens(model));
+        new SpeculativeOptions { StopTokens = null }.Validate();
     }
 
     [Fact]
