@@ -140,10 +140,28 @@ public sealed class Int4Matrix
     /// <param name="weights">W[N, K] row-major, N·K floats.</param>
     public static Int4Matrix Quantize(ReadOnlySpan<float> weights, int rows, int columns, int groupSize, float clipRatio = 1f)
     {
-        if (weights.Length != (long)rows * columns)
-            throw new ArgumentException($"Expected {(long)rows * columns} weights for {rows}x{columns}, got {weights.Length}.", nameof(weights));
         if (!(clipRatio > 0f && clipRatio <= 1f))
             throw new ArgumentOutOfRangeException(nameof(clipRatio), clipRatio, "Clip ratio must be in (0, 1].");
+        return Quantize(weights, rows, columns, groupSize, group =>
+        {
+            float absMax = 0f;
+            foreach (float v in group) absMax = MathF.Max(absMax, MathF.Abs(v));
+            return absMax * clipRatio / MaxValue;
+        });
+    }
+
+    /// <summary>Chooses the scale of one group (the values of one output row in one run of columns).</summary>
+    public delegate float GroupScaleChooser(ReadOnlySpan<float> group);
+
+    /// <summary>
+    /// Quantizes W[N, K] group by group with the scale <paramref name="chooseScale"/> picks for each group, then
+    /// q = <see cref="QuantizeValue"/>(w, scale). The one group loop of every round-to-nearest quantizer.
+    /// </summary>
+    public static Int4Matrix Quantize(ReadOnlySpan<float> weights, int rows, int columns, int groupSize, GroupScaleChooser chooseScale)
+    {
+        ArgumentNullException.ThrowIfNull(chooseScale);
+        if (weights.Length != (long)rows * columns)
+            throw new ArgumentException($"Expected {(long)rows * columns} weights for {rows}x{columns}, got {weights.Length}.", nameof(weights));
         var m = CreateZero(rows, columns, groupSize);
         int g = m.EffectiveGroupSize;
         for (int n = 0; n < rows; n++)
@@ -152,9 +170,7 @@ public sealed class Int4Matrix
             for (int gi = 0; gi < m.GroupCount; gi++)
             {
                 int start = gi * g, end = Math.Min(columns, start + g);
-                float absMax = 0f;
-                for (int k = start; k < end; k++) absMax = MathF.Max(absMax, MathF.Abs(row[k]));
-                float scale = absMax * clipRatio / MaxValue;
+                float scale = chooseScale(row[start..end]);
                 m.Scales[n * m.GroupCount + gi] = scale;
                 for (int k = start; k < end; k++)
                     m.SetValue(n, k, QuantizeValue(row[k], scale));
