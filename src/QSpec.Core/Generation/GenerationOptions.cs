@@ -21,7 +21,7 @@ public sealed class GenerationOptions
     /// </summary>
     public IReadOnlyCollection<int>? StopTokens { get; init; }
 
-    /// <summary>Throws when an option is invalid.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
     public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);

@@ -55,7 +55,7 @@ public sealed class SamplingOptions
     /// <summary>Greedy decoding.</summary>
     public static SamplingOptions Greedy { get; } = new();
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
     public void Validate()
     {
         if (!(Temperature >= 0f && Temperature <= 100f))

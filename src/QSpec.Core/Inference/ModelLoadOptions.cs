@@ -28,7 +28,7 @@ public sealed class ModelLoadOptions
     /// </summary>
     public int? ContextLength { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
     public void Validate()
     {
         if (!Enum.IsDefined(Backend)) throw new ArgumentOutOfRangeException(nameof(Backend), Backend, "Unknown backend kind.");

@@ -33,7 +33,7 @@ public sealed class SessionOptions
         return ContextLength ?? Math.Min(modelMaximum, DefaultContextLength);
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
     public void Validate()
     {
         if (MaxBatchRows is < 1 or > 4096)

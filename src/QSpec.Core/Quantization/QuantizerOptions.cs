@@ -78,11 +78,12 @@ public sealed record QuantizerOptions
     /// <summary>The name recorded in <c>QuantizationInfo.Method</c>: "rtn", "rtn-clip", "gptq" or "gptq-clip".</summary>
     public string MethodName => (Method == QuantizationMethod.Gptq ? "gptq" : "rtn") + (ClipSearch ? "-clip" : "");
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid property and its value.</summary>
-    public QuantizerOptions Validate()
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
+    public void Validate()
     {
         if (!Enum.IsDefined(Method)) throw new ArgumentOutOfRangeException(nameof(Method), Method, "Unknown quantization method.");
-        Int4Matrix.ValidateGroupSize(GroupSize);
+        if (GroupSize is not (0 or 32 or 64 or 128))
+            throw new ArgumentOutOfRangeException(nameof(GroupSize), GroupSize, "Group size must be 0 (per output channel), 32, 64 or 128.");
         if (!(MinClipRatio > 0f && MinClipRatio <= 1f))
             throw new ArgumentOutOfRangeException(nameof(MinClipRatio), MinClipRatio, "Clip ratios must be in (0, 1].");
         if (!(MaxClipRatio >= MinClipRatio && MaxClipRatio <= 1f))
@@ -90,6 +91,5 @@ public sealed record QuantizerOptions
         if (ClipSteps < 1) throw new ArgumentOutOfRangeException(nameof(ClipSteps), ClipSteps, "At least one clip ratio is needed.");
         if (!(Damp > 0 && Damp < 1)) throw new ArgumentOutOfRangeException(nameof(Damp), Damp, "Dampening must be in (0, 1).");
         if (BlockSize < 1) throw new ArgumentOutOfRangeException(nameof(BlockSize), BlockSize, "Block size must be positive.");
-        return this;
     }
 }

@@ -46,7 +46,7 @@ public sealed class SpeculativeOptions
     /// <summary>The verifier's mode. Always <see cref="ExecutionMode.W4A16"/>: the output QSpec reproduces.</summary>
     public ExecutionMode VerifyMode => ExecutionMode.W4A16;
 
-    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (or a subclass) whose ParamName is the first invalid property.</summary>
     public void Validate()
     {
         if (DraftLength is < 0 or > MaxDraftLength)
