@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 dotnet build samples/QSpec.Cli -c Release -v q -nologo >/dev/null
 Q="dotnet samples/QSpec.Cli/bin/Release/net10.0/qspec.dll"
 OUT=${OUT:-artifacts/report}; mkdir -p "$OUT"
-DATA=${DATA:-../shared/data/tinystories-valid/tinystories_valid_head.txt}
+DATA=${DATA:-${QSPEC_MODELS:-../shared}/data/tinystories-valid/tinystories_valid_head.txt}
 for g in 0 64; do
   for rot in "" "--rotate"; do
     name="gptq-g$g${rot:+-rot}"
