@@ -13,7 +13,7 @@ public sealed record PerplexityResult(long Tokens, double TotalNll)
     public double Perplexity => Math.Exp(Nll);
 }
 
-/// <summary>Scores text with a model: each sequence is BOS plus up to seq_len − 1 tokens, every next token predicted.</summary>
+/// <summary>Scores text with a model: each sequence is BOS plus up to the session's context length − 1 tokens, every next token predicted.</summary>
 public static class Perplexity
 {
     /// <summary>
@@ -27,8 +27,9 @@ public static class Perplexity
     }
 
     /// <summary>
-    /// Teacher-forced NLL of each sequence (which must start with BOS), truncated to the context length.
+    /// Teacher-forced NLL of each sequence (which must start with BOS), truncated to the session's context length.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is not in the vocabulary.</exception>
     public static PerplexityResult Evaluate(InferenceSession session, IEnumerable<IReadOnlyList<int>> sequences, ExecutionMode mode,
                                             CancellationToken cancellationToken = default)
     {

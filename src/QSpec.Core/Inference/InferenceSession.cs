@@ -44,6 +44,10 @@ public sealed class InferenceSession : IDisposable
     /// Runs <paramref name="tokens"/> at positions <paramref name="startPosition"/>.. and returns their logits [M, V].
     /// Positions from <paramref name="startPosition"/> on are overwritten; the cache length becomes start + M.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is not in the vocabulary, the start is past the cache
+    /// length, or the positions pass <see cref="ContextLength"/>.</exception>
+    /// <exception cref="ArgumentException">No tokens, or the model lacks the weights <paramref name="mode"/> needs.</exception>
+    /// <exception cref="ObjectDisposedException">The session or its model is disposed.</exception>
     public float[] Forward(ReadOnlySpan<int> tokens, int startPosition, ExecutionMode mode)
     {
         int v = Model.Config.VocabSize;

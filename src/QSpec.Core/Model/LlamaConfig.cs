@@ -9,7 +9,7 @@ namespace QSpec.Model;
 /// <param name="Heads">Query heads.</param>
 /// <param name="KvHeads">Key/value heads (grouped-query attention when fewer than <paramref name="Heads"/>).</param>
 /// <param name="VocabSize">Vocabulary size V.</param>
-/// <param name="SeqLen">Context length (KV cache positions).</param>
+/// <param name="SeqLen">The model's maximum context length; a session's KV cache holds <see cref="Inference.SessionOptions.ContextLength"/> positions, at most this.</param>
 /// <param name="SharedClassifier">True when the classifier is the token embedding.</param>
 /// <param name="RopeTheta">RoPE base θ.</param>
 /// <param name="NormEps">RMSNorm ε.</param>

@@ -17,6 +17,7 @@ public sealed class SpeculativeDecoder
     /// that starts with cached tokens reuses them and computes only the rest.
     /// </summary>
     /// <exception cref="ArgumentException">The options are invalid, the model has no INT4 weights, or the session cannot hold k + 1 rows.</exception>
+    /// <exception cref="ObjectDisposedException">The session or its model is disposed.</exception>
     public SpeculativeDecoder(InferenceSession session, SpeculativeOptions options)
     {
         ArgumentNullException.ThrowIfNull(session);

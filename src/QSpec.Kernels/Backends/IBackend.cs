@@ -82,7 +82,7 @@ public interface IBackend : IDisposable
 
     /// <summary>
     /// Writes K and V rows [rowOffset, rowOffset + rows) (each kvDim wide) into the caches of one sequence at
-    /// positions start .. start + rows - 1. A cache is [layers][seqLen][kvDim]; <paramref name="layerOffset"/> = layer · seqLen · kvDim.
+    /// positions start .. start + rows - 1. A cache is [layers][capacity][kvDim]; <paramref name="layerOffset"/> = layer · capacity · kvDim.
     /// </summary>
     void StoreKv(DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int kvDim,
                  DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start);
