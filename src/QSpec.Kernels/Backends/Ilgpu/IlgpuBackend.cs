@@ -19,6 +19,8 @@ public sealed partial class IlgpuBackend : IBackend
     private readonly AcceleratorStream _stream;
     private readonly KernelSet _kernels;
     private MemoryBuffer1D<int, Stride1D.Dense>? _indices;    // token ids / positions of the current call
+    private int[] _indicesHost = [];                           // what _indices holds: its first _indicesCount values
+    private int _indicesCount = -1;
     private MemoryBuffer1D<float, Stride1D.Dense>? _scratch;  // attention scores
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
@@ -249,16 +251,26 @@ public sealed partial class IlgpuBackend : IBackend
         _ => e.InnerException is not null && IsOutOfMemory(e.InnerException),
     };
 
-    /// <summary>Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream.</summary>
+    /// <summary>
+    /// Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream. When the
+    /// buffer already holds exactly these values (the same positions for every layer's two RoPE calls of a forward)
+    /// the upload is skipped: a decode step then uploads twice (its token and its position) instead of 2·layers + 1 times.
+    /// </summary>
     private ArrayView<int> UploadIndices(ReadOnlySpan<int> values)
     {
         if (_indices is null || _indices.Length < values.Length)
         {
             ReleaseAfterQueuedWork(_indices);
+            _indices = null;
+            _indicesCount = -1;
             _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
+            _indicesHost = new int[_indices.Length];
         }
         var view = _indices.View.SubView(0, values.Length);
+        if (_indicesCount == values.Length && values.SequenceEqual(_indicesHost.AsSpan(0, values.Length))) return view;
         CopyToDevice(values, view);
+        values.CopyTo(_indicesHost);
+        _indicesCount = values.Length;
         return view;
     }
 
