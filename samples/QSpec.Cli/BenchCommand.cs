@@ -24,11 +24,19 @@ internal static class BenchCommand
         var acceptance = new Option<double?>("--synthetic-acceptance") { Description = "SYNTHETIC shapes only: accept each draft token with this probability given the earlier ones were (vLLM-style synthetic rejection sampler). Times the real loop at that rate; never a quality claim. Mean accepted length for k drafts is p + p^2 + ... + p^k." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per forward measurement (median reported).", DefaultValueFactory = _ => 7 };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
+        var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for --kernels (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
         common.AddTo(cmd);
-        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly, kernels, threads }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
+            if (r.GetValue(kernels))
+            {
+                if (r.GetValue(threads) < 1) throw new ArgumentOutOfRangeException("--threads", r.GetValue(threads), "Must be positive.");
+                QSpec.Benchmarks.Roofline.Run(Console.Out, r.GetValue(threads));
+                return 0;
+            }
             var settings = new BenchSettings(
                 Modes: r.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray(),
                 Batch: r.GetValue(batch), MaxTokens: r.GetValue(maxTokens), DraftLength: r.GetValue(draftLength)!, DraftBits: r.GetValue(draftBits),

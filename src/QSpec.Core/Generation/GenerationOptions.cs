@@ -27,6 +27,7 @@ public sealed class GenerationOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
+        ArgumentNullException.ThrowIfNull(StopTokens);
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>

@@ -58,6 +58,7 @@ public sealed class SpeculativeOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
+        ArgumentNullException.ThrowIfNull(StopTokens);
         if (SyntheticAcceptanceRate is double a && !(a >= 0 && a <= 1))
             throw new ArgumentOutOfRangeException(nameof(SyntheticAcceptanceRate), a, "Must be in [0, 1].");
     }
