@@ -29,11 +29,8 @@ public static class BatchGenerator
         using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(b, sessionOpts.MaxBatchRows));
         try
         {
-            var samplers = prompts.Select((_, i) => new Sampler(new SamplingOptions
-            {
-                Temperature = options.Sampling.Temperature, TopK = options.Sampling.TopK, TopP = options.Sampling.TopP,
-                Seed = options.Sampling.Seed is int s ? s + i : null,
-            })).ToArray();
+            var samplers = prompts.Select((_, i) => new Sampler(options.Sampling.WithSeed(options.Sampling.Seed is int s ? s + i : null))).ToArray();
+            bool onBackend = options.Sampling.IsGreedy && !options.Sampling.TransformsLogits;
             var outputs = prompts.Select(_ => new List<int>()).ToArray();
             var pending = new int[b];
             // Prefill every prompt but its last token; that token is computed by the first decode step.
@@ -59,8 +56,8 @@ public static class BatchGenerator
                 {
                     int i = active[r];
                     int next;
-                    if (options.Sampling.IsGreedy) next = model.Backend.Argmax(scratch.Logits, (long)r * v, v);
-                    else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row); }
+                    if (onBackend) next = model.Backend.Argmax(scratch.Logits, (long)r * v, v);
+                    else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row, caches[i].Tokens); }
                     outputs[i].Add(next);
                     pending[i] = next;
                     done[i] = outputs[i].Count >= options.MaxTokens || stop.Contains(next) || caches[i].Length >= model.Config.SeqLen;

@@ -27,7 +27,6 @@ public sealed class GenerationOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokens);
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
-        ArgumentNullException.ThrowIfNull(StopTokens);
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>

@@ -54,15 +54,16 @@ public sealed class Generator
     {
         var sampler = new Sampler(options.Sampling);
         var stop = options.ResolveStopTokens(Session.Model);
-        var logits = options.Sampling.IsGreedy ? [] : new float[Session.Model.Config.VocabSize];
+        bool onBackend = options.Sampling.IsGreedy && !options.Sampling.TransformsLogits;
+        var logits = onBackend ? [] : new float[Session.Model.Config.VocabSize];
         FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
         ReusedPromptTokens = PrefillReusing(Session, prompt, prompt.Length, mode);
         for (int i = 0; i < options.MaxTokens; i++)
         {
             int next;
-            if (options.Sampling.IsGreedy) next = Session.Argmax();
-            else { Session.GetLogits(logits); next = sampler.Sample(logits); }
+            if (onBackend) next = Session.Argmax();
+            else { Session.GetLogits(logits); next = sampler.Sample(logits, Session.Cache.Tokens); }
             FinishReason = stop.Contains(next) ? FinishReason.StopToken
                 : i == options.MaxTokens - 1 ? FinishReason.MaxTokens
                 : Session.Length >= Session.Model.Config.SeqLen ? FinishReason.ContextFull

@@ -106,13 +106,15 @@ public sealed class SamplerEdgeCaseTests
     }
 
     [Fact]
-    public void NullStopTokensAreRejectedUpFront()
+    public void NullStopTokensMeanTheModelsEndOfGenerationIds()
     {
+        // StopTokens = null is the documented default (EndOfGeneration.Ids): a model without a tokenizer has none.
         using var model = TestData.CreateModel();
         using var session = model.CreateSession();
-        var e = Assert.Throws<ArgumentNullException>(() => new Generator(session).Generate([TestData.Bos], new GenerationOptions { StopTokens = null! }));
-        Assert.Equal("StopTokens", e.ParamName);
-        Assert.Throws<ArgumentNullException>(() => new SpeculativeOptions { StopTokens = null! }.Validate());
+        var generator = new Generator(session);
+        Assert.Equal(5, generator.Generate([TestData.Bos], new GenerationOptions { StopTokens = null, MaxTokens = 5 }).Count());
+        Assert.Empty(new GenerationOptions().ResolveStopTokens(model));
+        new SpeculativeOptions { StopTokens = null }.Validate();
     }
 
     [Fact]
