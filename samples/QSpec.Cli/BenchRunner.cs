@@ -90,7 +90,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
                 return (n, decoder.Statistics);
             }
             _liveBytes = 0; // batched caches are freed inside the call: not measured
-            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : SpeculativeDecoder.GenerateBatch(model, prompts, options);
+            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : BatchGenerator.Generate(model, prompts, options);
             return (result.Tokens.Sum(t => (long)t.Count), result.Statistics);
         }
         var gen = new GenerationOptions { MaxTokens = maxTokens, Mode = ModelLoading.ParseMode(mode) };
@@ -102,6 +102,6 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
             return (n, null);
         }
         _liveBytes = 0;
-        return (BatchGenerator.Generate(model, prompts, gen).Sum(t => (long)t.Count), null);
+        return (BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(t => (long)t.Count), null);
     }
 }

@@ -84,7 +84,7 @@ internal sealed class SpeculativeEngine
         {
             s.Base = s.Cache.Length;
             int remaining = _options.MaxTokens - s.Emitted;
-            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, _model.Config.SeqLen - s.Cache.Length - 1)));
+            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, s.Cache.Capacity - s.Cache.Length - 1)));
         }
         long t0 = Stopwatch.GetTimestamp();
         int draftForwards = Propose(active, choice.Mode);
@@ -196,7 +196,7 @@ internal sealed class SpeculativeEngine
         }
         Statistics.AddTokens(emittedNow);
         s.Pending = v.NextToken;
-        if (!s.Done && s.Cache.Length + 1 > _model.Config.SeqLen) { s.Done = true; s.Finish = FinishReason.ContextFull; }
+        if (!s.Done && s.Cache.Length + 1 > s.Cache.Capacity) { s.Done = true; s.Finish = FinishReason.ContextFull; }
     }
 
     private int Choose(int row, float[]? q, Random random, ReadOnlySpan<int> history)
