@@ -13,7 +13,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
 
     public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, Tokenization.LlamaTextTokenizer tokenizer, int count)
     {
-        var paragraphs = Perplexity.ReadParagraphs(file ?? SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"));
+        var paragraphs = Perplexity.ReadParagraphs(file ?? SharedData.TinyStoriesValid);
         if (paragraphs.Count == 0) throw new ArgumentException($"No paragraphs in '{file}'.", "--prompts");
         return Enumerable.Range(0, count)
             .Select(i => tokenizer.Encode(string.Join(' ', paragraphs[i % paragraphs.Count].Split(' ').Take(8)), addBos: true)).ToArray();
