@@ -60,6 +60,20 @@ public sealed class PtxCompileTests
         Assert.DoesNotMatch(@"\b(div|rem)\.[su](32|64)\s+%r[d]?\d+,\s*%r[d]?\d+,\s*%r[d]?\d+;", ptx);
     }
 
+    /// <summary>The attention kernels keep their partial results in shared memory: no device-level fence in the PTX.</summary>
+    [Theory]
+    [InlineData(80)]
+    [InlineData(90)]
+    public void Attention_Ptx_HasNoMemoryFence(int sm)
+    {
+        foreach (var entry in KernelSet.EntryPoints.Where(e => e.Method.DeclaringType == typeof(AttentionKernel)))
+        {
+            var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+            Assert.DoesNotMatch(@"\b(membar|fence)\.", ptx);
+            Assert.Contains(".shared", ptx);
+        }
+    }
+
     private static string CompilePtx(KernelSet.EntryPoint entry, CudaArchitecture architecture)
     {
         // A fresh context per compile: a context caches compiled kernels regardless of the target.

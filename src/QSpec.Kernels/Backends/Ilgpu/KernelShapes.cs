@@ -12,7 +12,7 @@ internal readonly record struct LinearShape(int Rows, int N, int K, int PaddedK,
 
 /// <summary>Shape of an attention call for the rows of one sequence (see IBackend.Attention).</summary>
 internal readonly record struct AttentionShape(
-    int RowOffset, int Rows, int Heads, int KvHeads, int HeadSize, int Start, long LayerOffset, float Scale, int ScratchStride);
+    int RowOffset, int Rows, int Heads, int KvHeads, int HeadSize, int Start, long LayerOffset, float Scale);
 
 /// <summary>One butterfly stage of the blockwise Walsh–Hadamard transform.</summary>
 internal readonly record struct HadamardStage(int Dim, int BlockSize, int Span, float Norm, int IsLast);
