@@ -40,19 +40,19 @@ public sealed class LinearCase : IDisposable
     /// Builds random weights (random nibbles, scales 0.01) in enough copies to exceed <see cref="ColdBytes"/>, and random
     /// activations, for one case.
     /// </summary>
-    public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind)
+    public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind, int groupSize = GroupSize)
     {
         _backend = backend; _m = m; Kind = kind; N = n; K = k;
         _bits = kind == LinearKind.W4A4 ? 4 : 8;
         var rng = new Random(n ^ k);
-        var w = Int4Matrix.CreateZero(n, k, GroupSize);
+        var w = Int4Matrix.CreateZero(n, k, groupSize);
         rng.NextBytes(w.Data);
         w.Scales.AsSpan().Fill(0.01f);
         Matrix = w;
         _w = new DeviceMatrix[(int)Math.Max(1, (ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
         for (int i = 0; i < _w.Length; i++)
         {
-            var copy = i == 0 ? w : new Int4Matrix(n, k, GroupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
+            var copy = i == 0 ? w : new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
             w.Data.CopyTo(copy.Data, 0);
             _w[i] = backend.CreateMatrix(copy, null, n, k);
         }

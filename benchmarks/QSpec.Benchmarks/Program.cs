@@ -1,12 +1,18 @@
 using BenchmarkDotNet.Running;
 using QSpec.Benchmarks;
 
-// `quick [threads] [NxK|all] [Auto|Avx512|AvxVnni|Avx2|Scalar]` prints a short table without BenchmarkDotNet; anything else goes to the BDN switcher
-// (e.g. `--filter *LinearBenchmarks*`).
+// `quick [threads] [groupSize] [Auto|Avx512|AvxVnni|Avx2|Scalar]` prints the roofline and the TinyLlama-1.1B kernel
+// table without BenchmarkDotNet (about a minute); anything else goes to the BDN switcher (e.g. `--filter *LinearBenchmarks*`).
 if (args.Length > 0 && args[0] == "quick")
 {
-    QuickBench.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 0, args.Length > 2 ? args[2] : null,
+    Roofline.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : Environment.ProcessorCount, null,
+        args.Length > 2 ? int.Parse(args[2]) : LinearCase.GroupSize,
         args.Length > 3 ? Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args[3], ignoreCase: true) : default);
+    return;
+}
+if (args.Length > 0 && args[0] == "ab")
+{
+    KernelAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 5632, args.Length > 2 ? int.Parse(args[2]) : 2048, args.Length > 3 ? int.Parse(args[3]) : 0);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);

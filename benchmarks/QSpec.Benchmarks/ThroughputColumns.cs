@@ -49,7 +49,7 @@ public static class ThroughputColumns
                 int n = int.Parse(s[0]), k = int.Parse(s[1]), m = (int)p["M"];
                 return (bytes ? Bytes(n, k) / ns.Value : 2.0 * m * n * k / ns.Value).ToString("F1");
             }
-            return bytes ? (BandwidthBenchmarks.Bytes / ns.Value).ToString("F1") : "-";
+            return bytes ? (Roofline.StreamBytes / ns.Value).ToString("F1") : "-";
         }
     }
 }

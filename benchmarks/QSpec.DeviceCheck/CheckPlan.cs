@@ -1,3 +1,4 @@
+using QSpec.Benchmarks;
 using QSpec.Model;
 
 namespace QSpec.DeviceCheck;

@@ -5,6 +5,7 @@ using QSpec.Inference;
 using QSpec.Kernels.Backends;
 using QSpec.Kernels.Backends.Ilgpu;
 using QSpec.Kernels.Formats;
+using QSpec.Benchmarks;
 using QSpec.Model;
 using QSpec.Speculative;
 
@@ -86,8 +87,8 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
     {
         if (mode == "qspec")
         {
-            var options = new SpeculativeOptions { AutoDraftLength = true, MaxTokens = tokens, SyntheticAcceptanceRate = acceptance };
-            return SpeculativeDecoder.GenerateBatch(model, prompts, options).Tokens.Sum(s => (long)s.Count);
+            var options = new SpeculativeOptions { AutoDraftLength = true, MaxTokens = tokens };
+            return SyntheticAcceptance.GenerateBatch(model, prompts, options, acceptance).Tokens.Sum(s => (long)s.Count);
         }
         var gen = new GenerationOptions { MaxTokens = tokens, Mode = Enum.Parse<ExecutionMode>(mode, ignoreCase: true) };
         if (prompts.Count == 1)
@@ -95,7 +96,7 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             using var session = model.CreateSession();
             return new Generator(session).Generate(prompts[0], gen).LongCount();
         }
-        return BatchGenerator.Generate(model, prompts, gen).Sum(s => (long)s.Count);
+        return BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(s => (long)s.Count);
     }
 
     private JsonObject Linears(List<DeviceMatrix> mats, Int4Matrix w, int m)

@@ -15,6 +15,11 @@ internal sealed class CommonOptions
         Description = "Tokenizer: llama2.c tok*.bin or SentencePiece tokenizer.model. Default: the model's own (GGUF metadata, .qspec embedded, the Hugging Face folder's tokenizer.model), else tok*.bin/tokenizer.* beside the model.",
     };
 
+    public Option<int?> Context { get; } = new("--context")
+    {
+        Description = "Context length (KV cache positions) instead of the model's (GGUF context_length, config.json max_position_embeddings, llama2.c seq_len).",
+    };
+
     public Option<string> Mode { get; } = new("--mode")
     {
         Description = "Execution mode: fp32, w4a16, w4a4, w4a8 (INT4 modes quantize a float checkpoint with RTN on the fly).",
@@ -33,6 +38,7 @@ internal sealed class CommonOptions
     {
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
+        command.Options.Add(Context);
         command.Options.Add(Mode);
         command.Options.Add(Backend);
         command.Options.Add(Json);

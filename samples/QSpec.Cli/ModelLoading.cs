@@ -35,10 +35,15 @@ internal static class ModelLoading
     /// <paramref name="path"/> is null) and its tokenizer (explicit, else the model's own, else one beside it),
     /// quantizing a float model with RTN when an INT4 mode needs it.
     /// </summary>
-    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4, bool needDense = false)
+    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4, bool needDense = false, int? contextLength = null)
     {
         var contents = Read(path, tokenizerPath);
         var weights = contents.Weights;
+        if (contextLength is int n)
+        {
+            if (n < 1 || n > LlamaConfig.MaxDimension) throw new ArgumentException($"--context {n} is out of range 1..{LlamaConfig.MaxDimension}.", "--context");
+            weights = weights.WithContextLength(n);
+        }
         if (needInt4 && !weights.HasInt4)
         {
             Console.Error.WriteLine("qspec: quantizing the float model with RTN, per output channel (use `qspec quantize` for GPTQ and rotation).");

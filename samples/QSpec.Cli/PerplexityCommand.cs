@@ -24,7 +24,7 @@ internal static class PerplexityCommand
             if (skipCount < 0) throw new ArgumentOutOfRangeException("--skip", skipCount, "Must not be negative.");
             var mode = ModelLoading.ParseMode(r.GetValue(common.Mode)!);
             var texts = Perplexity.ReadParagraphs(r.GetValue(data)!).Skip(skipCount).Take(count).ToArray();
-            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
+            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32, contextLength: r.GetValue(common.Context));
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var resolved = mode ?? model.PreferredMode;

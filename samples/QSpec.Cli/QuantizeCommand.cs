@@ -15,7 +15,7 @@ internal static class QuantizeCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "Float model: GGUF (F32/F16/BF16), a Hugging Face folder or a llama2.c checkpoint. Default: the embedded stories260K." };
-        var output = new Option<string>("--out") { Description = "Output .qspec file.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output file: .qspec (this library's format), or .gguf (Q4_0 for llama.cpp and Ollama; needs --group-size 32, no --rotate).", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer to embed and to encode calibration text. Default: beside the model." };
         var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => "gptq" };
         var groupSize = new Option<int>("--group-size") { Description = "0 (per output channel), 32, 64 or 128.", DefaultValueFactory = _ => 64 };
@@ -25,7 +25,7 @@ internal static class QuantizeCommand
         var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 512 };
         var calibrationSkip = new Option<int>("--calibration-skip") { Description = "Paragraphs skipped before calibration starts.", DefaultValueFactory = _ => DefaultCalibrationSkip };
         var seed = new Option<int>("--seed") { Description = "Seed of the rotation.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("quantize", "Quantize a float model to an INT4 .qspec file.");
+        var cmd = new Command("quantize", "Quantize a float model to an INT4 .qspec or GGUF Q4_0 file.");
         foreach (var o in new Option[] { model, output, tokenizer, method, groupSize, rotate, clip, calibration, calibrationCount, calibrationSkip, seed }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -40,6 +40,10 @@ internal static class QuantizeCommand
                 Method = m, GroupSize = r.GetValue(groupSize), Rotate = r.GetValue(rotate), ClipSearch = r.GetValue(clip), Seed = r.GetValue(seed),
             };
             options.Validate();
+            var outPath = r.GetValue(output)!;
+            bool gguf = outPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase);
+            if (gguf && options.GroupSize != 32)
+                throw new ArgumentException($"--group-size {options.GroupSize} cannot be written as GGUF Q4_0, whose blocks are 32 columns: use --group-size 32.", "--group-size");
             var calibrationFile = r.GetValue(calibration);
             if (calibrationFile is not null && !File.Exists(calibrationFile))
                 throw new ArgumentException($"Calibration file not found: '{calibrationFile}'.", "--calibration");
@@ -61,8 +65,13 @@ internal static class QuantizeCommand
             var progress = new ProgressBar(Console.Error);
             var quantized = ModelQuantizer.Quantize(weights, options, sequences, progress.Report);
             progress.Done();
-            var outPath = r.GetValue(output)!;
-            QSpecFile.Write(outPath, quantized, tok.SourceBytes);
+            if (gguf)
+            {
+                // Q4_0 stores fp16 scales: round them now, so the file holds exactly the model this run produced.
+                quantized = GgufExport.WithHalfPrecisionScales(quantized);
+                GgufExport.Write(outPath, quantized, tok, contents.ChatTemplate);
+            }
+            else QSpecFile.Write(outPath, quantized, tok.SourceBytes);
             Console.Error.WriteLine($"qspec: wrote {outPath} ({new FileInfo(outPath).Length / 1024.0:F0} KiB, {options.MethodName}, group {options.GroupSize}, rotate {options.Rotate}) in {clock.Elapsed.TotalSeconds:F1} s");
             return 0;
         });

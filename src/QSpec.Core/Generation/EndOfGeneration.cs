@@ -27,6 +27,6 @@ public static class EndOfGeneration
     public static IReadOnlyCollection<int> Ids(LlamaModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return [];
+        return model.Tokenizer is { } tokenizer ? Ids(tokenizer) : [];
     }
 }

@@ -64,8 +64,8 @@ public static class ModelFiles
         {
             ModelFormat.Llama2c => new(Llama2cReader.Read(path), null, null, format),
             ModelFormat.QSpec => ReadQSpec(path),
-            ModelFormat.Gguf => throw new InvalidDataException($"'{path}' is a GGUF file: GGUF is not supported yet."),
-            ModelFormat.HuggingFaceFolder => throw new InvalidDataException($"'{path}' is a Hugging Face model: Hugging Face folders are not supported yet."),
+            ModelFormat.Gguf => Gguf.GgufModelReader.Read(path, readTokenizer: tokenizerPath is null, progress, cancellationToken),
+            ModelFormat.HuggingFaceFolder => HuggingFace.HuggingFaceReader.Read(path, readTokenizer: tokenizerPath is null, progress, cancellationToken),
             _ => throw new InvalidDataException($"'{path}': format {format} is not supported."),
         };
         progress?.Invoke(1.0);
@@ -114,9 +114,9 @@ public static class ModelFiles
                 && doc.RootElement.TryGetProperty("__metadata__", out var meta) && meta.ValueKind == JsonValueKind.Object
                 && meta.TryGetProperty(QSpecFile.KeyFormat, out var f) && f.ValueKind == JsonValueKind.String && f.GetString() == "qspec";
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 surfaces lazily as the latter
         {
-            throw new InvalidDataException($"Invalid safetensors file '{path}', field 'header': not valid JSON ({e.Message}).", e);
+            throw new InvalidDataException($"Invalid safetensors file '{path}', field 'header': not valid UTF-8 JSON ({e.Message}).", e);
         }
     }
 

@@ -1,6 +1,6 @@
-using QSpec.Generation;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using QSpec.Generation;
 using QSpec.Inference;
 
 namespace QSpec.Speculative;
@@ -21,9 +21,10 @@ public sealed class SpeculativeDecoder
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(options);
+        session.ThrowIfDisposed();
         options.Validate();
         session.Model.EnsureSupports(ExecutionMode.W4A16);
-        session.Model.EnsureSupports(options.DraftMode);
+        foreach (var mode in options.DraftModes) session.Model.EnsureSupports(mode);
         if (session.Options.MaxBatchRows < options.KMax + 1)
             throw new ArgumentException($"The session's MaxBatchRows ({session.Options.MaxBatchRows}) must be at least k + 1 = {options.KMax + 1}.", nameof(session));
         Session = session;
@@ -48,12 +49,16 @@ public sealed class SpeculativeDecoder
     /// checked between steps and leaves the session usable.
     /// </summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
+        => Generate(prompt, null, cancellationToken);
+
+    /// <summary><see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
+    internal IEnumerable<int> Generate(IReadOnlyList<int> prompt, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
-        ValidatePrompt(Session, prompt, Options);
-        return Iterate(prompt.ToArray(), cancellationToken);
+        Session.ThrowIfDisposed();
+        return Iterate(PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config), syntheticAcceptance, cancellationToken);
     }
 
-    /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
+    /// <summary>The asynchronous form of <see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>; steps run on the thread pool.</summary>
     public async IAsyncEnumerable<int> GenerateAsync(IReadOnlyList<int> prompt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var e = Generate(prompt, cancellationToken).GetEnumerator();
@@ -61,61 +66,21 @@ public sealed class SpeculativeDecoder
             yield return e.Current;
     }
 
-    /// <summary>
-    /// Generates for B prompts at once (1 ≤ B ≤ 32): drafts are batched across sequences and the verify pass is one
-    /// forward over every sequence's positions. Each sequence accepts independently.
-    /// </summary>
-    public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
-                                                      SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
+    private IEnumerable<int> Iterate(int[] prompt, double? syntheticAcceptance, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(options);
-        if (prompts.Count is < 1 or > 32)
-            throw new ArgumentOutOfRangeException(nameof(prompts), prompts.Count, "The batch size must be in 1..32.");
-        options.Validate();
-        model.EnsureSupports(ExecutionMode.W4A16);
-        model.EnsureSupports(options.DraftMode);
-        var sessionOpts = sessionOptions ?? new SessionOptions();
-        sessionOpts.Validate();
-        using var probe = model.CreateSession(new SessionOptions { MaxBatchRows = 1, KvPrecision = sessionOpts.KvPrecision });
-        foreach (var p in prompts) ValidatePrompt(probe, p, options);
-
-        var caches = prompts.Select(_ => new KvCache(model.Backend, model.Config, sessionOpts.KvPrecision)).ToArray();
-        using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(sessionOpts.MaxBatchRows, prompts.Count * (options.KMax + 1)));
-        try
-        {
-            var engine = new SpeculativeEngine(model, scratch, caches, options);
-            var outputs = prompts.Select(_ => new List<int>()).ToArray();
-            var clock = Stopwatch.StartNew();
-            engine.Start(prompts);
-            while (!engine.Finished)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                engine.Step(outputs);
-                engine.Statistics.SetTotalTime(clock.Elapsed);
-            }
-            return new BatchGenerationResult(outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray(), engine.Statistics);
-        }
-        finally
-        {
-            foreach (var c in caches) c.Dispose();
-        }
-    }
-
-    private IEnumerable<int> Iterate(int[] prompt, CancellationToken ct)
-    {
-        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options);
+        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options, syntheticAcceptance);
         Statistics = engine.Statistics;
         Controller = engine.Controller;
         var clock = Stopwatch.StartNew();
         var emitted = new[] { new List<int>() };
         FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
+        int generation = Session.BeginGeneration();
         ReusedPromptTokens = engine.Start([prompt])[0];
         while (!engine.Finished)
         {
             ct.ThrowIfCancellationRequested();
+            Session.EnsureGeneration(generation);
             emitted[0].Clear();
             engine.Step(emitted);
             engine.Statistics.SetTotalTime(clock.Elapsed);
@@ -123,14 +88,5 @@ public sealed class SpeculativeDecoder
             foreach (int t in emitted[0]) yield return t;
         }
     }
-
-    private static void ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        new GenerationOptions().EnsureFits(prompt.Count, session.Model.Config.SeqLen);
-        session.ValidatePositions(prompt.ToArray(), 0);
-    }
 }
 
-/// <summary>The tokens generated for each prompt of a batch, and the combined statistics.</summary>
-public sealed record BatchGenerationResult(IReadOnlyList<IReadOnlyList<int>> Tokens, SpeculativeStatistics Statistics);

@@ -227,7 +227,9 @@ public sealed class FileMutator
         {
             if (node is JsonObject o && o.Count > 0 && rng.Next(4) != 0)
             {
-                var (key, child) = o.ElementAt(rng.Next(o.Count));
+                // Metadata is one key among many tensors: pick it a third of the time at the top.
+                var (key, child) = path.Count == 0 && o.ContainsKey("__metadata__") && rng.Next(3) == 0
+                    ? o.First(p => p.Key == "__metadata__") : o.ElementAt(rng.Next(o.Count));
                 path.Add(key);
                 if (child is null) break;
                 if (child is JsonValue v && v.TryGetValue(out string? s) && s.StartsWith('{') && depth == 0 && rng.Next(2) == 0)

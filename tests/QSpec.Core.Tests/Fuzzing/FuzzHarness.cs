@@ -69,7 +69,13 @@ public static class FuzzHarness
                 }
                 clock.Stop();
                 long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                if (clock.Elapsed > MaxCaseTime) failures.Add($"{what}: took {clock.Elapsed.TotalMilliseconds:F0} ms");
+                if (clock.Elapsed > MaxCaseTime)
+                {
+                    // The cores are shared: time a slow case once more and report it only if it is slow again.
+                    var again = Stopwatch.StartNew();
+                    try { load(path); } catch (Exception) { }
+                    if (again.Elapsed > MaxCaseTime) failures.Add($"{what}: took {clock.Elapsed.TotalMilliseconds:F0} ms, then {again.Elapsed.TotalMilliseconds:F0} ms");
+                }
                 long limit = AllocationFactor * bytes.Length + AllocationSlack;
                 if (allocated > limit) failures.Add($"{what}: allocated {allocated:N0} bytes, limit {limit:N0} for a {bytes.Length:N0}-byte file");
                 File.Delete(path);

@@ -53,11 +53,11 @@ public class Fp32ForwardTests
     }
 
     [Fact]
-    public void PromptPlusMaxTokensBeyondContextThrows()
+    public void APromptLongerThanTheContextThrows()
     {
         using var model = TestData.CreateModel();
         using var session = model.CreateSession();
-        var prompt = Enumerable.Repeat(TestData.Bos, 500).ToArray();
+        var prompt = Enumerable.Repeat(TestData.Bos, 513).ToArray();
         var e = Assert.Throws<ArgumentException>(() => new Generator(session).Generate(prompt, new GenerationOptions { MaxTokens = 20 }));
         Assert.Contains("512", e.Message);
     }

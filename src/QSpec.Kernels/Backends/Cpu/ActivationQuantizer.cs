@@ -49,6 +49,7 @@ internal static class ActivationQuantizer
                 for (; i < columns; i++)
                     qr[i] = (sbyte)Math.Clamp((int)MathF.Round(row[i] * inv), -qmax, qmax);
             }
+            Interleave(qr, q.Interleaved.AsSpan(m * CpuQuantizedActivations.InterleavedStride(columns), CpuQuantizedActivations.InterleavedStride(columns)));
             var sums = q.ChunkSums.AsSpan(m * chunks, chunks);
             for (int c = 0; c < chunks; c++)
             {
@@ -56,6 +57,20 @@ internal static class ActivationQuantizer
                 foreach (sbyte v in qr.Slice(c * CpuQuantizedActivations.ChunkColumns, CpuQuantizedActivations.ChunkColumns)) s += v;
                 sums[c] = s;
             }
+        }
+    }
+
+    /// <summary>Writes <paramref name="q"/> (padded to 64) in super-block nibble order, swapping columns 32..63 and 64..95 of each 128.</summary>
+    private static void Interleave(ReadOnlySpan<sbyte> q, Span<sbyte> dst)
+    {
+        dst.Clear();
+        for (int t = 0; 128 * t < q.Length; t++)
+        {
+            int b = 128 * t;
+            q.Slice(b, 32).CopyTo(dst.Slice(b, 32));
+            if (b + 64 < q.Length) q.Slice(b + 64, 32).CopyTo(dst.Slice(b + 32, 32));
+            q.Slice(b + 32, 32).CopyTo(dst.Slice(b + 64, 32));
+            if (b + 64 < q.Length) q.Slice(b + 96, 32).CopyTo(dst.Slice(b + 96, 32));
         }
     }
 

@@ -3,7 +3,7 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
-/// The CPU backend: hand-vectorized kernels (AVX-512F, AVX-VNNI, AVX2) with scalar fallbacks, over host arrays.
+/// The CPU backend: hand-vectorized kernels (AVX-512F/BW, AVX-VNNI, AVX2) with scalar fallbacks, over host arrays.
 /// </summary>
 /// <remarks>
 /// Every op is batch invariant (a row's result does not depend on M) and independent of the thread count: large linear
@@ -37,7 +37,7 @@ public sealed class CpuBackend : IBackend
     /// <summary>The float-kernel path in use after fallback (Avx512, Avx2 or Scalar).</summary>
     public CpuKernelPath FloatPath => _paths.Float;
 
-    /// <summary>The integer-kernel path in use after fallback (AvxVnni, Avx2 or Scalar).</summary>
+    /// <summary>The integer-kernel path in use after fallback (Avx512, AvxVnni, Avx2 or Scalar).</summary>
     public CpuKernelPath IntPath => _paths.Int;
 
     private bool Vector => _paths.VectorElementwise;

@@ -7,7 +7,7 @@ public enum CpuKernelPath
 {
     /// <summary>The best path the processor supports (the default).</summary>
     Auto,
-    /// <summary>AVX-512F float kernels; integer kernels use AVX-VNNI when present, else AVX2.</summary>
+    /// <summary>AVX-512F float kernels and AVX-512BW integer kernels (512-bit vpmaddubsw + vpmaddwd, multi-row tiles).</summary>
     Avx512,
     /// <summary>AVX2 + FMA float kernels and AVX-VNNI (vpdpbusd, 256-bit) integer kernels.</summary>
     AvxVnni,
@@ -53,7 +53,7 @@ internal readonly record struct CpuPaths(CpuKernelPath Float, CpuKernelPath Int)
         if (requested == CpuKernelPath.Avx2 && !HasAvx2) requested = CpuKernelPath.Scalar;
         return requested switch
         {
-            CpuKernelPath.Avx512 => new(CpuKernelPath.Avx512, HasAvxVnni ? CpuKernelPath.AvxVnni : CpuKernelPath.Avx2),
+            CpuKernelPath.Avx512 => new(CpuKernelPath.Avx512, CpuKernelPath.Avx512),
             CpuKernelPath.AvxVnni => new(CpuKernelPath.Avx2, CpuKernelPath.AvxVnni),
             CpuKernelPath.Avx2 => new(CpuKernelPath.Avx2, CpuKernelPath.Avx2),
             _ => new(CpuKernelPath.Scalar, CpuKernelPath.Scalar),
@@ -67,7 +67,7 @@ internal readonly record struct CpuPaths(CpuKernelPath Float, CpuKernelPath Int)
     public override string ToString()
     {
         string f = Float switch { CpuKernelPath.Avx512 => "avx512f", CpuKernelPath.Avx2 => "avx2+fma", _ => "scalar" };
-        string i = Int switch { CpuKernelPath.AvxVnni => "avxvnni", CpuKernelPath.Avx2 => "avx2", _ => "scalar" };
+        string i = Int switch { CpuKernelPath.Avx512 => "avx512bw", CpuKernelPath.AvxVnni => "avxvnni", CpuKernelPath.Avx2 => "avx2", _ => "scalar" };
         return $"float {f}, int {i}";
     }
 }

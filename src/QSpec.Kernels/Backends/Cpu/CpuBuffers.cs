@@ -3,7 +3,7 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>A host buffer: float32 in <see cref="Data"/>, or half precision in <see cref="HalfData"/> for an FP16 KV cache.</summary>
-public sealed class CpuBuffer : DeviceBuffer
+internal sealed class CpuBuffer : DeviceBuffer
 {
     internal CpuBuffer(long length, KvPrecision precision = KvPrecision.Float32) : base(length)
     {
@@ -27,7 +27,7 @@ public sealed class CpuBuffer : DeviceBuffer
 }
 
 /// <summary>A CPU weight handle: references to the INT4 matrix and/or the dense array, never a copy.</summary>
-public sealed class CpuMatrix : DeviceMatrix
+internal sealed class CpuMatrix : DeviceMatrix
 {
     internal CpuMatrix(Int4Matrix? int4, float[]? dense, int rows, int columns)
         : base(rows, columns, int4 is not null, dense is not null)
@@ -58,19 +58,50 @@ public sealed class CpuMatrix : DeviceMatrix
         return t;
     });
 
+    private float[]? _groupMajorScales;
+
+    /// <summary>Row stride of <see cref="GroupMajorScales"/>: N rounded up to 16 (one AVX-512 tile of channels).</summary>
+    internal static int ScaleStride(int rows) => (rows + 15) / 16 * 16;
+
+    /// <summary>
+    /// The INT4 scales group-major for the AVX-512 integer kernel, whose tiles read 4, 8 or 16 consecutive channels of
+    /// one group: scale[n, g] at <c>g · ScaleStride + n</c>; channels past N get 0. Built on first use.
+    /// </summary>
+    internal float[] GroupMajorScales => LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
+    {
+        var w = Int4!;
+        int stride = ScaleStride(w.Rows), gc = w.GroupCount;
+        var t = GC.AllocateArray<float>(stride * gc + 16, pinned: true);
+        for (int n = 0; n < w.Rows; n++)
+            for (int g = 0; g < gc; g++)
+                t[g * stride + n] = w.Scales[n * gc + g];
+        return t;
+    });
+
     /// <inheritdoc />
     protected override void DisposeCore() { }
 }
 
 /// <summary>Host per-token quantized activations.</summary>
-public sealed class CpuQuantizedActivations : QuantizedActivationBuffer
+internal sealed class CpuQuantizedActivations : QuantizedActivationBuffer
 {
     internal CpuQuantizedActivations(int maxRows, int maxColumns) : base(maxRows, maxColumns)
     {
         Values = GC.AllocateArray<sbyte>(checked(maxRows * PaddedColumns), pinned: true);
         Scales = new float[maxRows];
         ChunkSums = GC.AllocateArray<int>(checked(maxRows * (PaddedColumns / ChunkColumns)), pinned: true);
+        Interleaved = GC.AllocateArray<sbyte>(checked(maxRows * InterleavedStride(maxColumns)), pinned: true);
     }
+
+    /// <summary>Row stride of <see cref="Interleaved"/> for a call with <paramref name="columns"/> columns: K rounded up to 128.</summary>
+    public static int InterleavedStride(int columns) => (columns + 127) / 128 * 128;
+
+    /// <summary>
+    /// q in the order of an INT4 super block's nibbles (the AVX-512 integer kernel's): per 128 columns, 0..31, 64..95,
+    /// 32..63, 96..127, so one 64-byte load pairs with a weight load's low nibbles and the next with its high ones.
+    /// Row stride <see cref="InterleavedStride"/>; padding zero.
+    /// </summary>
+    public sbyte[] Interleaved { get; }
 
     /// <summary>Columns per entry of <see cref="ChunkSums"/>.</summary>
     public const int ChunkColumns = 32;

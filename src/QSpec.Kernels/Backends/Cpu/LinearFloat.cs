@@ -35,16 +35,12 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
-            pool.For(n, Threads(n, k), LinearFloatAvx512.ChannelBlock, (start, end) =>
+            pool.For(n, Threads(n, k), LinearW4A16Avx512.ChannelBlock, (start, end) =>
             {
-                float[] scratch = ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16);
+                float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx512.AccumulatorCount(rows) * 16 + 16);
                 fixed (byte* wd = w.Data)
                 fixed (float* sc = w.Scales, x0 = xp, yp = y, ap = scratch)
-                {
-                    float* xq = x0 + xoff;
-                    var provider = new PackedProvider512(wd, sc, w.RowBytes, w.GroupCount, groups);
-                    LinearFloatAvx512.Run<PackedProvider512, PackedSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
-                }
+                    LinearW4A16Avx512.Run(wd, sc, w.RowBytes, w.GroupCount, groups, n, start, end, rows, x0 + xoff, kp, yp, Align(ap));
                 ArrayPool<float>.Shared.Return(scratch);
             });
             return;

@@ -14,6 +14,11 @@ internal static unsafe class LinearIntKernel
         var w = matrix.Int4!;
         int n = w.Rows, k = w.Columns;
         int threads = (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
+        if (paths.Int == CpuKernelPath.Avx512)
+        {
+            RunAvx512(pool, threads, q, rows, matrix, y);
+            return;
+        }
         if (paths.Int == CpuKernelPath.Scalar)
         {
             pool.For(n, threads, 1, (start, end) =>
@@ -54,4 +59,95 @@ internal static unsafe class LinearIntKernel
             }
         });
     }
+
+    /// <summary>Per row chunk: 16 ints per group (8·Σa of each pair lane's row) and 16 activation scales; caller-thread scratch.</summary>
+    [ThreadStatic] private static int[]? t_corrections;
+    [ThreadStatic] private static float[]? t_rowScales;
+
+    /// <summary>
+    /// The AVX-512BW path: rows in chunks of 4, then 2, then 1 (tiles of 4, 8 or 16 channels); per block of 16 channels
+    /// every chunk runs over the same weight rows, which stay in L1/L2, so memory sees each weight byte once.
+    /// </summary>
+    private static void RunAvx512(CpuWorkerPool pool, int threads, CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
+    {
+        var w = matrix.Int4!;
+        int n = w.Rows, kp = w.PaddedColumns, gc = w.GroupCount, chunksPerRow = kp / CpuQuantizedActivations.ChunkColumns;
+        int groupChunks = w.GroupSize == 0 ? chunksPerRow : w.GroupSize / CpuQuantizedActivations.ChunkColumns;
+        // Row chunks: as many 4-row tiles as fit, then a 2-row and a 1-row tile.
+        int fours = rows / 4, twos = (rows % 4) / 2, ones = rows % 2, chunkCount = fours + twos + ones;
+        var corrections = t_corrections;
+        if (corrections is null || corrections.Length < chunkCount * gc * 16) t_corrections = corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
+        var rowScales = t_rowScales;
+        if (rowScales is null || rowScales.Length < chunkCount * 16) t_rowScales = rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
+        for (int ci = 0; ci < chunkCount; ci++)
+        {
+            var (m0, tr) = Chunk(ci, fours, twos);
+            int channels = LinearIntAvx512.Pairs / tr;
+            for (int p = 0; p < LinearIntAvx512.Pairs; p++)
+            {
+                int m = m0 + p / channels;
+                rowScales[ci * 16 + p] = q.Scales[m];
+                for (int g = 0; g < gc; g++)
+                {
+                    int sum = 0;
+                    for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += q.ChunkSums[m * chunksPerRow + c];
+                    corrections[(ci * gc + g) * 16 + p] = Int4Matrix.NibbleOffset * sum;
+                }
+            }
+        }
+        float[] scales = matrix.GroupMajorScales;
+        int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
+        var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleStride(n), xs);
+        int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
+        pool.For(n, threads, LinearIntAvx512.Pairs, (start, end) =>
+        {
+            float* result = stackalloc float[LinearIntAvx512.Pairs];
+            fixed (byte* wd = w.Data)
+            fixed (float* sp = scales, rs = rowScales, yp = y)
+            fixed (sbyte* xp = q.Interleaved)
+            fixed (int* cp = corrections)
+            {
+                byte* lastRow = wd + (long)(n - 1) * w.RowBytes;
+                for (int j0 = start; j0 < end; j0 += LinearIntAvx512.Pairs)
+                    for (int ci = 0; ci < chunkCount; ci++)
+                    {
+                        var (m0, tr) = Chunk(ci, fours, twos);
+                        int channels = LinearIntAvx512.Pairs / tr;
+                        for (int jc = j0; jc < Math.Min(end, j0 + LinearIntAvx512.Pairs); jc += channels)
+                        {
+                            byte* wr = wd + (long)jc * w.RowBytes;
+                            sbyte* xr = xp + (long)m0 * xs;
+                            int* cr = cp + (long)ci * gc * 16;
+                            float* sr = rs + ci * 16;
+                            float* sc = sp + jc;
+                            switch ((tr, kind))
+                            {
+                                case (1, 0): LinearIntAvx512.Tile<OneRow, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, 1): LinearIntAvx512.Tile<OneRow, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, 2): LinearIntAvx512.Tile<OneRow, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, _): LinearIntAvx512.Tile<OneRow, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 0): LinearIntAvx512.Tile<TwoRows, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 1): LinearIntAvx512.Tile<TwoRows, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 2): LinearIntAvx512.Tile<TwoRows, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, _): LinearIntAvx512.Tile<TwoRows, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 0): LinearIntAvx512.Tile<FourRows, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 1): LinearIntAvx512.Tile<FourRows, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 2): LinearIntAvx512.Tile<FourRows, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                default: LinearIntAvx512.Tile<FourRows, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                            }
+                            int valid = Math.Min(channels, n - jc);
+                            for (int r = 0; r < tr; r++)
+                            {
+                                float* ym = yp + (long)(m0 + r) * n + jc;
+                                for (int c = 0; c < valid; c++) ym[c] = result[r * channels + c];
+                            }
+                        }
+                    }
+            }
+        });
+    }
+
+    /// <summary>Row chunk <paramref name="ci"/>: its first row and its height (4, then 2, then 1).</summary>
+    private static (int M0, int Rows) Chunk(int ci, int fours, int twos)
+        => ci < fours ? (4 * ci, 4) : ci < fours + twos ? (4 * fours, 2) : (4 * fours + 2 * twos, 1);
 }

@@ -16,6 +16,12 @@ internal interface IRowTile
 
 internal struct OneRow : IRowTile { public static int Count => 1; }
 internal struct TwoRows : IRowTile { public static int Count => 2; }
+internal struct ThreeRows : IRowTile { public static int Count => 3; }
+internal struct FourRows : IRowTile { public static int Count => 4; }
+internal struct FiveRows : IRowTile { public static int Count => 5; }
+internal struct SixRows : IRowTile { public static int Count => 6; }
+internal struct SevenRows : IRowTile { public static int Count => 7; }
+internal struct EightRows : IRowTile { public static int Count => 8; }
 
 /// <summary>
 /// Maps a 32-column half block (chunk) to its scale group of an <see cref="Int4Matrix"/> row. Groups are whole

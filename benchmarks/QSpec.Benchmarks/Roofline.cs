@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using QSpec.Kernels.Backends.Cpu;
+using QSpec.Kernels.Formats;
+
+namespace QSpec.Benchmarks;
+
+/// <summary>
+/// Napkin-math roofline of this machine (llm.c style): the streaming-read bandwidth and the peak rates of the
+/// instruction mixes the linear kernels are built from, then every kernel row with its bytes, its ops and its share
+/// of the limit that binds it. Shared by the benchmarks' <c>quick</c> command and <c>qspec bench --kernels</c>.
+/// </summary>
+/// <remarks>
+/// Limits, each measured on <c>threads</c> threads at once, registers only except the stream:
+/// <list type="bullet">
+/// <item>stream: GB/s summing a 256 MiB array (more than L3), the ceiling of every M = 1 kernel;</item>
+/// <item>int8 dot: 512-bit vpmaddubsw + vpmaddwd + vpaddd chains, counted as 2 ops per byte product (W4A4/W4A8);</item>
+/// <item>fma: 512-bit vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
+/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (zero-extend, vpermps from a 16-entry table).</item>
+/// </list>
+/// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or
+/// weights / dequant rate + ops / fma peak (W4A16, which dequantizes each weight once per call); "% roof" is that bound
+/// over the measured time. Times are the best of 31 batches of ~1 ms: on a shared machine the minimum is the least disturbed.
+/// </remarks>
+public static unsafe class Roofline
+{
+    /// <summary>The measured limits.</summary>
+    public sealed record Limits(double StreamGBs, double DotGops, double FmaGflops, double DequantGweights);
+
+    /// <summary>The TinyLlama-1.1B projections: wq/wo, wk/wv, w1/w3, w2, classifier.</summary>
+    public static readonly (string Name, int N, int K)[] TinyLlamaShapes =
+        [("wq,wo", 2048, 2048), ("wk,wv", 256, 2048), ("w1,w3", 5632, 2048), ("w2", 2048, 5632), ("cls", 32000, 2048)];
+
+    /// <summary>Rows per call benchmarked: decode, and the verify widths of k = 1, 3, 7.</summary>
+    public static readonly int[] Rows = [1, 2, 4, 8];
+
+    /// <summary>Measures the limits on <paramref name="threads"/> threads.</summary>
+    public static Limits Measure(int threads)
+    {
+        var data = GC.AllocateUninitializedArray<float>(StreamBytes / sizeof(float), pinned: true);
+        data.AsSpan().Fill(1f);
+        double stream = StreamBytes / Best(() => Read(data, threads)) / 1e3;
+        const int iterations = 1 << 16;
+        double dot = 0, fma = 0, deq = 0;
+        if (Avx512BW.IsSupported)
+        {
+            // 8 chains × iterations × 64 byte products × 2 ops, on every thread.
+            dot = 8.0 * iterations * 64 * 2 * threads / Best(() => Parallel(threads, () => DotChains(iterations))) / 1e3;
+            fma = 8.0 * iterations * 16 * 2 * threads / Best(() => Parallel(threads, () => FmaChains(iterations))) / 1e3;
+            deq = 4.0 * iterations * 64 * threads / Best(() => Parallel(threads, () => DequantChains(iterations))) / 1e3;
+        }
+        return new Limits(stream, dot, fma, deq);
+    }
+
+    /// <summary>Prints the limits and the kernel table for <paramref name="shapes"/> on a CPU backend with <paramref name="threads"/> threads.</summary>
+    public static void Run(TextWriter o, int threads, (string Name, int N, int K)[]? shapes = null, int groupSize = LinearCase.GroupSize,
+                           CpuKernelPath path = CpuKernelPath.Auto)
+    {
+        shapes ??= TinyLlamaShapes;
+        using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads, Path = path });
+        var l = Measure(threads);
+        o.WriteLine($"roofline, {threads} threads, {backend.Name}: stream read {l.StreamGBs:F1} GB/s; int8 dot (vpmaddubsw+vpmaddwd) {l.DotGops:F0} GOP/s; " +
+                    $"fma512 {l.FmaGflops:F0} GFLOP/s; W4A16 dequant {l.DequantGweights:F1} G weights/s");
+        o.WriteLine($"weights INT4 G={groupSize} cycled over {LinearCase.ColdBytes >> 20} MiB of copies (read from memory); integer modes include activation quantization.");
+        o.WriteLine($"{"shape",-7} {"N x K",-11} {"M",2} {"mode",-5} {"us",8} {"MB",6} {"GB/s",6} {"%bw",4} {"GOP/s",6} {"%cmp",4} {"%roof",5} {"xM=1",5}");
+        using (var warm = new LinearCase(backend, 2048, 2048, 2, LinearKind.W4A16, groupSize)) Best(warm.QuantizeAndLinear);
+        foreach (var (name, n, k) in shapes)
+            foreach (var kind in new[] { LinearKind.W4A16, LinearKind.W4A8, LinearKind.W4A4 })
+            {
+                double m1 = 0;
+                foreach (int m in Rows)
+                {
+                    using var c = new LinearCase(backend, n, k, m, kind, groupSize);
+                    double us = Best(c.QuantizeAndLinear);
+                    if (m == 1) m1 = us;
+                    double bytes = c.Matrix.SizeInBytes, ops = 2.0 * m * n * k;
+                    double memUs = bytes / l.StreamGBs / 1e3;
+                    double cmpUs = kind == LinearKind.W4A16
+                        ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3
+                        : ops / l.DotGops / 1e3;
+                    double bound = Math.Max(memUs, cmpUs);
+                    o.WriteLine($"{name,-7} {n + "x" + k,-11} {m,2} {kind.ToString().ToLowerInvariant(),-5} {us,8:F1} {bytes / 1e6,6:F2} {bytes / us / 1e3,6:F1} " +
+                                $"{100 * memUs / us,4:F0} {ops / us / 1e3,6:F1} {100 * cmpUs / us,4:F0} {100 * bound / us,5:F0} {us / m1,5:F2}");
+                }
+            }
+    }
+
+    /// <summary>Bytes of the streamed array.</summary>
+    public const int StreamBytes = 256 << 20;
+
+    /// <summary>Sums <paramref name="data"/> in <paramref name="threads"/> contiguous parts (independent vector accumulators).</summary>
+    public static float Read(float[] data, int threads)
+    {
+        if (threads == 1) return Sum(data);
+        var parts = new float[threads];
+        System.Threading.Tasks.Parallel.For(0, threads, t =>
+        {
+            int len = data.Length / threads;
+            parts[t] = Sum(data.AsSpan(t * len, len));
+        });
+        return parts.Sum();
+    }
+
+    private static float Sum(ReadOnlySpan<float> x)
+    {
+        Vector256<float> a = default, b = default, c = default, d = default;
+        int i = 0;
+        for (; i + 32 <= x.Length; i += 32)
+        {
+            a += Vector256.Create(x.Slice(i, 8));
+            b += Vector256.Create(x.Slice(i + 8, 8));
+            c += Vector256.Create(x.Slice(i + 16, 8));
+            d += Vector256.Create(x.Slice(i + 24, 8));
+        }
+        return Vector256.Sum(a + b + c + d);
+    }
+
+    /// <summary>Best-of-31-batches microseconds per call.</summary>
+    public static double Best(Action action)
+    {
+        action();
+        var sw = Stopwatch.StartNew();
+        int reps = 0;
+        while (sw.Elapsed.TotalMilliseconds < 1 || reps < 1) { action(); reps++; }
+        double best = double.MaxValue;
+        for (int s = 0; s < 31; s++)
+        {
+            sw.Restart();
+            for (int r = 0; r < reps; r++) action();
+            best = Math.Min(best, sw.Elapsed.TotalMicroseconds / reps);
+        }
+        return best;
+    }
+
+    private static double Best(Func<float> f) => Best(() => { f(); });
+
+    private static void Parallel(int threads, Func<int> body)
+    {
+        if (threads == 1) { body(); return; }
+        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => body());
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int DotChains(int iterations)
+    {
+        var u = Vector512.Create((byte)7); var a = Vector512.Create((sbyte)3); var one = Vector512.Create((short)1);
+        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            c0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c4 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c5 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c6 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            c7 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
+            u += Vector512<byte>.One; // keeps the multiplies in the loop
+        }
+        return ((c0 + c1) + (c2 + c3) + (c4 + c5) + (c6 + c7)).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int FmaChains(int iterations)
+    {
+        var x = Vector512.Create(1.0001f); var w = Vector512.Create(0.9999f);
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            c0 = Avx512F.FusedMultiplyAdd(x, w, c0); c1 = Avx512F.FusedMultiplyAdd(x, w, c1);
+            c2 = Avx512F.FusedMultiplyAdd(x, w, c2); c3 = Avx512F.FusedMultiplyAdd(x, w, c3);
+            c4 = Avx512F.FusedMultiplyAdd(x, w, c4); c5 = Avx512F.FusedMultiplyAdd(x, w, c5);
+            c6 = Avx512F.FusedMultiplyAdd(x, w, c6); c7 = Avx512F.FusedMultiplyAdd(x, w, c7);
+        }
+        return (int)((c0 + c1) + (c2 + c3) + (c4 + c5) + (c6 + c7)).ToScalar();
+    }
+
+    /// <summary>Per 64 weights: the W4A16 kernel's dequantization of 32 packed bytes into four 16-float vectors.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int DequantChains(int iterations)
+    {
+        var table = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
+        var bytes = Vector256.Create((byte)0x5A);
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            var d0 = Avx512F.ConvertToVector512Int32(bytes.GetLower());
+            var d1 = Avx512F.ConvertToVector512Int32(bytes.GetUpper());
+            c0 += Avx512F.PermuteVar16x32(table, d0);
+            c1 += Avx512F.PermuteVar16x32(table, d1);
+            c2 += Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(d0, 4));
+            c3 += Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(d1, 4));
+            bytes += Vector256<byte>.One;
+        }
+        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+    }
+}

@@ -1,0 +1,251 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace QSpec.Kernels.Backends.Cpu;
+
+/// <summary>How an INT4 row's scale groups sit in its 128-column super blocks (one 64-byte load each).</summary>
+internal interface IGroupLayout
+{
+    /// <summary>Scale groups per super block: 0 = one group spans the whole row (per channel), else 1 (G = 128), 2 (G = 64) or 4 (G = 32).</summary>
+    static abstract int PerSuperBlock { get; }
+}
+
+internal struct PerChannelGroups : IGroupLayout { public static int PerSuperBlock => 0; }
+internal struct Groups128 : IGroupLayout { public static int PerSuperBlock => 1; }
+internal struct Groups64 : IGroupLayout { public static int PerSuperBlock => 2; }
+internal struct Groups32 : IGroupLayout { public static int PerSuperBlock => 4; }
+
+/// <summary>
+/// AVX-512BW integer linear kernel (W4A4 / W4A8) over tiles of 16 (row, channel) pairs: 16 channels × 1 row, 8 × 2 or
+/// 4 × 4. Each 64-byte weight load (two 64-column blocks, one super block of 128 columns) is split into nibbles once and
+/// multiplied with every row of the tile, so a weight byte is read from memory once for all M rows of a call.
+/// </summary>
+/// <remarks>
+/// <para><b>Activation order.</b> In a super block the low nibbles hold columns 0..31 and 64..95, the high nibbles 32..63
+/// and 96..127; the quantizer writes <see cref="CpuQuantizedActivations.Interleaved"/> in that order, so the products are
+/// two vpmaddubsw (u unsigned ≤ 15, a signed: a pair sum is at most 2·15·127 and cannot saturate) and one vpmaddwd.</para>
+/// <para><b>Groups.</b> A 128-bit lane of a product holds 16 columns, so after the two in-lane reduction steps (unpack
+/// 32, unpack 64) a vector holds, per lane, the sum of its 16 columns for four pairs. Lanes are then added across
+/// per group: all four for G = 128 (or across super blocks for per-channel scales), pairs of lanes for G = 64, and
+/// low and high nibbles kept apart for G = 32. The exact int32 group dot gets the nibble correction −8·Σa and is
+/// folded as acc = acc + (float)dot · s_w (separate multiply and add) in ascending group order, then multiplied by
+/// s_a: the reference's float order, lane by lane, so results are bitwise equal to it for every M and tiling.</para>
+/// </remarks>
+internal static unsafe class LinearIntAvx512
+{
+    /// <summary>Pairs (rows × channels) per tile, and the channel block a thread's range is aligned to.</summary>
+    public const int Pairs = 16;
+
+    /// <summary>Parameters shared by every tile of one call.</summary>
+    public readonly struct Shape(int rowBytes, int superBlocks, bool halfLast, int groupCount, int scaleStride, int activationStride)
+    {
+        /// <summary>Bytes per packed weight row.</summary>
+        public readonly int RowBytes = rowBytes;
+        /// <summary>128-column super blocks per row, the last one possibly half (64 columns).</summary>
+        public readonly int SuperBlocks = superBlocks;
+        /// <summary>Whether the last super block holds only one 64-column block (K padded to 64 but not 128).</summary>
+        public readonly bool HalfLast = halfLast;
+        /// <summary>Scale groups per row.</summary>
+        public readonly int GroupCount = groupCount;
+        /// <summary>Row stride of the group-major scales, N rounded up to 16.</summary>
+        public readonly int ScaleStride = scaleStride;
+        /// <summary>Row stride of the interleaved activations (K rounded up to 128).</summary>
+        public readonly int ActivationStride = activationStride;
+    }
+
+    /// <summary>
+    /// Y for rows m0 .. m0 + TR − 1 and the <c>16 / TR</c> channels starting at row pointer <paramref name="w"/> (channel j0).
+    /// </summary>
+    /// <param name="w">Packed row of channel j0; channels past N are clamped to row N − 1 by <paramref name="lastRow"/>.</param>
+    /// <param name="scales">Group-major scales at column j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
+    /// <param name="x">Interleaved activations of row m0.</param>
+    /// <param name="corrections">Per group, 16 ints: 8·Σa of the group for the row of each pair lane.</param>
+    /// <param name="activationScales">16 floats: s_a of the row of each pair lane.</param>
+    /// <param name="result">16 floats out, lane p = r · C + c.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile<TR, TG>(byte* w, byte* lastRow, float* scales, in Shape shape, sbyte* x, int* corrections,
+                                    float* activationScales, float* result)
+        where TR : struct, IRowTile where TG : struct, IGroupLayout
+    {
+        int channels = Pairs / TR.Count, rb = shape.RowBytes, xs = shape.ActivationStride;
+        byte* w0 = w, w1 = Clamp(w + rb, lastRow), w2 = Clamp(w + 2 * rb, lastRow), w3 = Clamp(w + 3 * rb, lastRow);
+        byte* w4 = null, w5 = null, w6 = null, w7 = null;
+        if (channels >= 8)
+        {
+            w4 = Clamp(w + 4 * rb, lastRow); w5 = Clamp(w + 5 * rb, lastRow); w6 = Clamp(w + 6 * rb, lastRow); w7 = Clamp(w + 7 * rb, lastRow);
+        }
+        byte* w8 = null, w9 = null, w10 = null, w11 = null, w12 = null, w13 = null, w14 = null, w15 = null;
+        if (channels == 16)
+        {
+            w8 = Clamp(w + 8 * rb, lastRow); w9 = Clamp(w + 9 * rb, lastRow); w10 = Clamp(w + 10 * rb, lastRow); w11 = Clamp(w + 11 * rb, lastRow);
+            w12 = Clamp(w + 12 * rb, lastRow); w13 = Clamp(w + 13 * rb, lastRow); w14 = Clamp(w + 14 * rb, lastRow); w15 = Clamp(w + 15 * rb, lastRow);
+        }
+        long ahead = (long)channels * rb; // the next tile's rows, same super block: prefetched into L2
+        var acc = Vector512<float>.Zero;
+        Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default; // per-channel scales: sums over super blocks
+        for (int t = 0; t < shape.SuperBlocks; t++)
+        {
+            bool half = shape.HalfLast && t == shape.SuperBlocks - 1;
+            int off = 64 * t;
+            Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
+            if (TR.Count == 1)
+            {
+                // 16 channels × row 0: quad q = channels 4q .. 4q + 3.
+                var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
+                Quad<TG>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
+                Quad<TG>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
+                Quad<TG>(w8, w9, w10, w11, off, half, ahead, xl, xh, out b2, out h2);
+                Quad<TG>(w12, w13, w14, w15, off, half, ahead, xl, xh, out b3, out h3);
+            }
+            else if (TR.Count == 2)
+            {
+                // 8 channels × 2 rows: quads (r0, c0-3), (r0, c4-7), (r1, c0-3), (r1, c4-7).
+                var xl0 = Vector512.Load(x + 2 * off); var xh0 = Vector512.Load(x + 2 * off + 64);
+                var xl1 = Vector512.Load(x + xs + 2 * off); var xh1 = Vector512.Load(x + xs + 2 * off + 64);
+                Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b0, out h0);
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b2, out h2);
+                Split4(w4, w5, w6, w7, off, half, ahead, out l0, out u0, out l1, out u1, out l2, out u2, out l3, out u3);
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b1, out h1);
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b3, out h3);
+            }
+            else
+            {
+                // 4 channels × 4 rows: quad r = row r.
+                Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+                sbyte* xr = x + 2 * off;
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, Vector512.Load(xr), Vector512.Load(xr + 64), out b0, out h0);
+                xr += xs;
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, Vector512.Load(xr), Vector512.Load(xr + 64), out b1, out h1);
+                xr += xs;
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, Vector512.Load(xr), Vector512.Load(xr + 64), out b2, out h2);
+                xr += xs;
+                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, Vector512.Load(xr), Vector512.Load(xr + 64), out b3, out h3);
+            }
+            if (TG.PerSuperBlock == 0) { s0 += b0; s1 += b1; s2 += b2; s3 += b3; continue; }
+            if (TG.PerSuperBlock == 1)
+            {
+                acc = Fold<TR>(acc, AllLanes(b0, b1, b2, b3), t, shape, scales, corrections);
+                continue;
+            }
+            // Lane pairs: (L0 + L1, L2 + L3) of each vector, then the first and second halves' groups of all four quads.
+            var c0 = LanePairs(b0, b1); var c1 = LanePairs(b2, b3);
+            if (TG.PerSuperBlock == 2)
+            {
+                acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 2 * t, shape, scales, corrections);
+                acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 2 * t + 1, shape, scales, corrections);
+                continue;
+            }
+            // G = 32: groups 4t .. 4t + 3 are low L0L1, high L0L1, low L2L3, high L2L3.
+            var d0 = LanePairs(h0, h1); var d1 = LanePairs(h2, h3);
+            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 4 * t, shape, scales, corrections);
+            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(d0, d1, 0x88), 4 * t + 1, shape, scales, corrections);
+            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 4 * t + 2, shape, scales, corrections);
+            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(d0, d1, 0xDD), 4 * t + 3, shape, scales, corrections);
+        }
+        if (TG.PerSuperBlock == 0) acc = Fold<TR>(acc, AllLanes(s0, s1, s2, s3), 0, shape, scales, corrections);
+        (acc * Vector512.Load(activationScales)).Store(result);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* Clamp(byte* p, byte* last) => p > last ? last : p;
+
+    /// <summary>
+    /// acc + (float)(dot − 8·Σa) · s_w for group <paramref name="g"/>, lane p = r · C + c taking channel c's scale;
+    /// groups past the row's last (all-padding halves) are skipped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fold<TR>(Vector512<float> acc, Vector512<int> dots, int g, in Shape shape, float* scales, int* corrections)
+        where TR : struct, IRowTile
+    {
+        if (g >= shape.GroupCount) return acc;
+        float* s = scales + (long)g * shape.ScaleStride;
+        var sw = TR.Count == 1 ? Vector512.Load(s)
+            : TR.Count == 2 ? Vector512.Create(Vector256.Load(s), Vector256.Load(s))
+            : Avx512F.BroadcastVector128ToVector512(s);
+        return acc + Vector512.ConvertToSingle(dots - Vector512.Load(corrections + 16 * g)) * sw;
+    }
+
+    /// <summary>Loads one super block of four channel rows (prefetching the next tile's) and splits it into nibbles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Split4(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+                               out Vector512<byte> l0, out Vector512<byte> u0, out Vector512<byte> l1, out Vector512<byte> u1,
+                               out Vector512<byte> l2, out Vector512<byte> u2, out Vector512<byte> l3, out Vector512<byte> u3)
+    {
+        Split(w0 + off, half, ahead, out l0, out u0); Split(w1 + off, half, ahead, out l1, out u1);
+        Split(w2 + off, half, ahead, out l2, out u2); Split(w3 + off, half, ahead, out l3, out u3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Split(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high)
+    {
+        Sse.Prefetch1(p + ahead);
+        // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
+        var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
+        var mask = Vector512.Create((byte)0x0F);
+        low = v & mask;
+        high = (v.AsUInt16() >>> 4).AsByte() & mask;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad<TG>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+                                 Vector512<sbyte> xl, Vector512<sbyte> xh, out Vector512<int> b, out Vector512<int> h)
+        where TG : struct, IGroupLayout
+    {
+        Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+        Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl, xh, out b, out h);
+    }
+
+    /// <summary>
+    /// Four channels × one row, reduced within 128-bit lanes: lane L of <paramref name="b"/> holds [Σ c0, Σ c1, Σ c2, Σ c3]
+    /// over the 16 columns of L (low and high nibbles added), or, for G = 32, of the low nibbles only, with the high
+    /// nibbles' sums in <paramref name="h"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dots<TG>(Vector512<byte> l0, Vector512<byte> u0, Vector512<byte> l1, Vector512<byte> u1,
+                                 Vector512<byte> l2, Vector512<byte> u2, Vector512<byte> l3, Vector512<byte> u3,
+                                 Vector512<sbyte> xl, Vector512<sbyte> xh, out Vector512<int> b, out Vector512<int> h)
+        where TG : struct, IGroupLayout
+    {
+        if (TG.PerSuperBlock == 4)
+        {
+            b = Transpose4(Dot(l0, xl), Dot(l1, xl), Dot(l2, xl), Dot(l3, xl));
+            h = Transpose4(Dot(u0, xh), Dot(u1, xh), Dot(u2, xh), Dot(u3, xh));
+        }
+        else
+        {
+            b = Transpose4(Dot(l0, xl, u0, xh), Dot(l1, xl, u1, xh), Dot(l2, xl, u2, xh), Dot(l3, xl, u3, xh));
+            h = default;
+        }
+    }
+
+    /// <summary>Σ over each 4 adjacent bytes of u·a (vpmaddubsw, vpmaddwd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Dot(Vector512<byte> u, Vector512<sbyte> a)
+        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), Vector512.Create((short)1));
+
+    /// <summary>Low and high nibbles together: the two int16 pair sums add to at most 4·15·127, within int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Dot(Vector512<byte> ul, Vector512<sbyte> al, Vector512<byte> uh, Vector512<sbyte> ah)
+        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ul, al) + Avx512BW.MultiplyAddAdjacent(uh, ah), Vector512.Create((short)1));
+
+    /// <summary>In each 128-bit lane: [Σ v0, Σ v1, Σ v2, Σ v3] of that lane's four ints (unpack 32, then unpack 64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Transpose4(Vector512<int> v0, Vector512<int> v1, Vector512<int> v2, Vector512<int> v3)
+    {
+        var a0 = Avx512F.UnpackLow(v0, v1) + Avx512F.UnpackHigh(v0, v1); // [v0.0+2, v1.0+2, v0.1+3, v1.1+3]
+        var a1 = Avx512F.UnpackLow(v2, v3) + Avx512F.UnpackHigh(v2, v3);
+        return Avx512F.UnpackLow(a0.AsInt64(), a1.AsInt64()).AsInt32() + Avx512F.UnpackHigh(a0.AsInt64(), a1.AsInt64()).AsInt32();
+    }
+
+    /// <summary>[x.L0 + x.L1, x.L2 + x.L3, y.L0 + y.L1, y.L2 + y.L3] in 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> LanePairs(Vector512<int> x, Vector512<int> y)
+        => Avx512F.Shuffle4x128(x, y, 0x88) + Avx512F.Shuffle4x128(x, y, 0xDD);
+
+    /// <summary>All four 128-bit lanes added: lane 4q + c = the total of quad q's channel c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> AllLanes(Vector512<int> b0, Vector512<int> b1, Vector512<int> b2, Vector512<int> b3)
+        => LanePairs(LanePairs(b0, b1), LanePairs(b2, b3));
+}
