@@ -12,15 +12,21 @@ internal static class QuantizeCommand
     /// <summary>Default calibration: TinyStories paragraphs from this index on, disjoint from the first-200 evaluation set.</summary>
     public const int DefaultCalibrationSkip = 2000;
 
+    private static string OnOff(bool value) => value ? "on" : "off";
+
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "Float model: GGUF (F32/F16/BF16), a Hugging Face folder or a llama2.c checkpoint. Default: the embedded stories260K." };
         var output = new Option<string>("--out") { Description = "Output .qspec file.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer to embed and to encode calibration text. Default: beside the model." };
-        var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => "gptq" };
-        var groupSize = new Option<int>("--group-size") { Description = "0 (per output channel), 32, 64 or 128.", DefaultValueFactory = _ => 64 };
-        var rotate = new Option<bool>("--rotate") { Description = "QuaRot-style Hadamard rotation (norm folding, residual rotation, online Hadamard before w2)." };
-        var clip = new Option<bool>("--clip-search") { Description = "Search a clip ratio per group (RTN and GPTQ).", DefaultValueFactory = _ => true };
+        var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => new QuantizerOptions().Method.ToString().ToLowerInvariant() };
+        var groupSize = new Option<int>("--group-size") { Description = "0 (per output channel), 32, 64 or 128.", DefaultValueFactory = _ => new QuantizerOptions().GroupSize };
+        var rotate = new Option<bool>("--rotate")
+        {
+            Description = "QuaRot-style Hadamard rotation (norm folding, residual rotation, online Hadamard before w2). Default: " + OnOff(new QuantizerOptions().Rotate) + "; --rotate false turns it off.",
+            DefaultValueFactory = _ => new QuantizerOptions().Rotate,
+        };
+        var clip = new Option<bool>("--clip-search") { Description = "Search a clip ratio per group (RTN and GPTQ). Default: " + OnOff(new QuantizerOptions().ClipSearch) + "; --clip-search false turns it off.", DefaultValueFactory = _ => new QuantizerOptions().ClipSearch };
         var calibration = new Option<string?>("--calibration") { Description = $"Calibration text (paragraphs). Default: TinyStories validation head, paragraphs {DefaultCalibrationSkip}+." };
         var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 512 };
         var calibrationSkip = new Option<int>("--calibration-skip") { Description = "Paragraphs skipped before calibration starts.", DefaultValueFactory = _ => DefaultCalibrationSkip };
@@ -58,9 +64,10 @@ internal static class QuantizeCommand
                 sequences = paragraphs.Select(p => tok.Encode(p, addBos: true).Take(weights.Config.SeqLen).ToArray()).ToArray();
             }
             var clock = Stopwatch.StartNew();
-            var progress = new ProgressBar(Console.Error);
-            var quantized = ModelQuantizer.Quantize(weights, options, sequences, progress.Report);
-            progress.Done();
+            var progress = ProgressDisplay.OnStderr("quantize", weights.LinearLayers().Count());
+            var quantized = ModelQuantizer.Quantize(weights, options, sequences,
+                message => { if (message.StartsWith("quantizing ", StringComparison.Ordinal)) progress.Step(message); else progress.Note(message); });
+            progress.Finish();
             var outPath = r.GetValue(output)!;
             QSpecFile.Write(outPath, quantized, tok.SourceBytes);
             Console.Error.WriteLine($"qspec: wrote {outPath} ({new FileInfo(outPath).Length / 1024.0:F0} KiB, {options.MethodName}, group {options.GroupSize}, rotate {options.Rotate}) in {clock.Elapsed.TotalSeconds:F1} s");
@@ -70,22 +77,3 @@ internal static class QuantizeCommand
     }
 }
 
-/// <summary>A one-line progress display on stderr: a bar over the linear layers, with the latest message.</summary>
-internal sealed class ProgressBar(TextWriter writer)
-{
-    private int _count;
-
-    public void Report(string message)
-    {
-        _count++;
-        if (Console.IsErrorRedirected) { writer.WriteLine($"  {message}"); return; }
-        int filled = _count % 31;
-        var line = $"[{new string('#', filled)}{new string('.', 30 - filled)}] {message}";
-        writer.Write("\r" + (line.Length > 110 ? line[..110] : line.PadRight(110)));
-    }
-
-    public void Done()
-    {
-        if (!Console.IsErrorRedirected) writer.WriteLine();
-    }
-}
