@@ -14,13 +14,13 @@ internal static class BenchCommand
     public static Command Create()
     {
         var common = new CommonOptions();
-        var synthetic = new Option<string?>("--synthetic") { Description = $"Random INT4 weights in a real shape ({string.Join(", ", SyntheticModel.Shapes.Keys)}); for timing only." };
+        var synthetic = new Option<string?>("--synthetic") { Description = $"Random INT4 weights in a real shape ({string.Join(", ", QSpec.Benchmarks.SyntheticModel.Shapes.Keys)}); for timing only." };
         var modes = new Option<string>("--modes", "--mode") { Description = "Comma-separated: fp32, w4a16, w4a4, w4a8, qspec.", DefaultValueFactory = _ => "w4a16,w4a4,qspec" };
         var batch = new Option<int>("--batch") { Description = "Sequences generated together (1..32).", DefaultValueFactory = _ => 1 };
         var prompts = new Option<string?>("--prompts") { Description = "Text file of prompts (paragraphs; the first 8 words of each). Default: TinyStories validation head." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per sequence.", DefaultValueFactory = _ => 128 };
-        var draftLength = new Option<string>("--draft-length") { Description = "QSpec k (0..16) or 'auto'.", DefaultValueFactory = _ => "3" };
-        var draftBits = new Option<int>("--draft-bits") { Description = "QSpec draft activation bits: 4 or 8.", DefaultValueFactory = _ => 4 };
+        var draftLength = new Option<string>("--draft-length") { Description = "QSpec k (0..16) or auto (default: chosen online from measured costs and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
+        var draftBits = new Option<string>("--draft-bits") { Description = "QSpec draft activation bits: 4 (W4A4), 8 (W4A8) or auto (chosen per step from measured cost and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
         var acceptance = new Option<double?>("--synthetic-acceptance") { Description = "SYNTHETIC shapes only: accept each draft token with this probability given the earlier ones were (vLLM-style synthetic rejection sampler). Times the real loop at that rate; never a quality claim. Mean accepted length for k drafts is p + p^2 + ... + p^k." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per forward measurement (median reported).", DefaultValueFactory = _ => 7 };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
@@ -40,7 +40,7 @@ internal static class BenchCommand
             }
             var settings = new BenchSettings(
                 Modes: r.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray(),
-                Batch: r.GetValue(batch), MaxTokens: r.GetValue(maxTokens), DraftLength: r.GetValue(draftLength)!, DraftBits: r.GetValue(draftBits),
+                Batch: r.GetValue(batch), MaxTokens: r.GetValue(maxTokens), DraftLength: r.GetValue(draftLength)!, DraftBits: r.GetValue(draftBits)!,
                 SyntheticAcceptance: r.GetValue(acceptance), Repeats: r.GetValue(repeats), ForwardOnly: r.GetValue(forwardOnly));
             settings.Validate(r.GetValue(synthetic) is not null);
             if (r.GetValue(plot) is { } plotPath && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(plotPath))))
@@ -50,7 +50,7 @@ internal static class BenchCommand
             LlamaWeights weights;
             if (name is not null)
             {
-                weights = SyntheticModel.Create(SyntheticModel.Shape(name));
+                weights = QSpec.Benchmarks.SyntheticModel.Create(QSpec.Benchmarks.SyntheticModel.Shape(name));
                 promptIds = Enumerable.Range(0, settings.Batch).Select(i => (IReadOnlyList<int>)new[] { 1, 100 + i, 200 + i, 300 + i }).ToArray();
             }
             else

@@ -79,18 +79,18 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     {
         if (mode == "qspec")
         {
-            var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy,
-                syntheticAcceptance: settings.SyntheticAcceptance);
+            var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy);
+            double? rate = settings.SyntheticAcceptance;
             if (prompts.Count == 1)
             {
                 using var session = model.CreateSession();
                 var decoder = new SpeculativeDecoder(session, options);
-                long n = decoder.Generate(prompts[0]).LongCount();
+                long n = (rate is double p ? SyntheticAcceptance.Generate(decoder, prompts[0], p) : decoder.Generate(prompts[0])).LongCount();
                 _liveBytes = LiveBytes();
                 return (n, decoder.Statistics);
             }
             _liveBytes = 0; // batched caches are freed inside the call: not measured
-            var result = SpeculativeDecoder.GenerateBatch(model, prompts, options);
+            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : SpeculativeDecoder.GenerateBatch(model, prompts, options);
             return (result.Tokens.Sum(t => (long)t.Count), result.Statistics);
         }
         var gen = new GenerationOptions { MaxTokens = maxTokens, Mode = ModelLoading.ParseMode(mode) };

@@ -12,16 +12,24 @@ internal sealed class ForwardScratch : IDisposable
     public ForwardScratch(IBackend backend, LlamaConfig c, int maxRows)
     {
         MaxRows = maxRows;
-        X = backend.Allocate((long)maxRows * c.Dim);
-        Xb = backend.Allocate((long)maxRows * c.Dim);
-        Xb2 = backend.Allocate((long)maxRows * c.Dim);
-        Q = backend.Allocate((long)maxRows * c.Dim);
-        K = backend.Allocate((long)maxRows * c.KvDim);
-        V = backend.Allocate((long)maxRows * c.KvDim);
-        Hb = backend.Allocate((long)maxRows * c.HiddenDim);
-        Hb2 = backend.Allocate((long)maxRows * c.HiddenDim);
-        Logits = backend.Allocate((long)maxRows * c.VocabSize);
-        Quantized = backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim));
+        try
+        {
+            X = backend.Allocate((long)maxRows * c.Dim);
+            Xb = backend.Allocate((long)maxRows * c.Dim);
+            Xb2 = backend.Allocate((long)maxRows * c.Dim);
+            Q = backend.Allocate((long)maxRows * c.Dim);
+            K = backend.Allocate((long)maxRows * c.KvDim);
+            V = backend.Allocate((long)maxRows * c.KvDim);
+            Hb = backend.Allocate((long)maxRows * c.HiddenDim);
+            Hb2 = backend.Allocate((long)maxRows * c.HiddenDim);
+            Logits = backend.Allocate((long)maxRows * c.VocabSize);
+            Quantized = backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim));
+        }
+        catch
+        {
+            Dispose(); // e.g. device out of memory: free the buffers allocated so far
+            throw;
+        }
     }
 
     public int MaxRows { get; }
@@ -48,8 +56,9 @@ internal sealed class ForwardScratch : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b.Dispose();
-        Quantized.Dispose();
+        // Also called from a failed constructor, so some buffers may be missing.
+        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b?.Dispose();
+        Quantized?.Dispose();
     }
 }
 

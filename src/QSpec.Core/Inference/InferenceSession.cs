@@ -18,7 +18,8 @@ public sealed class InferenceSession : IDisposable
         Model = model;
         Options = options;
         Cache = new KvCache(model.Backend, model.Config, options.KvPrecision);
-        _scratch = new ForwardScratch(model.Backend, model.Config, options.MaxBatchRows);
+        try { _scratch = new ForwardScratch(model.Backend, model.Config, options.MaxBatchRows); }
+        catch { Cache.Dispose(); throw; } // e.g. device out of memory: leave nothing allocated
     }
 
     /// <summary>The model (weights shared with other sessions).</summary>

@@ -18,7 +18,8 @@ public sealed class KvCache : IDisposable
         Precision = precision;
         long size = (long)config.Layers * config.SeqLen * config.KvDim;
         Keys = backend.AllocateKv(size, precision);
-        Values = backend.AllocateKv(size, precision);
+        try { Values = backend.AllocateKv(size, precision); }
+        catch { Keys.Dispose(); throw; } // e.g. device out of memory: free what was allocated
         _tokens = new int[config.SeqLen];
         _modes = new ExecutionMode[config.SeqLen];
     }

@@ -23,7 +23,7 @@ public sealed class SpeculativeDecoder
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         session.Model.EnsureSupports(ExecutionMode.W4A16);
-        session.Model.EnsureSupports(options.DraftMode);
+        foreach (var mode in options.DraftModes) session.Model.EnsureSupports(mode);
         if (session.Options.MaxBatchRows < options.KMax + 1)
             throw new ArgumentException($"The session's MaxBatchRows ({session.Options.MaxBatchRows}) must be at least k + 1 = {options.KMax + 1}.", nameof(session));
         Session = session;
@@ -48,12 +48,16 @@ public sealed class SpeculativeDecoder
     /// checked between steps and leaves the session usable.
     /// </summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
+        => Generate(prompt, null, cancellationToken);
+
+    /// <summary><see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
+    internal IEnumerable<int> Generate(IReadOnlyList<int> prompt, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
         ValidatePrompt(Session, prompt, Options);
-        return Iterate(prompt.ToArray(), cancellationToken);
+        return Iterate(prompt.ToArray(), syntheticAcceptance, cancellationToken);
     }
 
-    /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
+    /// <summary>The asynchronous form of <see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>; steps run on the thread pool.</summary>
     public async IAsyncEnumerable<int> GenerateAsync(IReadOnlyList<int> prompt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var e = Generate(prompt, cancellationToken).GetEnumerator();
@@ -67,6 +71,11 @@ public sealed class SpeculativeDecoder
     /// </summary>
     public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
                                                       SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
+        => GenerateBatch(model, prompts, options, sessionOptions, null, cancellationToken);
+
+    /// <summary><see cref="GenerateBatch(LlamaModel, IReadOnlyList{IReadOnlyList{int}}, SpeculativeOptions, SessionOptions?, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
+    internal static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
+                                                        SessionOptions? sessionOptions, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
@@ -75,7 +84,7 @@ public sealed class SpeculativeDecoder
             throw new ArgumentOutOfRangeException(nameof(prompts), prompts.Count, "The batch size must be in 1..32.");
         options.Validate();
         model.EnsureSupports(ExecutionMode.W4A16);
-        model.EnsureSupports(options.DraftMode);
+        foreach (var mode in options.DraftModes) model.EnsureSupports(mode);
         var sessionOpts = sessionOptions ?? new SessionOptions();
         sessionOpts.Validate();
         using var probe = model.CreateSession(new SessionOptions { MaxBatchRows = 1, KvPrecision = sessionOpts.KvPrecision });
@@ -85,7 +94,7 @@ public sealed class SpeculativeDecoder
         using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(sessionOpts.MaxBatchRows, prompts.Count * (options.KMax + 1)));
         try
         {
-            var engine = new SpeculativeEngine(model, scratch, caches, options);
+            var engine = new SpeculativeEngine(model, scratch, caches, options, syntheticAcceptance);
             var outputs = prompts.Select(_ => new List<int>()).ToArray();
             var clock = Stopwatch.StartNew();
             engine.Start(prompts);
@@ -103,9 +112,9 @@ public sealed class SpeculativeDecoder
         }
     }
 
-    private IEnumerable<int> Iterate(int[] prompt, CancellationToken ct)
+    private IEnumerable<int> Iterate(int[] prompt, double? syntheticAcceptance, CancellationToken ct)
     {
-        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options);
+        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options, syntheticAcceptance);
         Statistics = engine.Statistics;
         Controller = engine.Controller;
         var clock = Stopwatch.StartNew();

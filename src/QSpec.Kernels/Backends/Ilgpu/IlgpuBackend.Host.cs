@@ -62,6 +62,17 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>
+    /// Queues a device-to-device copy of the first min(lengths) elements of one float buffer into another: the device
+    /// check's bandwidth ceiling (every byte read once and written once).
+    /// </summary>
+    internal void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination)
+    {
+        using var _ = Enter();
+        long n = Math.Min(source.Length, destination.Length);
+        F(source).SubView(0, n).CopyTo(_stream, F(destination).SubView(0, n));
+    }
+
     /// <summary>Kernel launches queued since the backend was made (for the device check's per-token counts).</summary>
     internal long KernelLaunches { get; private set; }
 
