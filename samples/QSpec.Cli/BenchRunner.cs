@@ -31,7 +31,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
             var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
             double seconds = sw.Elapsed.TotalSeconds;
             report.Rows.Add(new BenchRow(mode, settings.Batch, tokens, seconds, tokens / seconds,
-                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)));
+                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)) { AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [] });
         }
         report.ComputeSpeedups();
         return report;
