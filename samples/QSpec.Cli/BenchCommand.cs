@@ -52,11 +52,11 @@ internal static class BenchCommand
             }
             else
             {
-                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"));
+                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"), contextLength: r.GetValue(common.Context));
                 promptIds = BenchRunner.LoadPrompts(r.GetValue(prompts), tokenizer, settings.Batch);
             }
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
-            var report = new BenchRunner(model, settings, name ?? Path.GetFileName(r.GetValue(common.Model) ?? SharedData.DefaultModel)).Run(promptIds);
+            var report = new BenchRunner(model, settings, name ?? ModelLoading.DisplayName(r.GetValue(common.Model))).Run(promptIds);
             if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson()));
             else report.Print(Console.Out);
             return 0;

@@ -41,7 +41,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     {
         using var session = model.CreateSession();
         var context = Enumerable.Range(0, ContextPosition).Select(i => 1 + i % (model.Config.VocabSize - 1)).ToArray();
-        session.Prefill(context, 0, model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+        session.Prefill(context, 0, model.PreferredMode);
         foreach (var mode in new[] { ExecutionMode.Fp32, ExecutionMode.W4A16, ExecutionMode.W4A8, ExecutionMode.W4A4 })
         {
             if (!model.Supports(mode)) continue;

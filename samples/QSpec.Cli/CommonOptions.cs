@@ -7,12 +7,17 @@ internal sealed class CommonOptions
 {
     public Option<string?> Model { get; } = new("--model")
     {
-        Description = "Model file: a llama2.c checkpoint (.bin) or a quantized .qspec file. Default: stories260K from the shared folder ($QSPEC_MODELS overrides the folder).",
+        Description = "Model: a GGUF file, a Hugging Face folder (config.json + safetensors), a .qspec file or a llama2.c checkpoint, recognised by content. Default: the embedded stories260K.",
     };
 
     public Option<string?> Tokenizer { get; } = new("--tokenizer")
     {
-        Description = "Tokenizer: llama2.c tok*.bin or SentencePiece tokenizer.model. Default: the one embedded in a .qspec file, else tok*.bin/tokenizer.* beside the model.",
+        Description = "Tokenizer: llama2.c tok*.bin or SentencePiece tokenizer.model. Default: the model's own (GGUF metadata, .qspec embedded, the Hugging Face folder's tokenizer.model), else tok*.bin/tokenizer.* beside the model.",
+    };
+
+    public Option<int?> Context { get; } = new("--context")
+    {
+        Description = "Context length (KV cache positions) instead of the model's (GGUF context_length, config.json max_position_embeddings, llama2.c seq_len).",
     };
 
     public Option<string> Mode { get; } = new("--mode")
@@ -33,6 +38,7 @@ internal sealed class CommonOptions
     {
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
+        command.Options.Add(Context);
         command.Options.Add(Mode);
         command.Options.Add(Backend);
         command.Options.Add(Json);

@@ -34,10 +34,13 @@ internal static class GenerateCommand
             var sampling = new SamplingOptions { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK), Seed = r.GetValue(seed) };
             sampling.Validate();
             if (qspec) DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits)!, r.GetValue(maxTokens), sampling); // fail before loading
-            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
+            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32, contextLength: r.GetValue(common.Context));
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var promptIds = tokenizer.Encode(r.GetValue(prompt)!, addBos: true);
+            // An implicit --max-tokens stops at the context length (a GGUF file may say 128); an explicit one is checked as given.
+            int max = r.GetValue(maxTokens);
+            if (r.GetResult(maxTokens) is null or { Implicit: true }) max = Math.Max(1, Math.Min(max, model.Config.SeqLen - promptIds.Count));
             int[] stop = [tokenizer.BosId, tokenizer.EosId];
             bool json = r.GetValue(common.Json);
 
@@ -45,14 +48,14 @@ internal static class GenerateCommand
             SpeculativeDecoder? decoder = null;
             if (qspec)
             {
-                decoder = new SpeculativeDecoder(session, DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits)!, r.GetValue(maxTokens), sampling, stop));
+                decoder = new SpeculativeDecoder(session, DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits)!, max, sampling, stop));
                 stream = decoder.Generate(promptIds);
             }
             else
             {
                 stream = new Generator(session).Generate(promptIds, new GenerationOptions
                 {
-                    MaxTokens = r.GetValue(maxTokens), Sampling = sampling, Mode = mode, StopTokens = stop,
+                    MaxTokens = max, Sampling = sampling, Mode = mode, StopTokens = stop,
                 });
             }
 
@@ -73,7 +76,7 @@ internal static class GenerateCommand
             output.Append(text.Flush());
             double tps = ids.Count / clock.Elapsed.TotalSeconds;
             if (!json) Console.WriteLine();
-            Console.Error.WriteLine($"qspec: {ids.Count} tokens in {clock.Elapsed.TotalSeconds:F2} s, {tps:F1} tokens/s ({(qspec ? "qspec" : (mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32)).ToString().ToLowerInvariant())}, {model.Backend.Name})");
+            Console.Error.WriteLine($"qspec: {ids.Count} tokens in {clock.Elapsed.TotalSeconds:F2} s, {tps:F1} tokens/s ({(qspec ? "qspec" : (mode ?? model.PreferredMode).ToString().ToLowerInvariant())}, {model.Backend.Name})");
             if (decoder is not null && r.GetValue(stats)) Console.Error.WriteLine($"qspec: {decoder.Statistics}");
             if (json)
             {

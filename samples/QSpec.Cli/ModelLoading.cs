@@ -31,77 +31,53 @@ internal static class ModelLoading
     };
 
     /// <summary>
-    /// Loads the weights and their tokenizer (explicit, else embedded in a .qspec file, else found beside the model),
-    /// quantizing a float checkpoint with RTN when an INT4 mode needs it.
+    /// Loads the model (any format <see cref="ModelFiles.Detect"/> recognises; the embedded stories260K when
+    /// <paramref name="path"/> is null) and its tokenizer (explicit, else the model's own, else one beside it),
+    /// quantizing a float model with RTN when an INT4 mode needs it.
     /// </summary>
-    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4, bool needDense = false)
+    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4, bool needDense = false, int? contextLength = null)
     {
-        path ??= SharedData.DefaultModel;
-        if (IsQSpec(path))
+        var contents = Read(path, tokenizerPath);
+        var weights = contents.Weights;
+        if (contextLength is int n)
         {
-            var file = QSpecFile.Read(path);
-            var tokenizer = tokenizerPath is null && file.TokenizerBytes is byte[] embedded
-                ? LoadEmbedded(embedded, path, file.Weights.Config.VocabSize)
-                : LoadTokenizer(tokenizerPath, path, file.Weights.Config.VocabSize);
-            return (needDense ? file.Weights.WithDequantizedDense() : file.Weights, tokenizer);
+            if (n < 1 || n > LlamaConfig.MaxDimension) throw new ArgumentException($"--context {n} is out of range 1..{LlamaConfig.MaxDimension}.", "--context");
+            weights = weights.WithContextLength(n);
         }
-        var weights = LoadWeights(path, needInt4);
-        return (weights, LoadTokenizer(tokenizerPath, path, weights.Config.VocabSize));
-    }
-
-    /// <summary>Loads a llama2.c checkpoint, quantizing it with RTN when an INT4 mode needs it.</summary>
-    public static LlamaWeights LoadWeights(string path, bool needInt4)
-    {
-        var weights = Llama2cReader.Read(path);
         if (needInt4 && !weights.HasInt4)
         {
-            Console.Error.WriteLine("qspec: quantizing the float checkpoint with RTN, per output channel (use `qspec quantize` for GPTQ and rotation).");
+            Console.Error.WriteLine("qspec: quantizing the float model with RTN, per output channel (use `qspec quantize` for GPTQ and rotation).");
             weights = QuantizeRtn(weights);
         }
-        return weights;
+        return (needDense ? weights.WithDequantizedDense() : weights, contents.Tokenizer!);
     }
 
-    /// <summary>The tokenizer: explicit, else beside the model, else the default model's.</summary>
-    public static LlamaTextTokenizer LoadTokenizer(string? tokenizerPath, string? modelPath, int vocabSize)
+    /// <summary>Reads the model and requires a tokenizer; a null <paramref name="path"/> is the embedded default model.</summary>
+    public static ModelFileContents Read(string? path, string? tokenizerPath)
     {
-        tokenizerPath ??= FindBeside(modelPath ?? SharedData.DefaultModel)
-            ?? throw new FileNotFoundException($"No tokenizer found beside '{modelPath}'; pass --tokenizer.");
-        var tokenizer = LlamaTextTokenizer.Load(tokenizerPath);
-        tokenizer.EnsureVocabularySize(vocabSize);
-        return tokenizer;
-    }
-
-    /// <summary>True for a .qspec file (by extension).</summary>
-    public static bool IsQSpec(string path) => path.EndsWith(".qspec", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>The tokenizer embedded in a .qspec file: written to a temporary file that the loader reads, then deleted.</summary>
-    private static LlamaTextTokenizer LoadEmbedded(byte[] bytes, string modelPath, int vocabSize)
-    {
-        // A llama2.c tokenizer starts with a small little-endian int32 (bytes 1..3 zero); else it is a SentencePiece proto.
-        bool llama2c = bytes.Length >= 4 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0;
-        var temp = Path.Combine(Path.GetTempPath(), $"qspec-tokenizer-{Guid.NewGuid():N}{(llama2c ? ".bin" : ".model")}");
-        try
+        if (tokenizerPath is not null && !File.Exists(tokenizerPath))
+            throw new ArgumentException($"Tokenizer file not found: '{tokenizerPath}'.", "--tokenizer");
+        ModelFileContents contents;
+        if (path is null)
         {
-            File.WriteAllBytes(temp, bytes);
-            var tokenizer = LlamaTextTokenizer.Load(temp);
-            if (tokenizer.VocabularySize != vocabSize)
-                throw new InvalidDataException($"The tokenizer embedded in '{modelPath}' has {tokenizer.VocabularySize} tokens; the model's vocab_size is {vocabSize}.");
-            return tokenizer;
+            if (!DefaultModel.IsAvailable)
+                throw new ArgumentException("No model given and this build of qspec carries no default model: pass --model PATH " +
+                    "(a GGUF file, a Hugging Face folder, a .qspec file or a llama2.c checkpoint).", "--model");
+            contents = DefaultModel.Read(tokenizerPath);
         }
-        finally
+        else
         {
-            File.Delete(temp);
+            if (!File.Exists(path) && !Directory.Exists(path))
+                throw new ArgumentException($"Model not found: '{path}' (--model takes a GGUF file, a Hugging Face folder, a .qspec file or a llama2.c checkpoint).", "--model");
+            contents = ModelFiles.Read(path, tokenizerPath);
         }
+        if (contents.Tokenizer is null)
+            throw new FileNotFoundException($"The model '{path}' has no tokenizer and none was found beside it; pass --tokenizer.");
+        return contents;
     }
 
-    /// <summary>The first tok*.bin or tokenizer.* file in the model's folder, or null.</summary>
-    public static string? FindBeside(string modelPath)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".";
-        if (!Directory.Exists(dir)) return null;
-        return Directory.EnumerateFiles(dir, "tok*.bin").Concat(Directory.EnumerateFiles(dir, "tokenizer.*"))
-            .OrderBy(p => p, StringComparer.Ordinal).FirstOrDefault();
-    }
+    /// <summary>A display name for the model: the file name, or "stories260K (embedded)".</summary>
+    public static string DisplayName(string? path) => path is null ? "stories260K (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
 
     private static LlamaWeights QuantizeRtn(LlamaWeights w)
         => ModelQuantizer.Quantize(w, new QuantizerOptions { Method = QuantizationMethod.Rtn, GroupSize = 0, ClipSearch = false, Rotate = false }, null);

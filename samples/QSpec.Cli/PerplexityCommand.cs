@@ -24,10 +24,10 @@ internal static class PerplexityCommand
             if (skipCount < 0) throw new ArgumentOutOfRangeException("--skip", skipCount, "Must not be negative.");
             var mode = ModelLoading.ParseMode(r.GetValue(common.Mode)!);
             var texts = Perplexity.ReadParagraphs(r.GetValue(data)!).Skip(skipCount).Take(count).ToArray();
-            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32);
+            var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32, contextLength: r.GetValue(common.Context));
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
-            var resolved = mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+            var resolved = mode ?? model.PreferredMode;
             var result = Perplexity.Evaluate(session, texts.Select(t => tokenizer.Encode(t, addBos: true)), resolved);
             if (r.GetValue(common.Json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["tokens"] = result.Tokens, ["nll"] = result.Nll, ["perplexity"] = result.Perplexity }));

@@ -14,7 +14,7 @@ internal static class QuantizeCommand
 
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Float32 llama2.c checkpoint. Default: stories260K." };
+        var model = new Option<string?>("--model") { Description = "Float model: GGUF (F32/F16/BF16), a Hugging Face folder or a llama2.c checkpoint. Default: the embedded stories260K." };
         var output = new Option<string>("--out") { Description = "Output .qspec file.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer to embed and to encode calibration text. Default: beside the model." };
         var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => "gptq" };
@@ -25,7 +25,7 @@ internal static class QuantizeCommand
         var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 512 };
         var calibrationSkip = new Option<int>("--calibration-skip") { Description = "Paragraphs skipped before calibration starts.", DefaultValueFactory = _ => DefaultCalibrationSkip };
         var seed = new Option<int>("--seed") { Description = "Seed of the rotation.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("quantize", "Quantize a float32 checkpoint to an INT4 .qspec file.");
+        var cmd = new Command("quantize", "Quantize a float model to an INT4 .qspec file.");
         foreach (var o in new Option[] { model, output, tokenizer, method, groupSize, rotate, clip, calibration, calibrationCount, calibrationSkip, seed }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -43,11 +43,12 @@ internal static class QuantizeCommand
             var calibrationFile = r.GetValue(calibration);
             if (calibrationFile is not null && !File.Exists(calibrationFile))
                 throw new ArgumentException($"Calibration file not found: '{calibrationFile}'.", "--calibration");
-            var modelPath = r.GetValue(model) ?? SharedData.DefaultModel;
-            var weights = Llama2cReader.Read(modelPath);
-            var tokenizerPath = r.GetValue(tokenizer) ?? ModelLoading.FindBeside(modelPath)
-                ?? throw new FileNotFoundException($"No tokenizer found beside '{modelPath}'; pass --tokenizer.");
-            var tok = ModelLoading.LoadTokenizer(tokenizerPath, modelPath, weights.Config.VocabSize);
+            var modelPath = r.GetValue(model);
+            var contents = ModelLoading.Read(modelPath, r.GetValue(tokenizer));
+            var weights = contents.Weights;
+            if (!weights.HasDense)
+                throw new ArgumentException($"'{ModelLoading.DisplayName(modelPath)}' is already quantized; quantize takes a float model (F32, F16 or BF16).", "--model");
+            var tok = contents.Tokenizer!;
             IReadOnlyList<IReadOnlyList<int>>? sequences = null;
             if (m == QuantizationMethod.Gptq)
             {
@@ -61,7 +62,7 @@ internal static class QuantizeCommand
             var quantized = ModelQuantizer.Quantize(weights, options, sequences, progress.Report);
             progress.Done();
             var outPath = r.GetValue(output)!;
-            QSpecFile.Write(outPath, quantized, File.ReadAllBytes(tokenizerPath), Path.GetFileName(tokenizerPath));
+            QSpecFile.Write(outPath, quantized, tok.SourceBytes);
             Console.Error.WriteLine($"qspec: wrote {outPath} ({new FileInfo(outPath).Length / 1024.0:F0} KiB, {options.MethodName}, group {options.GroupSize}, rotate {options.Rotate}) in {clock.Elapsed.TotalSeconds:F1} s");
             return 0;
         });

@@ -3,9 +3,10 @@ namespace QSpec;
 /// <summary>
 /// Locates the shared models and data folder: <c>$QSPEC_MODELS</c> when set, else the first
 /// <c>../shared</c> found walking up from the current directory and from the application's base directory.
-/// This is the only place that knows the layout.
+/// This is the only place that knows the layout. Internal: a repository and test helper, not library API
+/// (the CLI, tests and benchmarks see it through InternalsVisibleTo).
 /// </summary>
-public static class SharedData
+internal static class SharedData
 {
     /// <summary>The environment variable that overrides the shared folder.</summary>
     public const string EnvironmentVariable = "QSPEC_MODELS";

@@ -102,6 +102,13 @@ public sealed partial class BackendOpTests
                     for (int c = 0; c < m * kp / 32; c++)
                         Assert.Equal(q.AsSpan(c * 32, 32).ToArray().Sum(v => v), cq.ChunkSums[c]);
                 }
+                else if (backend is Backends.Ilgpu.IlgpuBackend ilgpu) // the CPU accelerator and CUDA
+                {
+                    var (values, scales) = ilgpu.DownloadQuantized(qb, m, k);
+                    Assert.Equal(q, values);
+                    TestData.AssertBitwise(s, scales);
+                }
+                else Assert.Fail($"No way to read {qb.GetType().Name} back: add one for backend {name}.");
             }
     }
 

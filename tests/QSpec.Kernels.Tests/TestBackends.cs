@@ -9,17 +9,23 @@ namespace QSpec.Kernels.Tests;
 /// </summary>
 public static class TestBackends
 {
-    /// <summary>Backend names for [MemberData]: every CPU path, ILGPU's CPU accelerator, CUDA when present.</summary>
+    /// <summary>
+    /// Backend names for [MemberData]: every CPU path, ILGPU's CPU accelerator, and "cuda" when a CUDA device is
+    /// present or <see cref="CudaRequired"/> (then a machine without a GPU fails every CUDA case instead of dropping it).
+    /// </summary>
     public static TheoryData<string> Names
     {
         get
         {
             var data = CpuNames;
             data.Add(Ilgpu.IlgpuTestBackends.Name);
-            if (BackendFactory.CudaDeviceCount() > 0) data.Add("cuda");
+            if (CudaRequired || BackendFactory.CudaDeviceCount() > 0) data.Add("cuda");
             return data;
         }
     }
+
+    /// <summary>QSPEC_REQUIRE_CUDA=1: the run is meant for a GPU, so the CUDA cases must run (and fail without one).</summary>
+    public static bool CudaRequired => Environment.GetEnvironmentVariable("QSPEC_REQUIRE_CUDA") == "1";
 
     /// <summary>The CPU backend's kernel paths this machine supports.</summary>
     public static TheoryData<string> CpuNames

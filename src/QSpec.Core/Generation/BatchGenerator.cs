@@ -22,6 +22,7 @@ public static class BatchGenerator
         var sessionOpts = sessionOptions ?? new SessionOptions();
         sessionOpts.Validate();
         foreach (var p in prompts) options.EnsureFits(p.Count, model.Config.SeqLen);
+        var stop = options.ResolveStopTokens(model);
 
         int b = prompts.Count, v = model.Config.VocabSize;
         var caches = prompts.Select(_ => new KvCache(model.Backend, model.Config, sessionOpts.KvPrecision)).ToArray();
@@ -62,7 +63,7 @@ public static class BatchGenerator
                     else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row); }
                     outputs[i].Add(next);
                     pending[i] = next;
-                    done[i] = outputs[i].Count >= options.MaxTokens || options.StopTokens.Contains(next);
+                    done[i] = outputs[i].Count >= options.MaxTokens || stop.Contains(next) || caches[i].Length >= model.Config.SeqLen;
                 }
             }
             return outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray();

@@ -14,8 +14,12 @@ public sealed class GenerationOptions
     /// <summary>Execution mode. Default null: W4A16 when the model has INT4 weights, else Fp32.</summary>
     public ExecutionMode? Mode { get; init; }
 
-    /// <summary>Generation stops after emitting one of these ids (it is emitted). Default: none.</summary>
-    public IReadOnlyCollection<int> StopTokens { get; init; } = [];
+    /// <summary>
+    /// Generation stops after emitting one of these ids (it is emitted). Default null: the model's end-of-generation
+    /// ids (<see cref="EndOfGeneration.Ids(LlamaModel)"/>: EOS, BOS and end-of-turn tokens of its tokenizer; none when the model
+    /// has no tokenizer). An empty collection never stops early.
+    /// </summary>
+    public IReadOnlyCollection<int>? StopTokens { get; init; }
 
     /// <summary>Throws when an option is invalid.</summary>
     public void Validate()
@@ -26,14 +30,20 @@ public sealed class GenerationOptions
     }
 
     /// <summary>The mode to run on <paramref name="model"/>.</summary>
-    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? (model.Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32);
+    public ExecutionMode ResolveMode(LlamaModel model) => Mode ?? model.PreferredMode;
 
-    /// <summary>Throws <see cref="ArgumentException"/> when the prompt plus <see cref="MaxTokens"/> exceed the context.</summary>
+    /// <summary>The stop ids to use on <paramref name="model"/>: <see cref="StopTokens"/>, or the model's defaults.</summary>
+    public IReadOnlyCollection<int> ResolveStopTokens(LlamaModel model) => StopTokens ?? EndOfGeneration.Ids(model);
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> when the prompt is empty or longer than the context. A prompt that fits
+    /// but leaves fewer than <see cref="MaxTokens"/> positions generates until the context is full
+    /// (<see cref="FinishReason.ContextFull"/>).
+    /// </summary>
     public void EnsureFits(int promptLength, int contextLength)
     {
         if (promptLength < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", "prompt");
-        if ((long)promptLength + MaxTokens > contextLength)
-            throw new ArgumentException(
-                $"The prompt ({promptLength} tokens) plus MaxTokens ({MaxTokens}) exceeds the model's context length ({contextLength}).", "prompt");
+        if (promptLength > contextLength)
+            throw new ArgumentException($"The prompt ({promptLength} tokens) is longer than the model's context length ({contextLength}).", "prompt");
     }
 }

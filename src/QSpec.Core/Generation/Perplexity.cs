@@ -42,6 +42,9 @@ public static class Perplexity
             cancellationToken.ThrowIfCancellationRequested();
             var tokens = sequence.Take(seqLen).ToArray();
             if (tokens.Length < 2) continue;
+            // The forward checks the inputs; the last token is only a target, so check it here.
+            if ((uint)tokens[^1] >= (uint)v)
+                throw new ArgumentOutOfRangeException(nameof(sequences), tokens[^1], $"Token id must be in 0..{v - 1}.");
             session.Reset();
             var logits = session.Forward(tokens.AsSpan(0, tokens.Length - 1), 0, mode);
             for (int i = 0; i + 1 < tokens.Length; i++)

@@ -26,29 +26,28 @@ public sealed class Sampler
     public double NextUniform() => _random.NextDouble();
 
     /// <summary>Picks the next token from <paramref name="logits"/> (length V).</summary>
+    /// <exception cref="ArgumentException"><paramref name="logits"/> is empty, or (when sampling) holds a NaN.</exception>
     public int Sample(ReadOnlySpan<float> logits)
     {
+        if (logits.IsEmpty) throw new ArgumentException("The logits are empty.", nameof(logits));
         if (Options.IsGreedy) return Argmax(logits);
         var probs = new float[logits.Length];
         ComputeProbabilities(logits, probs);
         return SampleFrom(probs);
     }
 
-    /// <summary>Index of the largest logit, the first on ties.</summary>
-    public static int Argmax(ReadOnlySpan<float> logits)
-    {
-        int best = 0;
-        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
-        return best;
-    }
+    private static int Argmax(ReadOnlySpan<float> logits) => Kernels.Ops.ElementwiseReference.Argmax(logits);
 
     /// <summary>
     /// The sampling distribution: softmax(logits / T) restricted to the top-k tokens and then to the top-p nucleus,
     /// renormalized. At temperature 0 it is one-hot at the argmax. Ties in the ordering are broken by token id.
+    /// +Infinity logits share all the probability; −Infinity ones get none.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="logits"/> is empty or (when sampling) holds a NaN, or the lengths differ.</exception>
     public void ComputeProbabilities(ReadOnlySpan<float> logits, Span<float> probabilities)
     {
         int v = logits.Length;
+        if (v == 0) throw new ArgumentException("The logits are empty.", nameof(logits));
         if (probabilities.Length != v) throw new ArgumentException($"Expected {v} probabilities, got {probabilities.Length}.", nameof(probabilities));
         if (Options.IsGreedy)
         {
@@ -57,10 +56,22 @@ public sealed class Sampler
             return;
         }
         float max = float.NegativeInfinity;
-        foreach (float l in logits) max = MathF.Max(max, l);
+        foreach (float l in logits)
+        {
+            if (float.IsNaN(l)) throw new ArgumentException("The logits hold a NaN.", nameof(logits));
+            max = MathF.Max(max, l);
+        }
+        if (float.IsNegativeInfinity(max)) throw new ArgumentException("Every logit is -Infinity.", nameof(logits));
         double sum = 0;
-        float invT = 1f / Options.Temperature;
-        for (int i = 0; i < v; i++) { probabilities[i] = MathF.Exp((logits[i] - max) * invT); sum += probabilities[i]; }
+        // Divide rather than multiply by 1/T: 1/T overflows to +Inf for T below ~2.9e-39, and 0 · Inf is NaN. The shift
+        // by the max (an infinite max shifts nothing and keeps exactly the infinite logits) keeps every exponent ≤ 0.
+        float t = Options.Temperature;
+        for (int i = 0; i < v; i++)
+        {
+            float shifted = float.IsPositiveInfinity(max) ? (logits[i] == max ? 0f : float.NegativeInfinity) : logits[i] - max;
+            probabilities[i] = shifted == 0f ? 1f : MathF.Exp(shifted / t);
+            sum += probabilities[i];
+        }
         for (int i = 0; i < v; i++) probabilities[i] = (float)(probabilities[i] / sum);
         if (Options.TopK == 0 && Options.TopP >= 1f) return;
 

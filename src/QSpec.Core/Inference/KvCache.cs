@@ -7,6 +7,8 @@ namespace QSpec.Inference;
 /// The key/value cache of one sequence: K and V [layers][seqLen][kvDim] on the backend, and <see cref="Length"/>,
 /// the number of valid positions. Speculative decoding writes draft positions past Length and cuts rejected
 /// ones off with <see cref="Truncate"/>; the slots are simply overwritten by later forwards.
+/// The cache also remembers which token, in which mode, produced each position, so a later prompt that shares a
+/// prefix with what is cached can reuse those positions (<see cref="CommonPrefixLength"/>).
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -17,7 +19,13 @@ public sealed class KvCache : IDisposable
         long size = (long)config.Layers * config.SeqLen * config.KvDim;
         Keys = backend.AllocateKv(size, precision);
         Values = backend.AllocateKv(size, precision);
+        _tokens = new int[config.SeqLen];
+        _modes = new ExecutionMode[config.SeqLen];
     }
+
+    // The token and mode that wrote each slot 0..SeqLen-1; valid below Length.
+    private readonly int[] _tokens;
+    private readonly ExecutionMode[] _modes;
 
     /// <summary>The model shape.</summary>
     public LlamaConfig Config { get; }
@@ -29,6 +37,32 @@ public sealed class KvCache : IDisposable
     public int Capacity => Config.SeqLen;
     /// <summary>Bytes held by K and V.</summary>
     public long SizeInBytes => 2L * Config.Layers * Config.SeqLen * Config.KvDim * (Precision == KvPrecision.Float16 ? 2 : 4);
+
+    /// <summary>Positions computed into this cache since it was created (every forward row counts, drafts included).</summary>
+    public long ComputedPositions { get; private set; }
+
+    /// <summary>The token ids at positions 0 .. Length - 1.</summary>
+    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Length);
+
+    /// <summary>
+    /// How many leading tokens of <paramref name="tokens"/> are already in the cache, computed in <paramref name="mode"/>:
+    /// those positions can be kept and only the rest computed. Batch invariance makes the kept K/V identical to
+    /// what a fresh prefill would write.
+    /// </summary>
+    public int CommonPrefixLength(ReadOnlySpan<int> tokens, ExecutionMode mode)
+    {
+        int n = Math.Min(tokens.Length, Length), i = 0;
+        while (i < n && _tokens[i] == tokens[i] && _modes[i] == mode) i++;
+        return i;
+    }
+
+    /// <summary>Notes that <paramref name="tokens"/> were written at <paramref name="start"/>.. in <paramref name="mode"/>.</summary>
+    internal void Record(ReadOnlySpan<int> tokens, int start, ExecutionMode mode)
+    {
+        tokens.CopyTo(_tokens.AsSpan(start));
+        _modes.AsSpan(start, tokens.Length).Fill(mode);
+        ComputedPositions += tokens.Length;
+    }
 
     internal DeviceBuffer Keys { get; }
     internal DeviceBuffer Values { get; }

@@ -1,6 +1,7 @@
 using QSpec.Kernels.Backends;
 using QSpec.Kernels.Backends.Cpu;
 using QSpec.Model;
+using QSpec.Tokenization;
 
 namespace QSpec.Inference;
 
@@ -13,9 +14,12 @@ public sealed class LlamaModel : IDisposable
     private readonly bool _ownsBackend;
     private bool _disposed;
 
-    private LlamaModel(LlamaWeights weights, IBackend backend, bool ownsBackend)
+    private LlamaModel(LlamaWeights weights, IBackend backend, bool ownsBackend,
+                       LlamaTextTokenizer? tokenizer = null, string? chatTemplate = null)
     {
         Weights = weights;
+        Tokenizer = tokenizer;
+        ChatTemplate = chatTemplate;
         Backend = backend;
         _ownsBackend = ownsBackend;
         var c = weights.Config;
@@ -50,8 +54,68 @@ public sealed class LlamaModel : IDisposable
         catch { backend.Dispose(); throw; }
     }
 
-    /// <summary>Loads a llama2.c checkpoint onto <paramref name="backend"/>.</summary>
-    public static LlamaModel Load(string path, IBackend? backend = null) => Create(Llama2cReader.Read(path), backend);
+    /// <summary>
+    /// Loads the model at <paramref name="path"/>, recognising the format by content (see <see cref="ModelFiles.Detect"/>):
+    /// GGUF, a Hugging Face folder (config.json + safetensors), .qspec, or a llama2.c checkpoint; with its tokenizer and
+    /// chat template when the file or folder has them.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The model or the tokenizer does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed or its format unsupported; the message names the file and what was seen.</exception>
+    /// <exception cref="InvalidOperationException">The backend asked for is not available (e.g. CUDA without a GPU).</exception>
+    public static LlamaModel Load(string path, ModelLoadOptions? options = null)
+        => Load(path, options, null, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Load(string, ModelLoadOptions?)"/> on a worker thread, reporting progress in [0, 1] as tensors are read
+    /// and uploaded, and stopping between tensors when <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    public static Task<LlamaModel> LoadAsync(string path, ModelLoadOptions? options = null,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        options?.Validate();
+        return Task.Run(() => Load(path, options, progress is null ? null : progress.Report, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// Loads the default model shipped in the QSpec.Models.Stories260K package: Karpathy's stories260K (llama2.c fp32,
+    /// 260K parameters, MIT) with its 512-token tokenizer. Needs no file on disk.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The QSpec.Models.Stories260K assembly is not deployed with the application.</exception>
+    public static LlamaModel LoadDefault(ModelLoadOptions? options = null)
+    {
+        options?.Validate();
+        var contents = DefaultModel.Read(options?.TokenizerPath);
+        return FromContents(contents, options ?? new ModelLoadOptions(), null);
+    }
+
+    private static LlamaModel Load(string path, ModelLoadOptions? options, Action<double>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        options ??= new ModelLoadOptions();
+        options.Validate();
+        var contents = ModelFiles.Read(path, options.TokenizerPath, progress is null ? null : p => progress(0.9 * p), cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        var model = FromContents(contents, options, progress);
+        return model;
+    }
+
+    private static LlamaModel FromContents(ModelFileContents contents, ModelLoadOptions options, Action<double>? progress)
+    {
+        var weights = options.ContextLength is int n ? contents.Weights.WithContextLength(n) : contents.Weights;
+        var backend = options.BackendInstance ?? BackendFactory.Create(options.Backend);
+        try
+        {
+            var model = new LlamaModel(weights, backend, ownsBackend: options.BackendInstance is null, contents.Tokenizer, contents.ChatTemplate);
+            progress?.Invoke(1.0);
+            return model;
+        }
+        catch
+        {
+            if (options.BackendInstance is null) backend.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>The host weights this model was made from.</summary>
     public LlamaWeights Weights { get; }
@@ -59,6 +123,14 @@ public sealed class LlamaModel : IDisposable
     public LlamaConfig Config => Weights.Config;
     /// <summary>The backend that holds the weights and runs the ops.</summary>
     public IBackend Backend { get; }
+    /// <summary>
+    /// The tokenizer that came with the model (GGUF metadata, .qspec embedded, Hugging Face tokenizer.model, a tokenizer
+    /// file beside a llama2.c checkpoint) or <see cref="ModelLoadOptions.TokenizerPath"/>; null when there is none or the
+    /// model was made with <see cref="Create(LlamaWeights, IBackend?)"/>.
+    /// </summary>
+    public LlamaTextTokenizer? Tokenizer { get; }
+    /// <summary>The Jinja chat template of the model (GGUF <c>tokenizer.chat_template</c>, tokenizer_config.json <c>chat_template</c>), or null.</summary>
+    public string? ChatTemplate { get; }
 
     internal DeviceBuffer Embedding { get; }
     internal DeviceBuffer FinalNorm { get; }
@@ -68,6 +140,9 @@ public sealed class LlamaModel : IDisposable
 
     /// <summary>True when <paramref name="mode"/> can run on these weights.</summary>
     public bool Supports(ExecutionMode mode) => mode == ExecutionMode.Fp32 ? Weights.HasDense : Weights.HasInt4;
+
+    /// <summary>The mode to run when the caller names none: W4A16 when every linear layer has INT4 weights, else Fp32.</summary>
+    public ExecutionMode PreferredMode => Supports(ExecutionMode.W4A16) ? ExecutionMode.W4A16 : ExecutionMode.Fp32;
 
     /// <summary>Throws <see cref="ArgumentException"/> when the model lacks the weights <paramref name="mode"/> needs.</summary>
     public void EnsureSupports(ExecutionMode mode)

@@ -64,7 +64,12 @@ internal static class Transformer
         // final norm and classifier: logits = rmsnorm(x)·Wclsᵀ              [M, V]
         b.RmsNorm(s.X, model.FinalNorm, s.Xb, m, d, c.NormEps);
         Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, "classifier"), model.Classifier, s.Logits, m, mode);
-        foreach (var sl in slices) sl.Cache.Length = sl.Start + sl.Count;
+        for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
+        {
+            var sl = slices[i];
+            sl.Cache.Record(tokens.Slice(row, sl.Count), sl.Start, mode);
+            sl.Cache.Length = sl.Start + sl.Count;
+        }
     }
 
     /// <summary>

@@ -34,6 +34,12 @@ public static class Llama2cReader
     public static LlamaWeights Read(string path)
     {
         using var s = Open(path);
+        return Read(s, path);
+    }
+
+    /// <summary>Reads a whole checkpoint from a seekable stream positioned at its start; <paramref name="path"/> names it in messages.</summary>
+    internal static LlamaWeights Read(Stream s, string path)
+    {
         var (config, version, dataStart) = ReadHeader(s, path);
         s.Position = dataStart;
         int d = config.Dim, h = config.HiddenDim, kv = config.KvDim, v = config.VocabSize, n = config.Layers;
@@ -72,7 +78,7 @@ public static class Llama2cReader
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
     }
 
-    private static (LlamaConfig Config, int Version, long DataStart) ReadHeader(FileStream s, string path)
+    private static (LlamaConfig Config, int Version, long DataStart) ReadHeader(Stream s, string path)
     {
         long length = s.Length;
         if (length < LegacyHeaderBytes) throw Bad(path, "header", $"the file has {length} bytes, fewer than the {LegacyHeaderBytes}-byte header");
@@ -95,8 +101,11 @@ public static class Llama2cReader
         var f = new int[7];
         for (int i = 0; i < 7; i++)
         {
-            f[i] = i == 5 && version == 0 ? Math.Abs(ints[p + i]) : ints[p + i];
-            if (f[i] <= 0 || f[i] > LlamaConfig.MaxDimension || (i == 5 && ints[p + i] == int.MinValue))
+            // Version 0 stores a separate classifier as a negative vocab_size; int.MinValue has no magnitude, so range-check
+            // the raw value before taking it (Math.Abs(int.MinValue) throws OverflowException).
+            long raw = ints[p + i];
+            f[i] = (int)Math.Clamp(i == 5 && version == 0 ? Math.Abs(raw) : raw, int.MinValue, int.MaxValue);
+            if (f[i] <= 0 || f[i] > LlamaConfig.MaxDimension)
                 throw Bad(path, names[i], $"value {ints[p + i]} is out of range 1..{LlamaConfig.MaxDimension}");
         }
         LlamaConfig config;
@@ -107,12 +116,17 @@ public static class Llama2cReader
             throw Bad(path, field >= 0 ? names[field] : "header", e.Message);
         }
 
-        long d = config.Dim, h = config.HiddenDim, kv = config.KvDim, v = config.VocabSize, n = config.Layers;
-        long floats = v * d + n * (2 * d + 2 * d * d + 2 * kv * d + 3 * h * d) + d + (shared ? 0 : v * d);
-        if (version == 0) floats += (long)config.SeqLen * config.HeadSize;
-        long expected = dataStart + floats * sizeof(float);
-        if (expected != length)
+        // Dimensions up to 2^20 make products up to 2^60 per tensor and far more in total, so the sum is taken in
+        // 128 bits: a wrapped 64-bit sum can equal a small file's length (a crafted 28-byte header did) and pass.
+        UInt128 d = (uint)config.Dim, h = (uint)config.HiddenDim, kv = (uint)config.KvDim, v = (uint)config.VocabSize, n = (uint)config.Layers;
+        UInt128 floats = v * d + n * (2 * d + 2 * d * d + 2 * kv * d + 3 * h * d) + d + (shared ? 0 : v * d);
+        if (version == 0) floats += (UInt128)(uint)config.SeqLen * (uint)config.HeadSize;
+        UInt128 expected = (UInt128)dataStart + floats * sizeof(float);
+        if (expected != (UInt128)length)
             throw Bad(path, "file length", $"the header (dim={d}, hidden_dim={h}, n_layers={n}, n_heads={config.Heads}, n_kv_heads={config.KvHeads}, vocab_size={v}, seq_len={config.SeqLen}, shared_classifier={shared}) implies {expected} bytes, the file has {length}");
+        // The length matches, so every tensor is smaller than the file; still, an array holds at most Array.MaxLength floats.
+        if (v * d > (UInt128)Array.MaxLength || h * d > (UInt128)Array.MaxLength)
+            throw Bad(path, "vocab_size", $"a tensor of {v * d} or {h * d} floats is larger than .NET arrays allow");
         return (config, version, dataStart);
     }
 

@@ -46,6 +46,8 @@ public sealed class LlamaWeights
         Shape(classifier, config.VocabSize, config.Dim);
         Config = config; TokenEmbedding = tokenEmbedding; Layers = layers; FinalNorm = finalNorm;
         Classifier = classifier; Quantization = quantization;
+        HasInt4 = LinearLayers().All(l => l.Weight.Int4 is not null);
+        HasDense = LinearLayers().All(l => l.Weight.Dense is not null);
 
         static void Expect(long actual, long expected, string name)
         {
@@ -72,10 +74,10 @@ public sealed class LlamaWeights
     public QuantizationInfo? Quantization { get; }
 
     /// <summary>True when every linear layer has INT4 weights (W4A16, W4A4 and W4A8 modes are available).</summary>
-    public bool HasInt4 => Classifier.Int4 is not null && Layers.All(l => l.Wq.Int4 is not null && l.W2.Int4 is not null);
+    public bool HasInt4 { get; }
 
     /// <summary>True when every linear layer has float32 weights (Fp32 mode is available).</summary>
-    public bool HasDense => Classifier.Dense is not null && Layers.All(l => l.Wq.Dense is not null && l.W2.Dense is not null);
+    public bool HasDense { get; }
 
     /// <summary>
     /// A copy whose linear layers also carry float32 weights dequantized from their INT4 ones (layers that already
@@ -89,6 +91,11 @@ public sealed class LlamaWeights
         var layers = Layers.Select(l => l with { Wq = D(l.Wq), Wk = D(l.Wk), Wv = D(l.Wv), Wo = D(l.Wo), W1 = D(l.W1), W2 = D(l.W2), W3 = D(l.W3) }).ToArray();
         return new LlamaWeights(Config, TokenEmbedding, layers, FinalNorm, D(Classifier), Quantization);
     }
+
+    /// <summary>The same weights (shared, not copied) with another context length (KV cache positions).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seqLen"/> is not in 1..<see cref="LlamaConfig.MaxDimension"/>.</exception>
+    public LlamaWeights WithContextLength(int seqLen)
+        => seqLen == Config.SeqLen ? this : new LlamaWeights(Config with { SeqLen = seqLen }, TokenEmbedding, Layers, FinalNorm, Classifier, Quantization);
 
     /// <summary>Enumerates every linear layer with a stable name such as "layers.3.w2" or "classifier".</summary>
     public IEnumerable<(string Name, LinearWeight Weight)> LinearLayers()

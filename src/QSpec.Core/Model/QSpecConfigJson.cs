@@ -35,8 +35,11 @@ internal static class QSpecConfigJson
             using var doc = JsonDocument.Parse(text);
             var r = doc.RootElement;
             if (r.ValueKind != JsonValueKind.Object) throw Bad(path, "config", "is not a JSON object");
-            int I(string name) => Get(r, name, path).TryGetInt32(out int v) ? v : throw Bad(path, $"config.{name}", "is not a 32-bit integer");
-            float F(string name) => Get(r, name, path).TryGetSingle(out float v) && float.IsFinite(v) ? v : throw Bad(path, $"config.{name}", "is not a finite number");
+            // TryGet* throw InvalidOperationException on a non-number (say "64" as a string), so check the kind first.
+            int I(string name) => Get(r, name, path) is { ValueKind: JsonValueKind.Number } e && e.TryGetInt32(out int v)
+                ? v : throw Bad(path, $"config.{name}", $"is {Get(r, name, path).GetRawText()}, not a 32-bit integer");
+            float F(string name) => Get(r, name, path) is { ValueKind: JsonValueKind.Number } e && e.TryGetSingle(out float v) && float.IsFinite(v)
+                ? v : throw Bad(path, $"config.{name}", $"is {Get(r, name, path).GetRawText()}, not a finite number");
             bool B(string name) => Get(r, name, path).ValueKind switch
             {
                 JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Bad(path, $"config.{name}", "is not a boolean"),

@@ -29,6 +29,8 @@ internal sealed class QSpecHeader
     /// </summary>
     public static QSpecHeader Parse(ReadOnlyMemory<byte> json, long dataLength, string path)
     {
+        // JsonDocument checks UTF-8 only when a string is read (GetString throws InvalidOperationException), so check it here.
+        if (!System.Text.Unicode.Utf8.IsValid(json.Span)) throw Bad(path, "header", "is not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
         catch (JsonException e) { throw Bad(path, "header", $"is not valid JSON ({e.Message})"); }

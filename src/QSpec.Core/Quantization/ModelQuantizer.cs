@@ -36,7 +36,7 @@ public static class ModelQuantizer
     {
         ArgumentNullException.ThrowIfNull(weights);
         options.Validate();
-        if (!weights.HasDense || weights.LinearLayers().Any(l => l.Weight.Dense is null))
+        if (!weights.HasDense)
             throw new ArgumentException("Quantization needs float32 weights for every linear layer.", nameof(weights));
         if (weights.Quantization is { Method: not "none" } q)
             throw new ArgumentException($"The model is already quantized (method {q.Method}).", nameof(weights));
@@ -109,19 +109,5 @@ public static class ModelQuantizer
         // Once the classifier is its own INT4 matrix the model is no longer tied to the float embedding.
         var config = ReferenceEquals(classifier, source.Classifier) ? source.Config : source.Config with { SharedClassifier = false };
         return new LlamaWeights(config, source.TokenEmbedding, layers, source.FinalNorm, classifier, info ?? source.Quantization);
-    }
-
-    /// <summary>
-    /// A copy whose linear layers carry float32 weights equal to their dequantized INT4 weights (INT4 kept), so the
-    /// Fp32 execution mode computes exactly what W4A16 computes up to summation order.
-    /// </summary>
-    internal static LlamaWeights WithDequantizedDense(LlamaWeights weights)
-    {
-        static LinearWeight D(LinearWeight w) => w.Int4 is null ? w : new LinearWeight(w.Rows, w.Columns, w.Int4.Dequantize(), w.Int4);
-        var layers = weights.Layers.Select(l => l with
-        {
-            Wq = D(l.Wq), Wk = D(l.Wk), Wv = D(l.Wv), Wo = D(l.Wo), W1 = D(l.W1), W2 = D(l.W2), W3 = D(l.W3),
-        }).ToList();
-        return new LlamaWeights(weights.Config, weights.TokenEmbedding, layers, weights.FinalNorm, D(weights.Classifier), weights.Quantization);
     }
 }

@@ -25,7 +25,7 @@ public static class ModelRotation
     /// <exception cref="ArgumentException">The model lacks float32 weights or was already quantized or rotated.</exception>
     public static LlamaWeights Rotate(LlamaWeights weights, int seed = 0)
     {
-        if (!weights.HasDense || weights.Layers.Any(l => l.Wk.Dense is null || l.Wv.Dense is null || l.Wo.Dense is null || l.W1.Dense is null || l.W3.Dense is null))
+        if (!weights.HasDense)
             throw new ArgumentException("Rotation needs float32 weights for every linear layer.", nameof(weights));
         if (weights.Quantization is { } q)
             throw new ArgumentException($"The model is already quantized or rotated (method {q.Method}, rotation {q.Rotation}).", nameof(weights));

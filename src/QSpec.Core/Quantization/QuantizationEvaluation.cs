@@ -35,7 +35,7 @@ internal static class QuantizationEvaluation
     /// <summary>NLL of <paramref name="weights"/> on <paramref name="sequences"/>; INT4 layers are dequantized first.</summary>
     public static PerplexityResult Evaluate(LlamaWeights weights, IReadOnlyList<IReadOnlyList<int>> sequences)
     {
-        var dense = weights.HasDense ? weights : ModelQuantizer.WithDequantizedDense(weights);
+        var dense = weights.WithDequantizedDense();
         using var model = LlamaModel.Create(dense);
         using var session = model.CreateSession();
         return Perplexity.Evaluate(session, sequences, ExecutionMode.Fp32);

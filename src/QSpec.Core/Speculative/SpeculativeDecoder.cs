@@ -1,3 +1,4 @@
+using QSpec.Generation;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using QSpec.Inference;
@@ -11,7 +12,10 @@ namespace QSpec.Speculative;
 /// </summary>
 public sealed class SpeculativeDecoder
 {
-    /// <summary>Creates a decoder on <paramref name="session"/>, whose cache it uses (reset at each generation).</summary>
+    /// <summary>
+    /// Creates a decoder on <paramref name="session"/>, whose cache it uses and keeps between generations: a prompt
+    /// that starts with cached tokens reuses them and computes only the rest.
+    /// </summary>
     /// <exception cref="ArgumentException">The options are invalid, the model has no INT4 weights, or the session cannot hold k + 1 rows.</exception>
     public SpeculativeDecoder(InferenceSession session, SpeculativeOptions options)
     {
@@ -34,6 +38,10 @@ public sealed class SpeculativeDecoder
     public SpeculativeStatistics Statistics { get; private set; } = new();
     /// <summary>The draft-length controller of the latest generation in auto mode, else null.</summary>
     public DraftLengthController? Controller { get; private set; }
+    /// <summary>Why the latest generation ended (<see cref="FinishReason.None"/> while it runs).</summary>
+    public FinishReason FinishReason { get; private set; }
+    /// <summary>Prompt tokens of the latest generation that were already in the cache and not computed again.</summary>
+    public int ReusedPromptTokens { get; private set; }
 
     /// <summary>
     /// Streams generated token ids as they are accepted. Everything is validated before any work; cancellation is
@@ -111,14 +119,16 @@ public sealed class SpeculativeDecoder
         Controller = engine.Controller;
         var clock = Stopwatch.StartNew();
         var emitted = new[] { new List<int>() };
+        FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
-        engine.Start([prompt]);
+        ReusedPromptTokens = engine.Start([prompt])[0];
         while (!engine.Finished)
         {
             ct.ThrowIfCancellationRequested();
             emitted[0].Clear();
             engine.Step(emitted);
             engine.Statistics.SetTotalTime(clock.Elapsed);
+            if (engine.Finished) FinishReason = engine.FinishReasonOf(0);
             foreach (int t in emitted[0]) yield return t;
         }
     }
@@ -126,10 +136,7 @@ public sealed class SpeculativeDecoder
     private static void ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        if (prompt.Count < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", nameof(prompt));
-        if ((long)prompt.Count + options.MaxTokens > session.Model.Config.SeqLen)
-            throw new ArgumentException(
-                $"The prompt ({prompt.Count} tokens) plus MaxTokens ({options.MaxTokens}) exceeds the model's context length ({session.Model.Config.SeqLen}).", nameof(prompt));
+        new GenerationOptions().EnsureFits(prompt.Count, session.Model.Config.SeqLen);
         session.ValidatePositions(prompt.ToArray(), 0);
     }
 }

@@ -18,6 +18,7 @@ internal sealed class SpeculativeEngine
     private readonly Sampler _shape;            // applies temperature/top-k/top-p; never draws
     private readonly int _vocab;
     private readonly double? _syntheticAcceptance;
+    private readonly IReadOnlyCollection<int> _stop;
     private float[] _row;
 
     /// <param name="syntheticAcceptance">
@@ -31,6 +32,7 @@ internal sealed class SpeculativeEngine
         _vocab = model.Config.VocabSize;
         _row = new float[_vocab];
         _shape = new Sampler(options.Sampling);
+        _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
         _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
         Controller = options.AutoDraftLength || options.AutoDraftMode
@@ -45,19 +47,31 @@ internal sealed class SpeculativeEngine
     public DraftLengthController? Controller { get; }
     public bool Finished => _seqs.All(s => s.Done);
 
-    /// <summary>Prefills every prompt but its last token (W4A16) and makes that token pending.</summary>
-    public void Start(IReadOnlyList<IReadOnlyList<int>> prompts)
+    /// <summary>Why sequence <paramref name="b"/> ended (<see cref="FinishReason.None"/> while it runs).</summary>
+    public FinishReason FinishReasonOf(int b) => _seqs[b].Finish;
+
+    /// <summary>
+    /// Makes every prompt but its last token cached (W4A16), keeping the longest prefix the cache already holds,
+    /// and makes that last token pending. Returns the prompt tokens reused from the cache, per sequence.
+    /// </summary>
+    public int[] Start(IReadOnlyList<IReadOnlyList<int>> prompts)
     {
+        var reused = new int[_seqs.Length];
         for (int b = 0; b < _seqs.Length; b++)
         {
             var s = _seqs[b];
-            var prompt = prompts[b];
-            s.Cache.Truncate(0);
-            Transformer.ForwardChunked(_model, _scratch, s.Cache, prompt.Take(prompt.Count - 1).ToArray(), 0, _options.VerifyMode, null);
-            s.Pending = prompt[^1];
+            var head = prompts[b].Take(prompts[b].Count - 1).ToArray();
+            int reuse = s.Cache.CommonPrefixLength(head, _options.VerifyMode);
+            s.Cache.Truncate(reuse);
+            if (reuse < head.Length)
+                Transformer.ForwardChunked(_model, _scratch, s.Cache, head.AsSpan(reuse), reuse, _options.VerifyMode, null);
+            reused[b] = reuse;
+            s.Pending = prompts[b][^1];
             s.Emitted = 0;
             s.Done = false;
+            s.Finish = FinishReason.None;
         }
+        return reused;
     }
 
     /// <summary>One propose/score/accept step; appends each sequence's newly emitted tokens to <paramref name="emitted"/>.</summary>
@@ -175,11 +189,13 @@ internal sealed class SpeculativeEngine
             output.Add(token);
             s.Emitted++;
             emittedNow++;
-            if (s.Emitted >= _options.MaxTokens || _options.StopTokens.Contains(token)) s.Done = true;
+            if (_stop.Contains(token)) s.Finish = FinishReason.StopToken;
+            else if (s.Emitted >= _options.MaxTokens) s.Finish = FinishReason.MaxTokens;
+            s.Done = s.Finish != FinishReason.None;
         }
         Statistics.AddTokens(emittedNow);
         s.Pending = v.NextToken;
-        if (s.Cache.Length + 1 > _model.Config.SeqLen) s.Done = true;
+        if (!s.Done && s.Cache.Length + 1 > _model.Config.SeqLen) { s.Done = true; s.Finish = FinishReason.ContextFull; }
     }
 
     private int Choose(int row, float[]? q, Random random)
@@ -202,6 +218,7 @@ internal sealed class SpeculativeEngine
         public int Emitted { get; set; }
         public int K { get; set; }
         public bool Done { get; set; }
+        public FinishReason Finish { get; set; }
         public int Base { get; set; }
     }
 }

@@ -41,8 +41,11 @@ public sealed class SpeculativeOptions
     /// <summary>Token choice, applied identically to draft and target distributions. Default greedy.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
 
-    /// <summary>Generation stops after emitting one of these ids. Default none.</summary>
-    public IReadOnlyCollection<int> StopTokens { get; init; } = [];
+    /// <summary>
+    /// Generation stops after emitting one of these ids. Default null: the model's end-of-generation ids
+    /// (<see cref="EndOfGeneration.Ids(LlamaModel)"/>). An empty collection never stops early.
+    /// </summary>
+    public IReadOnlyCollection<int>? StopTokens { get; init; }
 
     /// <summary>The verifier's mode. Always <see cref="ExecutionMode.W4A16"/>: the output QSpec reproduces.</summary>
     public ExecutionMode VerifyMode => ExecutionMode.W4A16;

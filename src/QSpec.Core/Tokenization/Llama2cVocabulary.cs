@@ -93,6 +93,49 @@ internal sealed class Llama2cVocabulary
             offset += length;
         }
 
+        CheckLayout(path, pieces, offset);
+        return new Llama2cVocabulary(path, maxTokenLength, [.. pieces], [.. scores]);
+    }
+
+    /// <summary>
+    /// A vocabulary from SentencePiece pieces and scores (GGUF <c>tokenizer.ggml.tokens</c>/<c>scores</c>), stored as
+    /// llama2.c's export does: "▁" becomes a space, BOS and EOS become <c>"\n&lt;s&gt;\n"</c> and <c>"\n&lt;/s&gt;\n"</c>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The counts differ, a score is not finite, or the llama2.c layout does not hold.</exception>
+    public static Llama2cVocabulary FromPieces(string path, IReadOnlyList<string> sentencePieces, IReadOnlyList<float> scores)
+    {
+        if (sentencePieces.Count != scores.Count)
+            throw Bad(path, "scores", -1, $"{scores.Count} scores for {sentencePieces.Count} tokens");
+        var pieces = new string[sentencePieces.Count];
+        int maxLength = 1;
+        for (int id = 0; id < pieces.Length; id++)
+        {
+            if (!float.IsFinite(scores[id])) throw Bad(path, $"token {id} score", -1, $"value {scores[id]} is not finite");
+            pieces[id] = id == BosId ? "\n<s>\n" : id == EosId ? "\n</s>\n" : sentencePieces[id].Replace('\u2581', ' ');
+            if (pieces[id].Length == 0) throw Bad(path, $"token {id}", -1, "the piece is empty");
+            maxLength = Math.Max(maxLength, Encoding.UTF8.GetByteCount(pieces[id]));
+        }
+        CheckLayout(path, pieces, -1);
+        return new Llama2cVocabulary(path, maxLength, pieces, [.. scores]);
+    }
+
+    /// <summary>This vocabulary as a llama2.c tokenizer file (the layout documented on the type).</summary>
+    public byte[] ToFileBytes()
+    {
+        using var m = new MemoryStream();
+        using var w = new BinaryWriter(m);
+        w.Write(MaxTokenLength);
+        for (int id = 0; id < Pieces.Length; id++)
+        {
+            var bytes = Encoding.UTF8.GetBytes(Pieces[id]);
+            w.Write(Scores[id]); w.Write(bytes.Length); w.Write(bytes);
+        }
+        w.Flush();
+        return m.ToArray();
+    }
+
+    private static void CheckLayout(string path, IReadOnlyList<string> pieces, long offset)
+    {
         if (pieces.Count < MinimumSize)
             throw Bad(path, "token count", offset, $"{pieces.Count} tokens, at least {MinimumSize} needed (3 special + 256 byte tokens)");
         for (int b = 0; b < 256; b++)
@@ -100,7 +143,6 @@ internal sealed class Llama2cVocabulary
             if (pieces[ByteOffset + b] != BytePiece(b))
                 throw Bad(path, $"token {ByteOffset + b}", -1, $"expected byte-fallback piece {BytePiece(b)}, found \"{pieces[ByteOffset + b]}\"");
         }
-        return new Llama2cVocabulary(path, maxTokenLength, [.. pieces], [.. scores]);
     }
 
     private static InvalidDataException Bad(string path, string field, long offset, string problem) =>

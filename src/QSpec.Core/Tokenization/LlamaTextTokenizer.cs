@@ -14,10 +14,13 @@ public sealed class LlamaTextTokenizer
     private readonly TokenPieceTable _table;
     private readonly Func<string, bool, IReadOnlyList<int>> _encode;
 
-    private LlamaTextTokenizer(string path, Tokenizer inner, TokenPieceTable table, Func<string, bool, IReadOnlyList<int>> encode)
+    private LlamaTextTokenizer(string path, Tokenizer inner, TokenPieceTable table, Func<string, bool, IReadOnlyList<int>> encode, byte[] sourceBytes)
     {
-        _path = path; Inner = inner; _table = table; _encode = encode;
+        _path = path; Inner = inner; _table = table; _encode = encode; SourceBytes = sourceBytes;
     }
+
+    /// <summary>The tokenizer as file bytes (what was loaded, or a llama2.c tokenizer file for a GGUF vocabulary), to embed in a .qspec file.</summary>
+    internal byte[] SourceBytes { get; }
 
     /// <summary>
     /// Loads <paramref name="path"/>: a <c>.model</c> file as SentencePiece, a <c>.bin</c> file as llama2.c; any other
@@ -30,7 +33,45 @@ public sealed class LlamaTextTokenizer
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file not found: {path}", path);
-        return IsSentencePiece(path) ? LoadSentencePiece(path) : LoadLlama2c(path);
+        using var stream = new MemoryStream(File.ReadAllBytes(path), writable: false);
+        var extension = Path.GetExtension(path);
+        bool sentencePiece = extension.Equals(".model", StringComparison.OrdinalIgnoreCase) ? true
+            : extension.Equals(".bin", StringComparison.OrdinalIgnoreCase) ? false
+            : IsSentencePiece(stream);
+        return sentencePiece ? LoadSentencePiece(stream, path) : LoadLlama2c(stream, path);
+    }
+
+    /// <summary>
+    /// Loads a tokenizer file's contents from <paramref name="stream"/> (read to its end; it need not be seekable),
+    /// recognised by content as in <see cref="Load(string)"/>: a llama2.c tokenizer or a SentencePiece model proto.
+    /// </summary>
+    /// <param name="name">Names the source in messages (a file name, "embedded in model.qspec", ...).</param>
+    /// <exception cref="InvalidDataException">The contents are malformed; the message names <paramref name="name"/> and the field.</exception>
+    public static LlamaTextTokenizer Load(Stream stream, string name = "stream")
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(name);
+        var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        return IsSentencePiece(copy) ? LoadSentencePiece(copy, name) : LoadLlama2c(copy, name);
+    }
+
+    /// <summary>Loads a tokenizer file's bytes (see <see cref="Load(Stream, string)"/>).</summary>
+    public static LlamaTextTokenizer FromBytes(byte[] bytes, string name = "bytes")
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return Load(new MemoryStream(bytes, writable: false), name);
+    }
+
+    /// <summary>
+    /// A llama2.c-rule tokenizer over an SPM vocabulary given piece by piece (GGUF <c>tokenizer.ggml.*</c>), whose layout
+    /// must be llama2.c's: unknown 0, BOS 1, EOS 2, byte tokens 3..258. Pieces use "▁" for a space.
+    /// </summary>
+    internal static LlamaTextTokenizer FromPieces(string name, IReadOnlyList<string> pieces, IReadOnlyList<float> scores)
+    {
+        var vocabulary = Llama2cVocabulary.FromPieces(name, pieces, scores);
+        return Wrap(name, new Llama2cTokenizer(vocabulary, addBeginningOfSentence: true), vocabulary.ToFileBytes());
     }
 
     /// <summary>The Microsoft.ML.Tokenizers object doing the work (<see cref="LlamaTokenizer"/> or <see cref="Llama2cTokenizer"/>),
@@ -70,27 +111,25 @@ public sealed class LlamaTextTokenizer
                 $"Tokenizer '{_path}' has {VocabularySize} tokens but the model's vocab_size is {modelVocabSize}; they must be equal.");
     }
 
-    private static bool IsSentencePiece(string path)
+    /// <summary>Peeks at the first 4 bytes of a seekable stream and rewinds it.</summary>
+    private static bool IsSentencePiece(Stream stream)
     {
-        var extension = Path.GetExtension(path);
-        if (extension.Equals(".model", StringComparison.OrdinalIgnoreCase)) return true;
-        if (extension.Equals(".bin", StringComparison.OrdinalIgnoreCase)) return false;
         Span<byte> head = stackalloc byte[4];
-        using var stream = File.OpenRead(path);
+        long start = stream.Position;
         int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = start;
         return !(read == 4 && head[1] == 0 && head[2] == 0 && head[3] == 0);
     }
 
-    private static LlamaTextTokenizer LoadLlama2c(string path)
-    {
-        var inner = Llama2cTokenizer.Create(path, addBeginningOfSentence: true);
-        return new LlamaTextTokenizer(path, inner, inner.Pieces, (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false));
-    }
+    private static LlamaTextTokenizer LoadLlama2c(MemoryStream stream, string path)
+        => Wrap(path, new Llama2cTokenizer(Llama2cVocabulary.Parse(stream, path), addBeginningOfSentence: true), stream.ToArray());
 
-    private static LlamaTextTokenizer LoadSentencePiece(string path)
+    private static LlamaTextTokenizer Wrap(string path, Llama2cTokenizer inner, byte[] sourceBytes)
+        => new(path, inner, inner.Pieces, (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false), sourceBytes);
+
+    private static LlamaTextTokenizer LoadSentencePiece(MemoryStream stream, string path)
     {
         LlamaTokenizer inner;
-        using var stream = File.OpenRead(path); // file-system errors propagate as they are
         try
         {
             inner = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false);
@@ -110,6 +149,6 @@ public sealed class LlamaTextTokenizer
         }
         var table = new TokenPieceTable(pieces, inner.BeginningOfSentenceId, inner.EndOfSentenceId);
         return new LlamaTextTokenizer(path, inner, table,
-            (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false));
+            (text, addBos) => inner.EncodeToIds(text, addBos, addEndOfSentence: false), stream.ToArray());
     }
 }

@@ -110,3 +110,44 @@ public sealed class Llama2cReaderTests : IDisposable
         if (!shared) Put(w.Classifier.Dense!);
     }
 }
+
+public sealed class Llama2cReaderHostileHeaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("qspec-reader-hostile-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(int[] header, int extraBytes = 0)
+    {
+        var path = Path.Combine(_dir, "hostile.bin");
+        var bytes = new byte[header.Length * 4 + extraBytes];
+        for (int i = 0; i < header.Length; i++) BitConverter.TryWriteBytes(bytes.AsSpan(4 * i), header[i]);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public void VocabSizeIntMinValueIsInvalidData()
+    {
+        var bytes = File.ReadAllBytes(SharedData.DefaultModel);
+        BitConverter.TryWriteBytes(bytes.AsSpan(20), int.MinValue);
+        var path = Path.Combine(_dir, "minvocab.bin");
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => Llama2cReader.ReadConfig(path));
+        Assert.Contains("vocab_size", e.Message);
+        Assert.Contains(path, e.Message);
+    }
+
+    /// <summary>
+    /// 28 bytes whose implied size, 28 + 4·floats, is 2^64 + 28: a 64-bit sum wraps to exactly the file length.
+    /// (dim 2^20, hidden 2^20, 599186 layers, 2^19 heads and KV heads, vocab 898778, seq_len 2^19.)
+    /// </summary>
+    [Fact]
+    public void HeaderWhoseSizeWrapsTo28BytesIsInvalidData()
+    {
+        var path = Write([1 << 20, 1 << 20, 599186, 1 << 19, 1 << 19, 898778, 1 << 19]);
+        var e = Assert.Throws<InvalidDataException>(() => Llama2cReader.ReadConfig(path));
+        Assert.Contains("file length", e.Message);
+        Assert.Throws<InvalidDataException>(() => Llama2cReader.Read(path));
+    }
+}

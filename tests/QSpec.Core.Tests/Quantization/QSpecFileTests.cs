@@ -204,6 +204,42 @@ public sealed class QSpecFileTests : IDisposable
         Assert.Contains(QSpecFile.KeyVersion, Assert.Throws<InvalidDataException>(() => QSpecFile.Read(path)).Message);
     }
 
+    [Theory]
+    [InlineData("dim")]
+    [InlineData("seq_len")]
+    [InlineData("rope_theta")]
+    public void ConfigNumberGivenAsStringNamesFileAndField(string field)
+    {
+        var path = WriteQuantized();
+        RewriteHeader(path, h =>
+        {
+            var config = JsonNode.Parse(h["__metadata__"]![QSpecFile.KeyConfig]!.GetValue<string>())!.AsObject();
+            config[field] = config[field]!.ToJsonString(); // 64 becomes "64"
+            h["__metadata__"]![QSpecFile.KeyConfig] = config.ToJsonString();
+        });
+        var e = Assert.Throws<InvalidDataException>(() => QSpecFile.Read(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains($"config.{field}", e.Message);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x80 })]
+    [InlineData(new byte[] { 0xC0, 0xAF })]
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 })]
+    public void InvalidUtf8InTheHeaderNamesFileAndHeader(byte[] bad)
+    {
+        var path = WriteQuantized();
+        var bytes = File.ReadAllBytes(path);
+        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        int quote = Array.IndexOf(bytes, (byte)'"', 8) + 1; // inside the first key
+        byte[] output = [.. bytes.AsSpan(0, quote), .. bad, .. bytes.AsSpan(quote)];
+        BinaryPrimitives.WriteInt64LittleEndian(output, n + bad.Length);
+        File.WriteAllBytes(path, output);
+        var e = Assert.Throws<InvalidDataException>(() => QSpecFile.Read(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("UTF-8", e.Message);
+    }
+
     /// <summary>Replaces the JSON header (re-serialized after <paramref name="edit"/>) and keeps the data bytes.</summary>
     private static void RewriteHeader(string path, Action<JsonObject> edit)
     {

@@ -51,7 +51,7 @@ public class QuantizationQualityTests
         var q = ModelQuantizer.Quantize(TestData.Stories260K, new QuantizerOptions { Method = QuantizationMethod.Rtn, GroupSize = 32 }, null);
         int[] tokens = [TestData.Bos, .. TestData.Expected.Ids[..16]];
         using var m1 = LlamaModel.Create(q);
-        using var m2 = LlamaModel.Create(ModelQuantizer.WithDequantizedDense(q));
+        using var m2 = LlamaModel.Create(q.WithDequantizedDense());
         using var s1 = m1.CreateSession();
         using var s2 = m2.CreateSession();
         var a = s1.Forward(tokens, 0, ExecutionMode.W4A16);

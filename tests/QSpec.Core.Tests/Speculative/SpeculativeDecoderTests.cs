@@ -103,7 +103,7 @@ public class SpeculativeDecoderTests
         Assert.Throws<ArgumentException>(() => new SpeculativeDecoder(s, new SpeculativeOptions()));
         using var qs = q.CreateSession();
         var d = new SpeculativeDecoder(qs, new SpeculativeOptions { MaxTokens = 100 });
-        Assert.Throws<ArgumentException>(() => d.Generate(Enumerable.Repeat(1, 450).ToArray()));
+        Assert.Throws<ArgumentException>(() => d.Generate(Enumerable.Repeat(1, q.Config.SeqLen + 1).ToArray()));
     }
 }
 

@@ -29,6 +29,16 @@ public sealed class BackendFactoryTests
         Assert.Contains("CPU", e.Message); // ILGPU always finds its CPU accelerator
     }
 
+    /// <summary>Under QSPEC_REQUIRE_CUDA=1 (a run meant for a GPU) a machine without one fails here and in every CUDA case.</summary>
+    [Fact]
+    public void RequiredCuda_IsPresent_AndListed()
+    {
+        if (!TestBackends.CudaRequired) return;
+        Assert.Contains("cuda", ((IEnumerable<object[]>)TestBackends.Names).Select(row => (string)row[0]));
+        Assert.True(BackendFactory.CudaDeviceCount() > 0,
+            $"QSPEC_REQUIRE_CUDA=1 but no CUDA device; accelerators: {string.Join(", ", BackendFactory.DescribeAccelerators())}.");
+    }
+
     [Fact]
     public void Cpu_And_IlgpuCpu_AreWhatTheySay()
     {

@@ -13,7 +13,9 @@ public sealed partial class IlgpuBackend
         long vocab = table.Length / dim;
         foreach (int t in tokens)
             if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id outside the vocabulary of {vocab}.");
+        using var _ = Enter();
         var ids = UploadIndices(tokens);
+        Launched();
         _kernels.Embedding(tokens.Length * dim, F(table), ids, F(x), dim);
     }
 
@@ -21,6 +23,8 @@ public sealed partial class IlgpuBackend
     public void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps)
     {
         if (rows == 0) return;
+        using var _ = Enter();
+        Launched();
         _kernels.RmsNorm(new KernelConfig(rows, _accelerator.WarpSize), F(x), F(weight), F(y), dim, eps);
     }
 
@@ -29,6 +33,8 @@ public sealed partial class IlgpuBackend
     {
         var m = Matrix(w);
         if (rows == 0) return;
+        using var _ = Enter();
+        Launched();
         _kernels.LinearF32(new KernelConfig(m.Rows, _accelerator.WarpSize), F(x), m.Dense, F(y), Shape(m, rows));
     }
 
@@ -38,6 +44,8 @@ public sealed partial class IlgpuBackend
         var m = Matrix(w);
         var packed = m.Packed;
         if (rows == 0) return;
+        using var _ = Enter();
+        Launched();
         int warps = Math.Min(LinearW4A16Kernel.WarpsPerGroup, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
         _kernels.LinearW4A16(new KernelConfig(ResidentGroups((m.Rows + warps - 1) / warps), warps * _accelerator.WarpSize),
             F(x), packed, m.Scales, F(y), Shape(m, rows));
@@ -49,6 +57,8 @@ public sealed partial class IlgpuBackend
         int qmax = ActivationQuantReference.MaxLevel(bits);
         var qa = Activations(q, rows, columns);
         if (rows == 0) return;
+        using var _ = Enter();
+        Launched();
         _kernels.QuantizeActivations(new KernelConfig(rows, _accelerator.WarpSize), F(x), qa.Values, qa.Scales,
             columns, Formats.Int4Matrix.PadColumns(columns), qmax);
     }
@@ -60,6 +70,8 @@ public sealed partial class IlgpuBackend
         var packed = m.Packed;
         var qa = Activations(q, rows, m.Columns);
         if (rows == 0) return;
+        using var _ = Enter();
+        Launched();
         _kernels.LinearInt(new KernelConfig(m.Rows, _accelerator.WarpSize), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
     }
 
@@ -70,8 +82,12 @@ public sealed partial class IlgpuBackend
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, $"Block size must be a power of two dividing {dim}.");
         if (rows == 0 || blockSize == 1) return;
         float norm = 1f / MathF.Sqrt(blockSize);
+        using var _ = Enter();
         for (int span = 1; span < blockSize; span <<= 1)
+        {
+            Launched();
             _kernels.HadamardStage(rows * dim / 2, F(x), new HadamardStage(dim, blockSize, span, norm, span * 2 == blockSize ? 1 : 0));
+        }
     }
 
     /// <inheritdoc />
@@ -85,8 +101,10 @@ public sealed partial class IlgpuBackend
             if (p < 0) throw new ArgumentOutOfRangeException(nameof(positions), p, "Positions must be non-negative.");
             maxPosition = Math.Max(maxPosition, p);
         }
+        using var _ = Enter();
         var table = RopeTableView(theta, headSize, maxPosition + 1);
         var pos = UploadIndices(positions[..rows]);
+        Launched();
         _kernels.Rope(rows * heads * (headSize / 2), F(x), pos, table, heads, headSize);
     }
 
@@ -100,6 +118,8 @@ public sealed partial class IlgpuBackend
         long source = (long)rowOffset * kvDim, destination = layerOffset + (long)start * kvDim;
         CheckRange(kc, destination, (long)rows * kvDim, nameof(start));
         int count = rows * kvDim;
+        using var _ = Enter();
+        Launched();
         if (kc.Precision == KvPrecision.Float32)
             _kernels.StoreF32(count, F(k), F(v), new F32Cache(kc.Floats), new F32Cache(vc.Floats), source, destination);
         else
@@ -116,6 +136,8 @@ public sealed partial class IlgpuBackend
         var kc = Buffer(keyCache);
         var vc = Buffer(valueCache);
         int stride = start + rows;
+        using var _ = Enter();
+        Launched();
         var scratch = Scratch((long)rows * heads * stride);
         var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize), stride);
         var config = new KernelConfig(rows * heads, _accelerator.WarpSize);
@@ -128,13 +150,19 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc />
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length)
     {
-        if (length > 0) _kernels.SwiGlu(checked((int)length), F(gate), F(up));
+        if (length <= 0) return;
+        using var _ = Enter();
+        Launched();
+        _kernels.SwiGlu(checked((int)length), F(gate), F(up));
     }
 
     /// <inheritdoc />
     public void Add(DeviceBuffer x, DeviceBuffer delta, long length)
     {
-        if (length > 0) _kernels.Add(checked((int)length), F(x), F(delta));
+        if (length <= 0) return;
+        using var _ = Enter();
+        Launched();
+        _kernels.Add(checked((int)length), F(x), F(delta));
     }
 
     /// <inheritdoc />
@@ -142,11 +170,12 @@ public sealed partial class IlgpuBackend
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         CheckRange(x, offset, length, nameof(offset));
+        using var _ = Enter();
+        Launched();
         _kernels.Argmax(new KernelConfig(1, ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup)), F(x), offset, length, _argmaxResult.View);
-        int result = 0;
-        _argmaxResult.View.CopyToCPU(_stream, ref result, 1);
-        _stream.Synchronize();
-        return result;
+        Span<int> result = stackalloc int[1];
+        CopyToHost(_argmaxResult.View, result);
+        return result[0];
     }
 
     /// <summary>Downloads quantized activations as written by <see cref="QuantizeActivations"/> (for tests).</summary>
@@ -156,9 +185,9 @@ public sealed partial class IlgpuBackend
         int words = rows * Formats.Int4Matrix.PadColumns(columns) / 4;
         var packed = new int[words];
         var scales = new float[rows];
-        qa.Values.SubView(0, words).CopyToCPU(_stream, ref packed[0], words);
-        qa.Scales.SubView(0, rows).CopyToCPU(_stream, ref scales[0], rows);
-        _stream.Synchronize();
+        using var _ = Enter();
+        CopyToHost(qa.Values, packed);
+        CopyToHost(qa.Scales, scales);
         return (System.Runtime.InteropServices.MemoryMarshal.Cast<int, sbyte>(packed).ToArray(), scales);
     }
 
@@ -176,11 +205,13 @@ public sealed partial class IlgpuBackend
             ReleaseAfterQueuedWork(_ropeTable);
             _ropeTable = null;
             _ropeTable = AllocateDevice<float>(host.Length);
-            _ropeTable.View.CopyFromCPU(_stream, ref host[0], host.Length);
+            CopyToDevice<float>(host, _ropeTable.View);
             _ropeKey = (theta, headSize, capacity);
         }
         return _ropeTable.View;
     }
+
+    private void Launched() => KernelLaunches++;
 
     /// <summary>
     /// The grid for a grid-stride kernel that needs <paramref name="groups"/> groups: all of them on a GPU; on the CPU

@@ -92,18 +92,27 @@ public sealed partial class IlgpuBackend : IBackend
     public bool IsCuda => _accelerator.AcceleratorType == AcceleratorType.Cuda;
 
     /// <inheritdoc />
-    public DeviceBuffer Allocate(long length) => new IlgpuBuffer(length, AllocateDevice<float>(length));
+    public DeviceBuffer Allocate(long length)
+    {
+        using var _ = Enter();
+        return new IlgpuBuffer(length, AllocateDevice<float>(length));
+    }
 
     /// <inheritdoc />
-    public DeviceBuffer AllocateKv(long length, KvPrecision precision) => precision == KvPrecision.Float16
-        ? new IlgpuBuffer(length, AllocateDevice<ushort>(length))
-        : new IlgpuBuffer(length, AllocateDevice<float>(length));
+    public DeviceBuffer AllocateKv(long length, KvPrecision precision)
+    {
+        using var _ = Enter();
+        return precision == KvPrecision.Float16
+            ? new IlgpuBuffer(length, AllocateDevice<ushort>(length))
+            : new IlgpuBuffer(length, AllocateDevice<float>(length));
+    }
 
     /// <inheritdoc />
     public QuantizedActivationBuffer AllocateQuantizedActivations(int maxRows, int maxColumns)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxColumns);
+        using var _ = Enter();
         var values = AllocateDevice<int>((long)maxRows * Int4Matrix.PadColumns(maxColumns) / 4);
         try
         {
@@ -122,14 +131,15 @@ public sealed partial class IlgpuBackend : IBackend
         var b = Buffer(destination);
         CheckRange(b, offset, source.Length, nameof(offset));
         if (source.IsEmpty) return;
+        using var _ = Enter();
         if (b.Precision == KvPrecision.Float32)
         {
-            b.Floats.SubView(offset, source.Length).CopyFromCPU(_stream, ref MemoryMarshal.GetReference(source), source.Length);
+            CopyToDevice(source, b.Floats.SubView(offset));
             return;
         }
         var bits = new ushort[source.Length];
         for (int i = 0; i < bits.Length; i++) bits[i] = HalfBits.FromFloat(source[i]);
-        b.Halves.SubView(offset, bits.Length).CopyFromCPU(_stream, ref bits[0], bits.Length);
+        CopyToDevice<ushort>(bits, b.Halves.SubView(offset));
     }
 
     /// <inheritdoc />
@@ -138,15 +148,14 @@ public sealed partial class IlgpuBackend : IBackend
         var b = Buffer(source);
         CheckRange(b, offset, destination.Length, nameof(offset));
         if (destination.IsEmpty) return;
+        using var _ = Enter();
         if (b.Precision == KvPrecision.Float32)
         {
-            b.Floats.SubView(offset, destination.Length).CopyToCPU(_stream, ref MemoryMarshal.GetReference(destination), destination.Length);
-            _stream.Synchronize();
+            CopyToHost(b.Floats.SubView(offset), destination);
             return;
         }
         var bits = new ushort[destination.Length];
-        b.Halves.SubView(offset, bits.Length).CopyToCPU(_stream, ref bits[0], bits.Length);
-        _stream.Synchronize();
+        CopyToHost<ushort>(b.Halves.SubView(offset), bits);
         for (int i = 0; i < bits.Length; i++) destination[i] = HalfBits.ToFloat(bits[i]);
     }
 
@@ -160,6 +169,7 @@ public sealed partial class IlgpuBackend : IBackend
             throw new ArgumentException($"INT4 matrix is {int4.Rows}x{int4.Columns}, expected {rows}x{columns}.", nameof(int4));
         if (dense is not null && dense.LongLength != (long)rows * columns)
             throw new ArgumentException($"Dense matrix has {dense.LongLength} elements, expected {(long)rows * columns}.", nameof(dense));
+        using var _ = Enter();
         var owned = new List<MemoryBuffer>();
         try
         {
@@ -170,16 +180,17 @@ public sealed partial class IlgpuBackend : IBackend
                 // RowBytes = PaddedColumns / 2 is a multiple of 32, so rows are whole 32-bit words.
                 var words = MemoryMarshal.Cast<byte, uint>(int4.Data.AsSpan());
                 owned.Add(packed = AllocateDevice<uint>(words.Length));
-                packed.View.CopyFromCPU(_stream, ref MemoryMarshal.GetReference(words), words.Length);
+                CopyToDevice<uint>(words, packed.View);
                 owned.Add(scales = AllocateDevice<float>(int4.Scales.Length));
-                scales.View.CopyFromCPU(_stream, ref int4.Scales[0], int4.Scales.Length);
+                CopyToDevice<float>(int4.Scales, scales.View);
             }
             if (dense is not null)
             {
                 owned.Add(denseBuffer = AllocateDevice<float>(dense.LongLength));
-                denseBuffer.View.CopyFromCPU(_stream, ref dense[0], dense.LongLength);
+                CopyToDevice<float>(dense, denseBuffer.View);
             }
             _stream.Synchronize();
+            HostSyncs++;
             return new IlgpuMatrix(rows, columns, int4?.GroupSize ?? 0, packed, scales, denseBuffer);
         }
         catch
@@ -190,11 +201,17 @@ public sealed partial class IlgpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void Synchronize() => _stream.Synchronize();
+    public void Synchronize()
+    {
+        using var _ = Enter();
+        _stream.Synchronize();
+        HostSyncs++;
+    }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        using var _ = _gate.EnterScope();
         if (_disposed) return;
         _disposed = true;
         _indices?.Dispose();
@@ -241,7 +258,7 @@ public sealed partial class IlgpuBackend : IBackend
             _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
         }
         var view = _indices.View.SubView(0, values.Length);
-        view.CopyFromCPU(_stream, ref MemoryMarshal.GetReference(values), values.Length);
+        CopyToDevice(values, view);
         return view;
     }
 
@@ -260,6 +277,7 @@ public sealed partial class IlgpuBackend : IBackend
     {
         if (buffer is null) return;
         _stream.Synchronize();
+        HostSyncs++;
         buffer.Dispose();
     }
 

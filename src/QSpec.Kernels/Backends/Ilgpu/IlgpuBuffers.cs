@@ -7,7 +7,7 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// A device buffer: float32 elements, or IEEE binary16 bits (<see cref="ushort"/>, see <see cref="HalfBits"/>) for an
 /// FP16 KV cache. Exactly one of the two storages is set.
 /// </summary>
-public sealed class IlgpuBuffer : DeviceBuffer
+internal sealed class IlgpuBuffer : DeviceBuffer
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? _floats;
     private MemoryBuffer1D<ushort, Stride1D.Dense>? _halves;
@@ -49,7 +49,7 @@ public sealed class IlgpuBuffer : DeviceBuffer
 /// A device weight matrix: the INT4 nibbles as 32-bit words (RowBytes / 4 per row, same byte order as
 /// <see cref="Formats.Int4Matrix.Data"/>, little-endian), the scales, and/or dense float32 W[N, K].
 /// </summary>
-public sealed class IlgpuMatrix : DeviceMatrix
+internal sealed class IlgpuMatrix : DeviceMatrix
 {
     private readonly MemoryBuffer1D<uint, Stride1D.Dense>? _packed;
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? _scales;
@@ -92,7 +92,7 @@ public sealed class IlgpuMatrix : DeviceMatrix
 /// Device per-token quantized activations: four signed bytes per 32-bit word (column 4j + t in byte t of word j),
 /// row m of a K-column call at words [m·Kp/4, (m+1)·Kp/4), and one float scale per row.
 /// </summary>
-public sealed class IlgpuQuantizedActivations : QuantizedActivationBuffer
+internal sealed class IlgpuQuantizedActivations : QuantizedActivationBuffer
 {
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _values;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _scales;
