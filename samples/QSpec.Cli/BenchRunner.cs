@@ -26,7 +26,10 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         if (settings.ForwardOnly) return report;
         foreach (var mode in settings.Modes)
         {
-            Generate(mode, prompts, Math.Min(8, settings.MaxTokens)); // warm-up: JIT and caches
+            // Warm-up (JIT tiers, caches): short runs for at least half a second, so small models are not timed in tier-0 code.
+            var warm = Stopwatch.StartNew();
+            do Generate(mode, prompts, Math.Min(8, settings.MaxTokens));
+            while (warm.Elapsed.TotalSeconds < 0.5);
             var sw = Stopwatch.StartNew();
             var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
             double seconds = sw.Elapsed.TotalSeconds;
