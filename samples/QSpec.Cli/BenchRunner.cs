@@ -26,12 +26,15 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         if (settings.ForwardOnly) return report;
         foreach (var mode in settings.Modes)
         {
-            Generate(mode, prompts, Math.Min(8, settings.MaxTokens)); // warm-up: JIT and caches
+            // Warm-up (JIT tiers, caches): short runs for at least half a second, so small models are not timed in tier-0 code.
+            var warm = Stopwatch.StartNew();
+            do Generate(mode, prompts, Math.Min(8, settings.MaxTokens));
+            while (warm.Elapsed.TotalSeconds < 0.5);
             var sw = Stopwatch.StartNew();
             var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
             double seconds = sw.Elapsed.TotalSeconds;
             report.Rows.Add(new BenchRow(mode, settings.Batch, tokens, seconds, tokens / seconds,
-                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)));
+                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)) { AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [] });
         }
         report.ComputeSpeedups();
         return report;
@@ -79,18 +82,18 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     {
         if (mode == "qspec")
         {
-            var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy,
-                syntheticAcceptance: settings.SyntheticAcceptance);
+            var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy);
+            double? rate = settings.SyntheticAcceptance;
             if (prompts.Count == 1)
             {
                 using var session = model.CreateSession();
                 var decoder = new SpeculativeDecoder(session, options);
-                long n = decoder.Generate(prompts[0]).LongCount();
+                long n = (rate is double p ? SyntheticAcceptance.Generate(decoder, prompts[0], p) : decoder.Generate(prompts[0])).LongCount();
                 _liveBytes = LiveBytes();
                 return (n, decoder.Statistics);
             }
             _liveBytes = 0; // batched caches are freed inside the call: not measured
-            var result = BatchGenerator.Generate(model, prompts, options);
+            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : BatchGenerator.Generate(model, prompts, options);
             return (result.Tokens.Sum(t => (long)t.Count), result.Statistics);
         }
         var gen = new GenerationOptions { MaxTokens = maxTokens, Mode = ModelLoading.ParseMode(mode) };

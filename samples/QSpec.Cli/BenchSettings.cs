@@ -1,7 +1,7 @@
 namespace QSpec.Cli;
 
 /// <summary>What <c>qspec bench</c> measures.</summary>
-internal sealed record BenchSettings(string[] Modes, int Batch, int MaxTokens, string DraftLength, int DraftBits,
+internal sealed record BenchSettings(string[] Modes, int Batch, int MaxTokens, string DraftLength, string DraftBits,
                                      double? SyntheticAcceptance, int Repeats, bool ForwardOnly)
 {
     public static readonly string[] KnownModes = ["fp32", "w4a16", "w4a4", "w4a8", "qspec"];

@@ -19,10 +19,10 @@ internal static class GenerateCommand
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold in (0, 1].", DefaultValueFactory = _ => 1f };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int?>("--seed") { Description = "Seed for reproducible sampling." };
-        var draftLength = new Option<string>("--draft-length") { Description = "QSpec draft length k (0..16) or 'auto'.", DefaultValueFactory = _ => "3" };
-        var draftBits = new Option<int>("--draft-bits") { Description = "QSpec draft activation bits: 4 (W4A4) or 8 (W4A8).", DefaultValueFactory = _ => 4 };
+        var draftLength = new Option<string>("--draft-length") { Description = "QSpec draft length k (0..16) or auto (default: chosen online from measured costs and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
+        var draftBits = new Option<string>("--draft-bits") { Description = "QSpec draft activation bits: 4 (W4A4), 8 (W4A8) or auto (chosen per step from measured cost and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
         var stats = new Option<bool>("--stats") { Description = "Print QSpec statistics to stderr." };
-        common.Mode.Description = "fp32, w4a16, w4a4, w4a8 or qspec (W4A4 drafts verified by W4A16).";
+        common.Mode.Description = "auto (w4a16 for INT4 weights, else fp32), qspec (W4A4/W4A8 drafts verified by W4A16; same tokens as w4a16), w4a16, w4a8, w4a4 or fp32. INT4 modes quantize a float checkpoint with RTN on the fly.";
         var cmd = new Command("generate", "Generate text from a prompt, streaming it to stdout.");
         common.AddTo(cmd);
         foreach (var o in new Option[] { prompt, maxTokens, temperature, topP, topK, seed, draftLength, draftBits, stats }) cmd.Options.Add(o);
@@ -33,7 +33,7 @@ internal static class GenerateCommand
             var mode = qspec ? ExecutionMode.W4A16 : ModelLoading.ParseMode(modeText);
             var sampling = new SamplingOptions { Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK), Seed = r.GetValue(seed) };
             sampling.Validate();
-            if (qspec) DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits), r.GetValue(maxTokens), sampling); // fail before loading
+            if (qspec) DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits)!, r.GetValue(maxTokens), sampling); // fail before loading
             var (weights, tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: qspec || mode is not (null or ExecutionMode.Fp32), needDense: mode == ExecutionMode.Fp32, contextLength: r.GetValue(common.Context));
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
@@ -48,7 +48,7 @@ internal static class GenerateCommand
             SpeculativeDecoder? decoder = null;
             if (qspec)
             {
-                decoder = new SpeculativeDecoder(session, DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits), max, sampling, stop));
+                decoder = new SpeculativeDecoder(session, DraftOptions.Create(r.GetValue(draftLength)!, r.GetValue(draftBits)!, max, sampling, stop));
                 stream = decoder.Generate(promptIds);
             }
             else

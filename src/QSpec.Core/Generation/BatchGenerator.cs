@@ -79,17 +79,22 @@ public static class BatchGenerator
     /// <exception cref="ArgumentException">An option or a prompt is invalid, or the model has no INT4 weights (checked before any work).</exception>
     public static BatchGenerationResult Generate(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
                                                  SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
+        => Generate(model, prompts, options, sessionOptions, null, cancellationToken);
+
+    /// <summary>The QSpec batch form, or its synthetic-acceptance benchmark form (<see cref="SyntheticAcceptance"/>).</summary>
+    internal static BatchGenerationResult Generate(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
+                                                   SessionOptions? sessionOptions, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        model.EnsureSupports(options.VerifyMode);
-        model.EnsureSupports(options.DraftMode);
+        model.EnsureSupports(ExecutionMode.W4A16);
+        foreach (var mode in options.DraftModes) model.EnsureSupports(mode);
         var (checkedPrompts, sessionOpts) = Validate(model, prompts, sessionOptions);
         int rows = Math.Max(sessionOpts.MaxBatchRows, checkedPrompts.Length * (options.KMax + 1));
         return WithCaches(model, sessionOpts, checkedPrompts.Length, rows, (caches, scratch) =>
         {
-            var engine = new SpeculativeEngine(model, scratch, caches, options);
+            var engine = new SpeculativeEngine(model, scratch, caches, options, syntheticAcceptance);
             var outputs = checkedPrompts.Select(_ => new List<int>()).ToArray();
             var clock = Stopwatch.StartNew();
             engine.Start(checkedPrompts);

@@ -59,8 +59,9 @@ internal sealed class ForwardScratch : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b.Dispose();
-        Quantized.Dispose();
+        // Also called from a failed constructor, so some buffers may be missing.
+        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b?.Dispose();
+        Quantized?.Dispose();
     }
 }
 

@@ -22,7 +22,7 @@ public sealed class InferenceSession : IDisposable
         Options = options;
         Cache = new KvCache(model.Backend, model.Config, options.KvPrecision, options.ResolveContextLength(model.Config.SeqLen));
         try { _scratch = new ForwardScratch(model.Backend, model.Config, options.MaxBatchRows); }
-        catch { Cache.Dispose(); throw; }
+        catch { Cache.Dispose(); throw; } // e.g. device out of memory: leave nothing allocated
     }
 
     /// <summary>The model (weights shared with other sessions).</summary>

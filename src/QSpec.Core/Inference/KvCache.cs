@@ -25,7 +25,7 @@ public sealed class KvCache : IDisposable
         long size = (long)config.Layers * capacity * config.KvDim;
         Keys = backend.AllocateKv(size, precision);
         try { Values = backend.AllocateKv(size, precision); }
-        catch { Keys.Dispose(); throw; }
+        catch { Keys.Dispose(); throw; } // e.g. device out of memory: free what was allocated
         _tokens = new int[capacity];
         _modes = new ExecutionMode[capacity];
     }

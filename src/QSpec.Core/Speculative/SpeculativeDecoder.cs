@@ -25,7 +25,7 @@ public sealed class SpeculativeDecoder
         session.ThrowIfDisposed();
         options.Validate();
         session.Model.EnsureSupports(ExecutionMode.W4A16);
-        session.Model.EnsureSupports(options.DraftMode);
+        foreach (var mode in options.DraftModes) session.Model.EnsureSupports(mode);
         if (session.Options.MaxBatchRows < options.KMax + 1)
             throw new ArgumentException($"The session's MaxBatchRows ({session.Options.MaxBatchRows}) must be at least k + 1 = {options.KMax + 1}.", nameof(session));
         Session = session;
@@ -50,12 +50,16 @@ public sealed class SpeculativeDecoder
     /// checked between steps and leaves the session usable.
     /// </summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellationToken = default)
+        => Generate(prompt, null, cancellationToken);
+
+    /// <summary><see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
+    internal IEnumerable<int> Generate(IReadOnlyList<int> prompt, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
         Session.ThrowIfDisposed();
-        return Iterate(PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config), cancellationToken);
+        return Iterate(PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config), syntheticAcceptance, cancellationToken);
     }
 
-    /// <summary>The asynchronous form of <see cref="Generate"/>; steps run on the thread pool.</summary>
+    /// <summary>The asynchronous form of <see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>; steps run on the thread pool.</summary>
     public async IAsyncEnumerable<int> GenerateAsync(IReadOnlyList<int> prompt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var e = Generate(prompt, cancellationToken).GetEnumerator();
@@ -63,9 +67,9 @@ public sealed class SpeculativeDecoder
             yield return e.Current;
     }
 
-    private IEnumerable<int> Iterate(int[] prompt, CancellationToken ct)
+    private IEnumerable<int> Iterate(int[] prompt, double? syntheticAcceptance, CancellationToken ct)
     {
-        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options);
+        var engine = new SpeculativeEngine(Session.Model, Session.Scratch, [Session.Cache], Options, syntheticAcceptance);
         Statistics = engine.Statistics;
         Controller = engine.Controller;
         var clock = Stopwatch.StartNew();

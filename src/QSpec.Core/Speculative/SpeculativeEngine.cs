@@ -18,18 +18,27 @@ internal sealed class SpeculativeEngine
     private readonly Sampler _shape;            // applies temperature/top-k/top-p; never draws
     private readonly int _vocab;
     private readonly IReadOnlyCollection<int> _stop;
+    private readonly double? _syntheticAcceptance;
     private float[] _row;
 
-    public SpeculativeEngine(LlamaModel model, ForwardScratch scratch, IReadOnlyList<KvCache> caches, SpeculativeOptions options)
+    /// <param name="syntheticAcceptance">
+    /// BENCHMARKS ON SYNTHETIC WEIGHTS ONLY (see <see cref="SyntheticAcceptance"/>): when set, each draft token is accepted
+    /// with this probability by an independent coin instead of the acceptance rule.
+    /// </param>
+    public SpeculativeEngine(LlamaModel model, ForwardScratch scratch, IReadOnlyList<KvCache> caches, SpeculativeOptions options,
+                             double? syntheticAcceptance = null)
     {
-        _model = model; _scratch = scratch; _options = options;
+        _model = model; _scratch = scratch; _options = options; _syntheticAcceptance = syntheticAcceptance;
         _vocab = model.Config.VocabSize;
         _row = new float[_vocab];
         _shape = new Sampler(options.Sampling);
         _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
-        _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
-        Controller = options.AutoDraftLength ? new DraftLengthController(options.MaxAutoDraftLength) : null;
+        _seqs = caches.Select((c, i) => new Sequence(c, SeededRandom.Create(seed, i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
+        Controller = options.AutoDraftLength || options.AutoDraftMode
+            ? new DraftLengthController(options.AutoDraftLength ? options.MaxAutoDraftLength : Math.Max(1, options.DraftLength),
+                                        options.DraftModes, options.AutoDraftLength ? null : options.DraftLength)
+            : null;
         if (scratch.MaxRows < caches.Count * (options.KMax + 1))
             throw new ArgumentException($"The session computes at most {scratch.MaxRows} rows per forward; {caches.Count} sequence(s) with k = {options.KMax} need {caches.Count * (options.KMax + 1)}.", nameof(scratch));
     }
@@ -68,7 +77,8 @@ internal sealed class SpeculativeEngine
     /// <summary>One propose/score/accept step; appends each sequence's newly emitted tokens to <paramref name="emitted"/>.</summary>
     public void Step(List<int>[] emitted)
     {
-        int k = Controller?.Next() ?? _options.DraftLength;
+        var choice = Controller?.Next() ?? new DraftChoice(_options.DraftMode, _options.DraftLength);
+        int k = choice.K;
         var active = _seqs.Where(s => !s.Done).ToArray();
         foreach (var s in active)
         {
@@ -77,29 +87,31 @@ internal sealed class SpeculativeEngine
             s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, s.Cache.Capacity - s.Cache.Length - 1)));
         }
         long t0 = Stopwatch.GetTimestamp();
-        int draftForwards = Propose(active);
+        int draftForwards = Propose(active, choice.Mode);
         long t1 = Stopwatch.GetTimestamp();
         Score(active);
         long t2 = Stopwatch.GetTimestamp();
         Statistics.AddDraftTime(t1 - t0);
         Statistics.AddVerifyTime(t2 - t1);
-        int acceptedTotal = 0;
+        int successes = 0, trials = 0;
         for (int b = 0, row = 0; b < _seqs.Length; b++)
         {
             var s = _seqs[b];
             if (s.Done) continue;
             var verdict = Accept(s, row);
             row += s.K + 1;
-            acceptedTotal += verdict.Accepted;
+            // A step is Accepted successes and, when a draft was rejected, one failed trial (geometric acceptance).
+            successes += verdict.Accepted;
+            trials += verdict.Accepted + (verdict.Accepted < s.K ? 1 : 0);
             Statistics.RecordStep(s.K, verdict.Accepted);
             Commit(s, verdict, emitted[b]);
         }
-        Controller?.Record(k, active.Length == 0 ? 0 : acceptedTotal / active.Length,
+        Controller?.Record(choice, successes, trials,
             draftForwards == 0 ? 0 : Stopwatch.GetElapsedTime(t0, t1).TotalSeconds / draftForwards, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds);
     }
 
     /// <summary>Propose: draft forwards in the draft mode; draft i of each sequence is drawn from q_i (argmax when greedy).</summary>
-    private int Propose(Sequence[] active)
+    private int Propose(Sequence[] active, ExecutionMode draftMode)
     {
         int kMax = active.Length == 0 ? 0 : active.Max(s => s.K);
         Span<int> tokens = stackalloc int[active.Length];
@@ -113,7 +125,7 @@ internal sealed class SpeculativeEngine
                 tokens[m] = i == 0 ? s.Pending : s.Drafts[i - 1];
                 slices[m++] = new SequenceSlice(s.Cache, s.Base + i, 1);
             }
-            Transformer.Forward(_model, _scratch, tokens[..m], slices.AsSpan(0, m), _options.DraftMode, null);
+            Transformer.Forward(_model, _scratch, tokens[..m], slices.AsSpan(0, m), draftMode, null);
             m = 0;
             foreach (var s in active)
             {
@@ -145,7 +157,7 @@ internal sealed class SpeculativeEngine
     /// <summary>Accept: the greedy rule or speculative rejection sampling on this sequence's rows.</summary>
     private Verdict Accept(Sequence s, int row)
     {
-        if (_options.SyntheticAcceptanceRate is double rate)
+        if (_syntheticAcceptance is double rate)
         {
             // Synthetic benchmark: leading coin successes, then the target's argmax at that row (still computed).
             int j = 0;

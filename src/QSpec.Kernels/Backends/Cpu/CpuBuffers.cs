@@ -3,7 +3,7 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>A host buffer: float32 in <see cref="Data"/>, or half precision in <see cref="HalfData"/> for an FP16 KV cache.</summary>
-public sealed class CpuBuffer : DeviceBuffer
+internal sealed class CpuBuffer : DeviceBuffer
 {
     internal CpuBuffer(long length, KvPrecision precision = KvPrecision.Float32) : base(length)
     {
@@ -27,7 +27,7 @@ public sealed class CpuBuffer : DeviceBuffer
 }
 
 /// <summary>A CPU weight handle: references to the INT4 matrix and/or the dense array, never a copy.</summary>
-public sealed class CpuMatrix : DeviceMatrix
+internal sealed class CpuMatrix : DeviceMatrix
 {
     internal CpuMatrix(Int4Matrix? int4, float[]? dense, int rows, int columns)
         : base(rows, columns, int4 is not null, dense is not null)
@@ -83,7 +83,7 @@ public sealed class CpuMatrix : DeviceMatrix
 }
 
 /// <summary>Host per-token quantized activations.</summary>
-public sealed class CpuQuantizedActivations : QuantizedActivationBuffer
+internal sealed class CpuQuantizedActivations : QuantizedActivationBuffer
 {
     internal CpuQuantizedActivations(int maxRows, int maxColumns) : base(maxRows, maxColumns)
     {

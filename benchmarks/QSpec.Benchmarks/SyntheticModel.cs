@@ -1,9 +1,11 @@
 using QSpec.Kernels.Formats;
+using QSpec.Model;
 
-namespace QSpec.Model;
+namespace QSpec.Benchmarks;
 
 /// <summary>
 /// Random INT4 weights in the shapes of real models, for timing only: they say nothing about quality or acceptance.
+/// Benchmark code (compiled into <c>qspec bench --synthetic</c> too), not part of the library.
 /// No float32 copy is made, so a 1.1B-parameter shape needs about 0.6 GB (INT4 matrices plus the float embedding).
 /// </summary>
 public static class SyntheticModel
