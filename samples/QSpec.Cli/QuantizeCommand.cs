@@ -12,15 +12,21 @@ internal static class QuantizeCommand
     /// <summary>Default calibration: TinyStories paragraphs from this index on, disjoint from the first-200 evaluation set.</summary>
     public const int DefaultCalibrationSkip = 2000;
 
+    private static string OnOff(bool value) => value ? "on" : "off";
+
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "Float model: GGUF (F32/F16/BF16), a Hugging Face folder or a llama2.c checkpoint. Default: the embedded stories260K." };
         var output = new Option<string>("--out") { Description = "Output file: .qspec (this library's format), or .gguf (Q4_0 for llama.cpp and Ollama; needs --group-size 32, no --rotate).", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer to embed and to encode calibration text. Default: beside the model." };
-        var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => "gptq" };
-        var groupSize = new Option<int>("--group-size") { Description = "0 (per output channel), 32, 64 or 128.", DefaultValueFactory = _ => 64 };
-        var rotate = new Option<bool>("--rotate") { Description = "QuaRot-style Hadamard rotation (norm folding, residual rotation, online Hadamard before w2)." };
-        var clip = new Option<bool>("--clip-search") { Description = "Search a clip ratio per group (RTN and GPTQ).", DefaultValueFactory = _ => true };
+        var method = new Option<string>("--method") { Description = "rtn or gptq.", DefaultValueFactory = _ => new QuantizerOptions().Method.ToString().ToLowerInvariant() };
+        var groupSize = new Option<int>("--group-size") { Description = "0 (per output channel), 32, 64 or 128.", DefaultValueFactory = _ => new QuantizerOptions().GroupSize };
+        var rotate = new Option<bool>("--rotate")
+        {
+            Description = "QuaRot-style Hadamard rotation (norm folding, residual rotation, online Hadamard before w2). Default: " + OnOff(new QuantizerOptions().Rotate) + " (off for .gguf output); --rotate false turns it off.",
+            DefaultValueFactory = _ => new QuantizerOptions().Rotate,
+        };
+        var clip = new Option<bool>("--clip-search") { Description = "Search a clip ratio per group (RTN and GPTQ). Default: " + OnOff(new QuantizerOptions().ClipSearch) + "; --clip-search false turns it off.", DefaultValueFactory = _ => new QuantizerOptions().ClipSearch };
         var calibration = new Option<string?>("--calibration") { Description = $"Calibration text (paragraphs). Default: TinyStories validation head, paragraphs {DefaultCalibrationSkip}+." };
         var calibrationCount = new Option<int>("--calibration-paragraphs") { Description = "Calibration paragraphs.", DefaultValueFactory = _ => 512 };
         var calibrationSkip = new Option<int>("--calibration-skip") { Description = "Paragraphs skipped before calibration starts.", DefaultValueFactory = _ => DefaultCalibrationSkip };
@@ -35,13 +41,15 @@ internal static class QuantizeCommand
                 "gptq" => QuantizationMethod.Gptq,
                 var other => throw new ArgumentException($"Unknown --method '{other}'; use rtn or gptq.", "--method"),
             };
-            var options = new QuantizerOptions
-            {
-                Method = m, GroupSize = r.GetValue(groupSize), Rotate = r.GetValue(rotate), ClipSearch = r.GetValue(clip), Seed = r.GetValue(seed),
-            };
-            options.Validate();
             var outPath = r.GetValue(output)!;
             bool gguf = outPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase);
+            // Rotation is on by default (as QuantizerOptions), except for GGUF output, which cannot hold the online Hadamard.
+            bool rotateValue = r.GetResult(rotate) is null or { Implicit: true } ? !gguf && r.GetValue(rotate) : r.GetValue(rotate);
+            var options = new QuantizerOptions
+            {
+                Method = m, GroupSize = r.GetValue(groupSize), Rotate = rotateValue, ClipSearch = r.GetValue(clip), Seed = r.GetValue(seed),
+            };
+            options.Validate();
             if (gguf && options.GroupSize != 32)
                 throw new ArgumentException($"--group-size {options.GroupSize} cannot be written as GGUF Q4_0, whose blocks are 32 columns: use --group-size 32.", "--group-size");
             var calibrationFile = r.GetValue(calibration);
@@ -56,15 +64,16 @@ internal static class QuantizeCommand
             IReadOnlyList<IReadOnlyList<int>>? sequences = null;
             if (m == QuantizationMethod.Gptq)
             {
-                var paragraphs = Perplexity.ReadParagraphs(calibrationFile ?? SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"))
+                var paragraphs = Perplexity.ReadParagraphs(calibrationFile ?? SharedData.TinyStoriesValid)
                     .Skip(r.GetValue(calibrationSkip)).Take(r.GetValue(calibrationCount)).ToArray();
                 if (paragraphs.Length == 0) throw new ArgumentException("No calibration paragraphs left after --calibration-skip.", "--calibration-skip");
                 sequences = paragraphs.Select(p => tok.Encode(p, addBos: true).Take(weights.Config.SeqLen).ToArray()).ToArray();
             }
             var clock = Stopwatch.StartNew();
-            var progress = new ProgressBar(Console.Error);
-            var quantized = ModelQuantizer.Quantize(weights, options, sequences, progress.Report);
-            progress.Done();
+            var progress = ProgressDisplay.OnStderr("quantize", weights.LinearLayers().Count());
+            var quantized = ModelQuantizer.Quantize(weights, options, sequences,
+                message => { if (message.StartsWith("quantizing ", StringComparison.Ordinal)) progress.Step(message); else progress.Note(message); });
+            progress.Finish();
             if (gguf)
             {
                 // Q4_0 stores fp16 scales: round them now, so the file holds exactly the model this run produced.
@@ -79,22 +88,3 @@ internal static class QuantizeCommand
     }
 }
 
-/// <summary>A one-line progress display on stderr: a bar over the linear layers, with the latest message.</summary>
-internal sealed class ProgressBar(TextWriter writer)
-{
-    private int _count;
-
-    public void Report(string message)
-    {
-        _count++;
-        if (Console.IsErrorRedirected) { writer.WriteLine($"  {message}"); return; }
-        int filled = _count % 31;
-        var line = $"[{new string('#', filled)}{new string('.', 30 - filled)}] {message}";
-        writer.Write("\r" + (line.Length > 110 ? line[..110] : line.PadRight(110)));
-    }
-
-    public void Done()
-    {
-        if (!Console.IsErrorRedirected) writer.WriteLine();
-    }
-}

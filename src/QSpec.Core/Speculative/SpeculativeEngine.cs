@@ -34,7 +34,7 @@ internal sealed class SpeculativeEngine
         _shape = new Sampler(options.Sampling);
         _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
-        _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
+        _seqs = caches.Select((c, i) => new Sequence(c, SeededRandom.Create(seed, i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
         Controller = options.AutoDraftLength || options.AutoDraftMode
             ? new DraftLengthController(options.AutoDraftLength ? options.MaxAutoDraftLength : Math.Max(1, options.DraftLength),
                                         options.DraftModes, options.AutoDraftLength ? null : options.DraftLength)
