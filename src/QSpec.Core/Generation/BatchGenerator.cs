@@ -60,7 +60,7 @@ public static class BatchGenerator
                     else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row, caches[i].Tokens); }
                     outputs[i].Add(next);
                     pending[i] = next;
-                    done[i] = outputs[i].Count >= options.MaxTokens || stop.Contains(next) || caches[i].Length >= model.Config.SeqLen;
+                    done[i] = outputs[i].Count >= options.MaxTokens || stop.Contains(next) || caches[i].Length >= caches[i].Capacity;
                 }
             }
             return outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray();

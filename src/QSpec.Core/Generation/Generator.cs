@@ -66,7 +66,7 @@ public sealed class Generator
             else { Session.GetLogits(logits); next = sampler.Sample(logits, Session.Cache.Tokens); }
             FinishReason = stop.Contains(next) ? FinishReason.StopToken
                 : i == options.MaxTokens - 1 ? FinishReason.MaxTokens
-                : Session.Length >= Session.Model.Config.SeqLen ? FinishReason.ContextFull
+                : Session.Length >= Session.Cache.Capacity ? FinishReason.ContextFull
                 : FinishReason.None;
             yield return next;
             if (FinishReason != FinishReason.None) yield break;
