@@ -96,7 +96,7 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             using var session = model.CreateSession();
             return new Generator(session).Generate(prompts[0], gen).LongCount();
         }
-        return BatchGenerator.Generate(model, prompts, gen).Sum(s => (long)s.Count);
+        return BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(s => (long)s.Count);
     }
 
     private JsonObject Linears(List<DeviceMatrix> mats, Int4Matrix w, int m)

@@ -26,15 +26,15 @@ internal static class BenchCommand
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
         var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit." };
         var plot = new Option<string?>("--plot") { Description = "Also draw a PNG: QSpec acceptance per draft position and tokens/s per mode." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for --kernels (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
         common.AddTo(cmd, withMode: false); // --mode is an alias of --modes here
         foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly, kernels, threads, plot }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
+            if (r.GetValue(threads) < 1) throw new ArgumentOutOfRangeException("--threads", r.GetValue(threads), "Must be positive.");
             if (r.GetValue(kernels))
             {
-                if (r.GetValue(threads) < 1) throw new ArgumentOutOfRangeException("--threads", r.GetValue(threads), "Must be positive.");
                 QSpec.Benchmarks.Roofline.Run(Console.Out, r.GetValue(threads));
                 return 0;
             }
@@ -55,10 +55,14 @@ internal static class BenchCommand
             }
             else
             {
-                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"), contextLength: r.GetValue(common.Context));
+                (weights, var tokenizer) = ModelLoading.Load(r.GetValue(common.Model), r.GetValue(common.Tokenizer), needInt4: settings.Modes.Any(m => m != "fp32"), needDense: settings.Modes.Contains("fp32"), contextLength: r.GetValue(common.Context));
                 promptIds = BenchRunner.LoadPrompts(r.GetValue(prompts), tokenizer, settings.Batch);
             }
-            using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
+            var kind = ModelLoading.ParseBackend(r.GetValue(common.Backend)!);
+            // CPU runs honour --threads (a CPU backend the command owns); other backends come from the factory.
+            using var cpu = kind == QSpec.Kernels.Backends.BackendKind.Cpu || (kind == QSpec.Kernels.Backends.BackendKind.Auto && QSpec.Kernels.Backends.BackendFactory.CudaDeviceCount() == 0)
+                ? new QSpec.Kernels.Backends.Cpu.CpuBackend(new QSpec.Kernels.Backends.Cpu.CpuBackendOptions { MaxThreads = r.GetValue(threads) }) : null;
+            using var model = cpu is null ? LlamaModel.Create(weights, kind) : LlamaModel.Create(weights, cpu);
             var report = new BenchRunner(model, settings, name ?? ModelLoading.DisplayName(r.GetValue(common.Model))).Run(promptIds);
             if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson()));
             else report.Print(Console.Out);

@@ -64,7 +64,7 @@ internal static class QuantizeCommand
             IReadOnlyList<IReadOnlyList<int>>? sequences = null;
             if (m == QuantizationMethod.Gptq)
             {
-                var paragraphs = Perplexity.ReadParagraphs(calibrationFile ?? SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"))
+                var paragraphs = Perplexity.ReadParagraphs(calibrationFile ?? SharedData.TinyStoriesValid)
                     .Skip(r.GetValue(calibrationSkip)).Take(r.GetValue(calibrationCount)).ToArray();
                 if (paragraphs.Length == 0) throw new ArgumentException("No calibration paragraphs left after --calibration-skip.", "--calibration-skip");
                 sequences = paragraphs.Select(p => tok.Encode(p, addBos: true).Take(weights.Config.SeqLen).ToArray()).ToArray();

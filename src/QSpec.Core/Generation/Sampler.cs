@@ -19,7 +19,7 @@ public sealed class Sampler
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        _random = options.Seed is int seed ? new Random(seed) : new Random();
+        _random = options.Seed is int seed ? SeededRandom.Create(seed) : new Random();
     }
 
     /// <summary>The options.</summary>

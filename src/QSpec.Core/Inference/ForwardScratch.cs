@@ -12,22 +12,25 @@ internal sealed class ForwardScratch : IDisposable
     public ForwardScratch(IBackend backend, LlamaConfig c, int maxRows)
     {
         MaxRows = maxRows;
+        // When one allocation fails (out of device memory, say) the ones before it are freed, not leaked.
+        var made = new List<IDisposable>();
+        T Keep<T>(T buffer) where T : IDisposable { made.Add(buffer); return buffer; }
         try
         {
-            X = backend.Allocate((long)maxRows * c.Dim);
-            Xb = backend.Allocate((long)maxRows * c.Dim);
-            Xb2 = backend.Allocate((long)maxRows * c.Dim);
-            Q = backend.Allocate((long)maxRows * c.Dim);
-            K = backend.Allocate((long)maxRows * c.KvDim);
-            V = backend.Allocate((long)maxRows * c.KvDim);
-            Hb = backend.Allocate((long)maxRows * c.HiddenDim);
-            Hb2 = backend.Allocate((long)maxRows * c.HiddenDim);
-            Logits = backend.Allocate((long)maxRows * c.VocabSize);
-            Quantized = backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim));
+            X = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Xb = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Xb2 = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Q = Keep(backend.Allocate((long)maxRows * c.Dim));
+            K = Keep(backend.Allocate((long)maxRows * c.KvDim));
+            V = Keep(backend.Allocate((long)maxRows * c.KvDim));
+            Hb = Keep(backend.Allocate((long)maxRows * c.HiddenDim));
+            Hb2 = Keep(backend.Allocate((long)maxRows * c.HiddenDim));
+            Logits = Keep(backend.Allocate((long)maxRows * c.VocabSize));
+            Quantized = Keep(backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim)));
         }
         catch
         {
-            Dispose(); // e.g. device out of memory: free the buffers allocated so far
+            foreach (var b in made) b.Dispose();
             throw;
         }
     }

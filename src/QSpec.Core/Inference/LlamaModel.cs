@@ -164,12 +164,17 @@ public sealed class LlamaModel : IDisposable
                 : $"Mode {mode} needs INT4 weights; quantize the model first (qspec quantize).", nameof(mode));
     }
 
-    /// <summary>Starts a session: its own KV cache and scratch, sharing these weights.</summary>
+    /// <summary>Starts a session: its own KV cache (<see cref="SessionOptions.ContextLength"/> positions) and scratch, sharing these weights.</summary>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="ArgumentException">An option is invalid for this model.</exception>
     public InferenceSession CreateSession(SessionOptions? options = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         return new InferenceSession(this, options ?? new SessionOptions());
     }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the model is disposed (its sessions check it too).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <inheritdoc />
     public void Dispose()

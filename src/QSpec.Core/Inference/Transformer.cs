@@ -28,10 +28,9 @@ internal static class Transformer
         for (int l = 0; l < c.Layers; l++)
         {
             var w = model.Layers[l];
-            string p = $"layers.{l}.";
             // attention block: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ  [M, D], [M, KvDim] x2
             b.RmsNorm(s.X, w.AttentionNorm, s.Xb, m, d, c.NormEps);
-            var input = Prepare(b, s, s.Xb, m, d, mode, observer, p + "wq", p + "wk", p + "wv");
+            var input = Prepare(b, s, s.Xb, m, d, mode, observer, l, "wq", "wk", "wv");
             Linear(b, s, input, w.Wq, s.Q, m, mode);
             Linear(b, s, input, w.Wk, s.K, m, mode);
             Linear(b, s, input, w.Wv, s.V, m, mode);
@@ -47,23 +46,23 @@ internal static class Transformer
                 b.Attention(s.Q, row, sl.Count, c.Heads, c.KvHeads, c.HeadSize, sl.Cache.Keys, sl.Cache.Values, off, sl.Start, s.Xb);
             }
             // output projection and residual: x += xb·Woᵀ                   [M, D]
-            Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, p + "wo"), w.Wo, s.Xb2, m, mode);
+            Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, l, "wo"), w.Wo, s.Xb2, m, mode);
             b.Add(s.X, s.Xb2, (long)m * d);
             // feed-forward block: hb = silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ)             [M, H]
             b.RmsNorm(s.X, w.FfnNorm, s.Xb, m, d, c.NormEps);
-            input = Prepare(b, s, s.Xb, m, d, mode, observer, p + "w1", p + "w3");
+            input = Prepare(b, s, s.Xb, m, d, mode, observer, l, "w1", "w3");
             Linear(b, s, input, w.W1, s.Hb, m, mode);
             Linear(b, s, input, w.W3, s.Hb2, m, mode);
             b.SwiGlu(s.Hb, s.Hb2, (long)m * h);
             // online Hadamard (rotated models: H is folded into W2 offline)  [M, H]
             if (model.FfnHadamardBlock > 0) b.Hadamard(s.Hb, m, h, model.FfnHadamardBlock);
             // down projection and residual: x += hb·W2ᵀ                      [M, D]
-            Linear(b, s, Prepare(b, s, s.Hb, m, h, mode, observer, p + "w2"), w.W2, s.Xb2, m, mode);
+            Linear(b, s, Prepare(b, s, s.Hb, m, h, mode, observer, l, "w2"), w.W2, s.Xb2, m, mode);
             b.Add(s.X, s.Xb2, (long)m * d);
         }
         // final norm and classifier: logits = rmsnorm(x)·Wclsᵀ              [M, V]
         b.RmsNorm(s.X, model.FinalNorm, s.Xb, m, d, c.NormEps);
-        Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, "classifier"), model.Classifier, s.Logits, m, mode);
+        Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, -1, "classifier"), model.Classifier, s.Logits, m, mode);
         for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
         {
             var sl = slices[i];
@@ -93,14 +92,16 @@ internal static class Transformer
     /// <summary>A linear layer's input: float rows, quantized once for every layer that reads them in the draft modes.</summary>
     private readonly record struct LinearInput(DeviceBuffer X);
 
+    /// <param name="layer">The layer of the named linears (names become "layers.{layer}.{name}"), or −1 for top-level names;
+    /// the strings are built only for an observer, never on the plain forward path.</param>
     private static LinearInput Prepare(IBackend b, ForwardScratch s, DeviceBuffer x, int rows, int columns,
-                                       ExecutionMode mode, ILinearInputObserver? observer, params ReadOnlySpan<string> names)
+                                       ExecutionMode mode, ILinearInputObserver? observer, int layer, params ReadOnlySpan<string> names)
     {
         if (observer is not null)
         {
             var host = new float[(long)rows * columns];
             b.Download(x, host);
-            foreach (var n in names) observer.Observe(n, host, rows, columns);
+            foreach (var n in names) observer.Observe(layer < 0 ? n : $"layers.{layer}.{n}", host, rows, columns);
         }
         if (mode is ExecutionMode.W4A4 or ExecutionMode.W4A8)
             b.QuantizeActivations(x, rows, columns, mode == ExecutionMode.W4A4 ? 4 : 8, s.Quantized);

@@ -34,7 +34,7 @@ internal sealed class SpeculativeEngine
         _shape = new Sampler(options.Sampling);
         _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
-        _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
+        _seqs = caches.Select((c, i) => new Sequence(c, SeededRandom.Create(seed, i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
         Controller = options.AutoDraftLength || options.AutoDraftMode
             ? new DraftLengthController(options.AutoDraftLength ? options.MaxAutoDraftLength : Math.Max(1, options.DraftLength),
                                         options.DraftModes, options.AutoDraftLength ? null : options.DraftLength)
@@ -84,7 +84,7 @@ internal sealed class SpeculativeEngine
         {
             s.Base = s.Cache.Length;
             int remaining = _options.MaxTokens - s.Emitted;
-            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, _model.Config.SeqLen - s.Cache.Length - 1)));
+            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, s.Cache.Capacity - s.Cache.Length - 1)));
         }
         long t0 = Stopwatch.GetTimestamp();
         int draftForwards = Propose(active, choice.Mode);
@@ -196,7 +196,7 @@ internal sealed class SpeculativeEngine
         }
         Statistics.AddTokens(emittedNow);
         s.Pending = v.NextToken;
-        if (!s.Done && s.Cache.Length + 1 > _model.Config.SeqLen) { s.Done = true; s.Finish = FinishReason.ContextFull; }
+        if (!s.Done && s.Cache.Length + 1 > s.Cache.Capacity) { s.Done = true; s.Finish = FinishReason.ContextFull; }
     }
 
     private int Choose(int row, float[]? q, Random random, ReadOnlySpan<int> history)

@@ -12,7 +12,7 @@ public class SpeculativeExactnessTests
     public void GreedyQSpecEqualsW4A16On50TinyStoriesPrompts()
     {
         var tokenizer = LlamaTextTokenizer.Load(SharedData.DefaultTokenizer);
-        var paragraphs = Perplexity.ReadParagraphs(SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"));
+        var paragraphs = Perplexity.ReadParagraphs(SharedData.TinyStoriesValid);
         // Prompts: the first 8 words of 50 evaluation paragraphs.
         var prompts = paragraphs.Take(50).Select(p => tokenizer.Encode(string.Join(' ', p.Split(' ').Take(8)), addBos: true).ToArray()).ToArray();
         using var model = LlamaModel.Create(TestData.Stories260KInt4);

@@ -149,7 +149,7 @@ internal static class GgufModelReader
         foreach (var (key, expected) in new[] { ("tokenizer.ggml.unknown_token_id", 0L), ("tokenizer.ggml.bos_token_id", 1L), ("tokenizer.ggml.eos_token_id", 2L) })
         {
             if (h.Metadata.TryGetValue(key, out var id) && !(id is long n && n == expected))
-                throw h.Bad(key, $"is {Describe(id)}; only the llama2 layout (unknown 0, BOS 1, EOS 2, bytes 3..258) is supported yet");
+                throw h.Bad(key, $"is {Describe(id)}: vocabularies other than the llama2 layout (unknown 0, BOS 1, EOS 2, bytes 3..258) are not supported yet; pass a tokenizer file (TokenizerPath / --tokenizer)");
         }
         try { return LlamaTextTokenizer.FromPieces($"the tokenizer in '{h.Path}'", tokens, scores.Select(x => (float)x).ToArray()); }
         catch (InvalidDataException ex) { throw h.Bad("tokenizer.ggml.tokens", ex.Message); }

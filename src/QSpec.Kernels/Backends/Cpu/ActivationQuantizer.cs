@@ -53,8 +53,16 @@ internal static class ActivationQuantizer
             var sums = q.ChunkSums.AsSpan(m * chunks, chunks);
             for (int c = 0; c < chunks; c++)
             {
+                var chunk = qr.Slice(c * CpuQuantizedActivations.ChunkColumns, CpuQuantizedActivations.ChunkColumns);
+                if (simd)
+                {
+                    // |Σ| ≤ 32·127 fits int16: widen, add the halves, sum (exact in any order).
+                    var (lo, hi) = Vector256.Widen(Vector256.Create<sbyte>(chunk));
+                    sums[c] = Vector256.Sum(lo + hi);
+                    continue;
+                }
                 int s = 0;
-                foreach (sbyte v in qr.Slice(c * CpuQuantizedActivations.ChunkColumns, CpuQuantizedActivations.ChunkColumns)) s += v;
+                foreach (sbyte v in chunk) s += v;
                 sums[c] = s;
             }
         }

@@ -1,5 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using QSpec.Kernels.Ops;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -53,14 +55,70 @@ internal static class AttentionKernel
             {
                 var qh = q.Slice(r * width + h * headSize, headSize);
                 int kvOff = (h / group) * headSize;
+                var oh = output.Slice(r * width + h * headSize, headSize);
+                if (headSize is 8 or 16 or 32)
+                {
+                    SmallHead(qh, keys.Slice(kvOff), values.Slice(kvOff), kvDim, att, scale, oh);
+                    continue;
+                }
                 for (int t = 0; t < count; t++) att[t] = SimdMath.Dot(qh, keys.Slice(t * kvDim + kvOff, headSize)) * scale;
                 TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
                 SimdMath.Map<ExpMap>(att, att);
                 float inv = 1f / SimdMath.Sum(att);
-                var oh = output.Slice(r * width + h * headSize, headSize);
                 oh.Clear();
                 for (int t = 0; t < count; t++) SimdMath.Axpy(att[t] * inv, values.Slice(t * kvDim + kvOff, headSize), oh);
             }
         }
+    }
+
+    /// <summary>
+    /// One (row, head) for head sizes 8, 16 and 32 (stories-size models, where per-position calls cost more than the
+    /// math): q and the output stay in registers. The same operations in the same order as the general path
+    /// (<see cref="SimdMath.Dot"/>'s two accumulators, the exp map, one FMA per position into the output), so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SmallHead(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int stride,
+                                  Span<float> att, float scale, Span<float> output)
+    {
+        int hs = q.Length, count = att.Length;
+        ref float kp = ref MemoryMarshal.GetReference(keys);
+        ref float vp = ref MemoryMarshal.GetReference(values);
+        ref float qp = ref MemoryMarshal.GetReference(q);
+        var q0 = Vector256.LoadUnsafe(ref qp);
+        var q1 = hs >= 16 ? Vector256.LoadUnsafe(ref qp, 8) : default;
+        var q2 = hs == 32 ? Vector256.LoadUnsafe(ref qp, 16) : default;
+        var q3 = hs == 32 ? Vector256.LoadUnsafe(ref qp, 24) : default;
+        for (int t = 0; t < count; t++)
+        {
+            nuint o = (nuint)(t * stride);
+            var s0 = Vector256.FusedMultiplyAdd(q0, Vector256.LoadUnsafe(ref kp, o), Vector256<float>.Zero);
+            var s1 = hs >= 16 ? Vector256.FusedMultiplyAdd(q1, Vector256.LoadUnsafe(ref kp, o + 8), Vector256<float>.Zero) : Vector256<float>.Zero;
+            if (hs == 32)
+            {
+                s0 = Vector256.FusedMultiplyAdd(q2, Vector256.LoadUnsafe(ref kp, o + 16), s0);
+                s1 = Vector256.FusedMultiplyAdd(q3, Vector256.LoadUnsafe(ref kp, o + 24), s1);
+            }
+            att[t] = SimdMath.Horizontal(s0 + s1) * scale;
+        }
+        TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
+        SimdMath.Map<ExpMap>(att, att);
+        float inv = 1f / SimdMath.Sum(att);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int t = 0; t < count; t++)
+        {
+            var p = Vector256.Create(att[t] * inv);
+            nuint o = (nuint)(t * stride);
+            a0 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o), a0);
+            if (hs >= 16) a1 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 8), a1);
+            if (hs == 32)
+            {
+                a2 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 24), a3);
+            }
+        }
+        ref float op = ref MemoryMarshal.GetReference(output);
+        a0.StoreUnsafe(ref op);
+        if (hs >= 16) a1.StoreUnsafe(ref op, 8);
+        if (hs == 32) { a2.StoreUnsafe(ref op, 16); a3.StoreUnsafe(ref op, 24); }
     }
 }

@@ -27,8 +27,8 @@ public sealed class CpuBackendOptions
     public int MaxThreads { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// Weight elements (N·K) from which a linear op is split over output channels; default 262144 (a 512×512 matrix).
-    /// Smaller matrices run on one thread, where the fork/join cost would exceed the work.
+    /// Multiply-adds per call (M·N·K) from which a linear op is split over output channels; default 262144 (one row
+    /// through a 512×512 matrix). Smaller calls run on one thread, where the fork/join cost would exceed the work.
     /// </summary>
     public long ParallelThreshold { get; init; } = 1L << 18;
 }

@@ -19,7 +19,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
         if (paths.Float == CpuKernelPath.Scalar)
         {
-            pool.For(n, Threads(n, k), 1, (start, end) =>
+            pool.For(n, Threads(rows, n, k), 1, (start, end) =>
             {
                 float[] buf = ArrayPool<float>.Shared.Rent(k);
                 for (int j = start; j < end; j++)
@@ -35,7 +35,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
-            pool.For(n, Threads(n, k), LinearW4A16Avx512.ChannelBlock, (start, end) =>
+            pool.For(n, Threads(rows, n, k), LinearW4A16Avx512.ChannelBlock, (start, end) =>
             {
                 float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx512.AccumulatorCount(rows) * 16 + 16);
                 fixed (byte* wd = w.Data)
@@ -47,7 +47,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
         // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
         bool buffered = rows > 2;
-        pool.For(n, Threads(n, k), 1, (start, end) =>
+        pool.For(n, Threads(rows, n, k), 1, (start, end) =>
         {
             float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
             fixed (byte* wd = w.Data)
@@ -73,7 +73,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     {
         if (paths.Float == CpuKernelPath.Scalar)
         {
-            pool.For(n, Threads(n, k), 1, (start, end) =>
+            pool.For(n, Threads(rows, n, k), 1, (start, end) =>
             {
                 for (int j = start; j < end; j++) LinearFloatScalar.Rows(x, rows, k, w.AsSpan(j * k, k), y, j, n);
             });
@@ -82,7 +82,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         int kp = Int4Matrix.PadColumns(k);
         var (xp, xoff) = Pad(x, rows, k, kp);
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        pool.For(n, Threads(n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
+        pool.For(n, Threads(rows, n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
             float* tail = stackalloc float[4 * 64];
             float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
@@ -114,7 +114,8 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     /// <summary>The first 64-byte aligned address at or after <paramref name="p"/> (scratch is over-allocated by 16 floats).</summary>
     private static Vector512<float>* Align(float* p) => (Vector512<float>*)(((nint)p + 63) & ~(nint)63);
 
-    private int Threads(int n, int k) => (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
+    /// <summary>All threads when the call's multiply-adds (M·N·K) reach the threshold, else one: splitting a small call costs more than it saves.</summary>
+    private int Threads(int rows, int n, int k) => (long)rows * n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
 
     /// <summary>
     /// Copies X[M, K] into a per-thread pinned scratch with row stride kp and zero padding (kernels read whole blocks),

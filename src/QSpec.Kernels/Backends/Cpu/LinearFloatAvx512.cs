@@ -89,6 +89,7 @@ internal readonly unsafe struct DenseProvider512(float* data, int k, float* tail
         float* row = data + (long)channel * k;
         float* tail = tails + 64 * (channel & 3);
         int full = k / 64;
+        if (full * 64 == k) return new(row, full, tail); // no partial block: the tail is never read
         var t = new Span<float>(tail, 64);
         t.Clear();
         new ReadOnlySpan<float>(row + full * 64, k - full * 64).CopyTo(t);

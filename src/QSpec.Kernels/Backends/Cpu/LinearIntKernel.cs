@@ -13,7 +13,7 @@ internal static unsafe class LinearIntKernel
     {
         var w = matrix.Int4!;
         int n = w.Rows, k = w.Columns;
-        int threads = (long)n * k >= options.ParallelThreshold ? options.MaxThreads : 1;
+        int threads = (long)rows * n * k >= options.ParallelThreshold ? options.MaxThreads : 1; // by work per call, as the float ops
         if (paths.Int == CpuKernelPath.Avx512)
         {
             RunAvx512(pool, threads, q, rows, matrix, y);

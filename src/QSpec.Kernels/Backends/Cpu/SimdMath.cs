@@ -103,7 +103,7 @@ internal static class SimdMath
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Horizontal(Vector256<float> v)
+    internal static float Horizontal(Vector256<float> v)
     {
         var q = v.GetLower() + v.GetUpper();
         return (q.GetElement(0) + q.GetElement(1)) + (q.GetElement(2) + q.GetElement(3));

@@ -12,7 +12,7 @@ public sealed partial class IlgpuBackend
 {
     /// <summary>
     /// Serializes every public call: the stream, the kernels' launch state and the backend's reusable buffers (index
-    /// upload, attention scratch, RoPE table, argmax result) are shared by every session of every model on this
+    /// upload, RoPE table, argmax result) are shared by every session of every model on this
     /// backend, and <c>LlamaModel</c> is thread-safe to share. All work goes to one in-order stream anyway, so the
     /// lock only orders host-side queueing; it is held across a download's wait so that no other thread's upload can
     /// overwrite a reusable buffer between a kernel and the copy that reads its result.

@@ -21,7 +21,6 @@ public sealed partial class IlgpuBackend : IBackend
     private MemoryBuffer1D<int, Stride1D.Dense>? _indices;    // token ids / positions of the current call
     private int[] _indicesHost = [];                           // what _indices holds: its first _indicesCount values
     private int _indicesCount = -1;
-    private MemoryBuffer1D<float, Stride1D.Dense>? _scratch;  // attention scores
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult;
@@ -221,7 +220,6 @@ public sealed partial class IlgpuBackend : IBackend
         if (_disposed) return;
         _disposed = true;
         _indices?.Dispose();
-        _scratch?.Dispose();
         _ropeTable?.Dispose();
         _argmaxResult.Dispose();
         _accelerator.Dispose(); // also releases any buffer the caller has not disposed
@@ -299,16 +297,6 @@ public sealed partial class IlgpuBackend : IBackend
         values.CopyTo(_indicesHost);
         _indicesCount = values.Length;
         return view;
-    }
-
-    private ArrayView<float> Scratch(long length)
-    {
-        if (_scratch is null || _scratch.Length < length)
-        {
-            ReleaseAfterQueuedWork(_scratch);
-            _scratch = AllocateDevice<float>(Math.Max(length, 1024));
-        }
-        return _scratch.View;
     }
 
     /// <summary>Frees a scratch buffer that queued kernels may still read (growth is rare, so waiting is cheap).</summary>
