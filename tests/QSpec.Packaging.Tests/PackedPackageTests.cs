@@ -10,7 +10,7 @@ namespace QSpec.Packaging.Tests;
 /// </summary>
 public partial class PackedPackageTests
 {
-    private static readonly string s_repo = FindRepository();
+    private static readonly string s_repo = Repository.Root;
 
     [Fact]
     public void ReadmeExampleAndTwoChatTurnsRunOnThePackedPackages()
@@ -42,6 +42,10 @@ public partial class PackedPackageTests
             try { work.Delete(recursive: true); } catch (IOException) { } // best effort
         }
     }
+
+    [Fact]
+    public void TheRepositoryReadmeShowsTheSameCompiledExample()
+        => Assert.Contains(ReadmeExample(), File.ReadAllText(Path.Combine(s_repo, "README.md")));
 
     /// <summary>The version the packages carry (Directory.Build.props).</summary>
     private static string Version => VersionRegex().Match(File.ReadAllText(Path.Combine(s_repo, "Directory.Build.props"))).Groups[1].Value;
@@ -152,13 +156,6 @@ public partial class PackedPackageTests
 
     private static string SharedModels() => Environment.GetEnvironmentVariable("QSPEC_MODELS") is { Length: > 0 } env
         ? env : Path.GetFullPath(Path.Combine(s_repo, "..", "shared"));
-
-    private static string FindRepository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "QSpec.Core.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("QSpec.Core.sln not found above the test's base directory.");
-    }
 
     [GeneratedRegex(@"<Version>([^<]+)</Version>")]
     private static partial Regex VersionRegex();
