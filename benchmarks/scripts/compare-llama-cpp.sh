@@ -13,7 +13,10 @@ THREADS=${THREADS:-2}; ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-artifacts/compare}; mkdir -p "$OUT"
 dotnet build samples/QSpec.Cli -c Release -v q -nologo >/dev/null
 Q="dotnet samples/QSpec.Cli/bin/Release/net10.0/qspec.dll"
-GGUF=$("$LL/synth.sh" tinyllama-1.1b | tail -1)   # .../tinyllama-1.1b-q4_0.gguf
+F16=$("$LL/synth.sh" tinyllama-1.1b | head -1)   # .../tinyllama-1.1b-f16.gguf (and its default Q4_0, whose output.weight is Q6_K)
+# All-Q4_0 ("--pure") so both programs read the very same INT4 tensors (qspec loads F32/F16/BF16/Q8_0/Q4_0 tensors).
+GGUF=${F16%-f16.gguf}-q4_0-pure.gguf
+[ -s "$GGUF" ] || "$LL/run.sh" llama-quantize --pure "$F16" "$GGUF" Q4_0 >/dev/null 2>&1
 tps() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(next(r['tokens_per_second'] for r in d['rows'] if r['mode']==sys.argv[2]))" "$@"; }
 llama() { "$LL/run.sh" llama-bench -m "$GGUF" -t "$THREADS" -n 32 -p 0 -r 3 -o json 2>/dev/null \
           | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['avg_ts'])"; }

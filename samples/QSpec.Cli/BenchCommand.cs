@@ -64,7 +64,7 @@ internal static class BenchCommand
                 ? new QSpec.Kernels.Backends.Cpu.CpuBackend(new QSpec.Kernels.Backends.Cpu.CpuBackendOptions { MaxThreads = r.GetValue(threads) }) : null;
             using var model = cpu is null ? LlamaModel.Create(weights, kind) : LlamaModel.Create(weights, cpu);
             var report = new BenchRunner(model, settings, name ?? ModelLoading.DisplayName(r.GetValue(common.Model))).Run(promptIds);
-            if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson()));
+            if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson(), new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
             else report.Print(Console.Out);
             if (r.GetValue(plot) is { } png)
             {

@@ -35,10 +35,7 @@ internal sealed class SpeculativeEngine
         _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
         _seqs = caches.Select((c, i) => new Sequence(c, SeededRandom.Create(seed, i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
-        Controller = options.AutoDraftLength || options.AutoDraftMode
-            ? new DraftLengthController(options.AutoDraftLength ? options.MaxAutoDraftLength : Math.Max(1, options.DraftLength),
-                                        options.DraftModes, options.AutoDraftLength ? null : options.DraftLength)
-            : null;
+        Controller = DraftControllers.For(model, caches.Count, options);
         if (scratch.MaxRows < caches.Count * (options.KMax + 1))
             throw new ArgumentException($"The session computes at most {scratch.MaxRows} rows per forward; {caches.Count} sequence(s) with k = {options.KMax} need {caches.Count * (options.KMax + 1)}.", nameof(scratch));
     }
@@ -77,7 +74,9 @@ internal sealed class SpeculativeEngine
     /// <summary>One propose/score/accept step; appends each sequence's newly emitted tokens to <paramref name="emitted"/>.</summary>
     public void Step(List<int>[] emitted)
     {
-        var choice = Controller?.Next() ?? new DraftChoice(_options.DraftMode, _options.DraftLength);
+        DraftChoice choice;
+        if (Controller is { } c) lock (c) choice = c.Next();
+        else choice = new DraftChoice(_options.DraftMode, _options.DraftLength);
         int k = choice.K;
         var active = _seqs.Where(s => !s.Done).ToArray();
         foreach (var s in active)
@@ -106,8 +105,12 @@ internal sealed class SpeculativeEngine
             Statistics.RecordStep(s.K, verdict.Accepted);
             Commit(s, verdict, emitted[b]);
         }
-        Controller?.Record(choice, successes, trials,
-            draftForwards == 0 ? 0 : Stopwatch.GetElapsedTime(t0, t1).TotalSeconds / draftForwards, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds);
+        if (Controller is { } ctl)
+        {
+            // Recorded at the k actually run (the end of a generation may cut it), so the verify time matches its rows.
+            double draftSeconds = draftForwards == 0 ? 0 : Stopwatch.GetElapsedTime(t0, t1).TotalSeconds / draftForwards;
+            lock (ctl) ctl.Record(choice with { K = draftForwards }, successes, trials, draftSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds);
+        }
     }
 
     /// <summary>Propose: draft forwards in the draft mode; draft i of each sequence is drawn from q_i (argmax when greedy).</summary>
