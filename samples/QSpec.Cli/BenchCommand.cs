@@ -15,7 +15,7 @@ internal static class BenchCommand
     {
         var common = new CommonOptions();
         var synthetic = new Option<string?>("--synthetic") { Description = $"Random INT4 weights in a real shape ({string.Join(", ", QSpec.Benchmarks.SyntheticModel.Shapes.Keys)}); for timing only." };
-        var modes = new Option<string>("--modes") { Description = "Comma-separated: fp32, w4a16, w4a4, w4a8, qspec.", DefaultValueFactory = _ => "w4a16,w4a4,qspec" };
+        var modes = new Option<string>("--modes", "--mode") { Description = "Comma-separated: fp32, w4a16, w4a4, w4a8, qspec.", DefaultValueFactory = _ => "w4a16,w4a4,qspec" };
         var batch = new Option<int>("--batch") { Description = "Sequences generated together (1..32).", DefaultValueFactory = _ => 1 };
         var prompts = new Option<string?>("--prompts") { Description = "Text file of prompts (paragraphs; the first 8 words of each). Default: TinyStories validation head." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per sequence.", DefaultValueFactory = _ => 128 };
@@ -25,10 +25,11 @@ internal static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per forward measurement (median reported).", DefaultValueFactory = _ => 7 };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
         var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit." };
+        var plot = new Option<string?>("--plot") { Description = "Also draw a PNG: QSpec acceptance per draft position and tokens/s per mode." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
-        common.AddTo(cmd);
-        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly, kernels, threads }) cmd.Options.Add(o);
+        common.AddTo(cmd, withMode: false); // --mode is an alias of --modes here
+        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, forwardOnly, kernels, threads, plot }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             if (r.GetValue(threads) < 1) throw new ArgumentOutOfRangeException("--threads", r.GetValue(threads), "Must be positive.");
@@ -42,6 +43,8 @@ internal static class BenchCommand
                 Batch: r.GetValue(batch), MaxTokens: r.GetValue(maxTokens), DraftLength: r.GetValue(draftLength)!, DraftBits: r.GetValue(draftBits)!,
                 SyntheticAcceptance: r.GetValue(acceptance), Repeats: r.GetValue(repeats), ForwardOnly: r.GetValue(forwardOnly));
             settings.Validate(r.GetValue(synthetic) is not null);
+            if (r.GetValue(plot) is { } plotPath && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(plotPath))))
+                throw new ArgumentException($"--plot: the folder of '{plotPath}' does not exist.", "--plot");
             var name = r.GetValue(synthetic);
             IReadOnlyList<IReadOnlyList<int>> promptIds;
             LlamaWeights weights;
@@ -63,6 +66,11 @@ internal static class BenchCommand
             var report = new BenchRunner(model, settings, name ?? ModelLoading.DisplayName(r.GetValue(common.Model))).Run(promptIds);
             if (r.GetValue(common.Json)) Console.WriteLine(JsonSerializer.Serialize(report.ToJson(), new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
             else report.Print(Console.Out);
+            if (r.GetValue(plot) is { } png)
+            {
+                BenchPlot.Save(report, png, settings.DraftLength);
+                Console.Error.WriteLine($"qspec: wrote {png}");
+            }
             return 0;
         });
         return cmd;

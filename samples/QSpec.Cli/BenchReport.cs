@@ -4,12 +4,16 @@ namespace QSpec.Cli;
 internal sealed record BenchRow(string Mode, int Batch, long Tokens, double Seconds, double TokensPerSecond,
                                 double? AcceptanceRate, double? MeanAcceptedLength, double LiveMb)
 {
+    /// <summary>QSpec only: acceptance rate at each draft position (for --plot).</summary>
+    public IReadOnlyList<double> AcceptanceByPosition { get; init; } = [];
+
     public double? Speedup { get; set; }
 }
 
 /// <summary>The results of <c>qspec bench</c>, as a table or as JSON.</summary>
 internal sealed class BenchReport(string model, string backend, int batch, double? syntheticAcceptance)
 {
+    public int Batch => batch;
     public Dictionary<string, double> DecodeMs { get; } = [];
     public SortedDictionary<int, double> VerifyMs { get; } = [];
     public List<BenchRow> Rows { get; } = [];
@@ -49,6 +53,7 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
     public void Print(TextWriter o)
     {
         o.WriteLine($"model {model}, backend {backend}, batch {batch}");
+        foreach (var line in Legend) o.WriteLine(line);
         if (syntheticAcceptance is double p)
             o.WriteLine($"SYNTHETIC acceptance: each draft token accepted with probability {p:P0} given the ones before it were; timing of the real loop only, not a quality claim.");
         o.WriteLine("forward, one token: " + string.Join(", ", DecodeMs.Select(kv => $"{kv.Key} {kv.Value:F3} ms")));
@@ -61,6 +66,15 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
         foreach (var r in Rows)
             o.WriteLine($"{r.Mode,-7} {r.Batch,5} {r.Tokens,7} {r.Seconds,8:F2} {r.TokensPerSecond,9:F1} {F(r.AcceptanceRate, "P1"),7} {F(r.MeanAcceptedLength, "F2"),8} {F(r.Speedup, "F2"),7} {(r.LiveMb > 0 ? r.LiveMb.ToString("F1") : "-"),8}");
     }
+
+    /// <summary>What the columns mean, printed above the numbers.</summary>
+    public static IReadOnlyList<string> Legend { get; } =
+    [
+        "  c        = one-token W4A4 (draft) forward time / one-token W4A16 forward time: what a draft token costs.",
+        "  v[k]     = W4A16 forward over k+1 tokens (the verify pass) / one-token W4A16 forward: what verifying k drafts costs.",
+        "  mean acc = draft tokens accepted per QSpec step (0..k); a step emits mean acc + 1 tokens, so at fixed k",
+        "             the speedup over w4a16 is about (1 + mean acc) / (k * c + v[k]). accept = accepted / drafted.",
+    ];
 
     private static string F(double? v, string format) => v is double d && double.IsFinite(d) ? d.ToString(format) : "-";
 }

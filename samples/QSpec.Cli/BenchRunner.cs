@@ -13,7 +13,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
 
     public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, Tokenization.LlamaTextTokenizer tokenizer, int count)
     {
-        var paragraphs = Perplexity.ReadParagraphs(file ?? SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"));
+        var paragraphs = Perplexity.ReadParagraphs(file ?? SharedData.TinyStoriesValid);
         if (paragraphs.Count == 0) throw new ArgumentException($"No paragraphs in '{file}'.", "--prompts");
         return Enumerable.Range(0, count)
             .Select(i => tokenizer.Encode(string.Join(' ', paragraphs[i % paragraphs.Count].Split(' ').Take(8)), addBos: true)).ToArray();
@@ -34,7 +34,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
             var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
             double seconds = sw.Elapsed.TotalSeconds;
             report.Rows.Add(new BenchRow(mode, settings.Batch, tokens, seconds, tokens / seconds,
-                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)));
+                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)) { AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [] });
         }
         report.ComputeSpeedups();
         return report;
@@ -93,7 +93,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
                 return (n, decoder.Statistics);
             }
             _liveBytes = 0; // batched caches are freed inside the call: not measured
-            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : SpeculativeDecoder.GenerateBatch(model, prompts, options);
+            var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : BatchGenerator.Generate(model, prompts, options);
             return (result.Tokens.Sum(t => (long)t.Count), result.Statistics);
         }
         var gen = new GenerationOptions { MaxTokens = maxTokens, Mode = ModelLoading.ParseMode(mode) };
@@ -105,6 +105,6 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
             return (n, null);
         }
         _liveBytes = 0;
-        return (BatchGenerator.Generate(model, prompts, gen).Sum(t => (long)t.Count), null);
+        return (BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(t => (long)t.Count), null);
     }
 }

@@ -22,7 +22,7 @@ internal sealed class CommonOptions
 
     public Option<string> Mode { get; } = new("--mode")
     {
-        Description = "Execution mode: fp32, w4a16, w4a4, w4a8 (INT4 modes quantize a float checkpoint with RTN on the fly).",
+        Description = "Execution mode: auto (w4a16 for INT4 weights, else fp32), fp32, w4a16, w4a8 or w4a4 (INT4 modes quantize a float checkpoint with RTN on the fly).",
         DefaultValueFactory = _ => "auto",
     };
 
@@ -34,12 +34,13 @@ internal sealed class CommonOptions
 
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object at the end." };
 
-    public void AddTo(Command command)
+    /// <summary>Adds the options to <paramref name="command"/>; <paramref name="withMode"/> false leaves --mode out (bench has --modes).</summary>
+    public void AddTo(Command command, bool withMode = true)
     {
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
         command.Options.Add(Context);
-        command.Options.Add(Mode);
+        if (withMode) command.Options.Add(Mode);
         command.Options.Add(Backend);
         command.Options.Add(Json);
     }

@@ -22,7 +22,7 @@ internal static class GenerateCommand
         var draftLength = new Option<string>("--draft-length") { Description = "QSpec draft length k (0..16) or auto (default: chosen online from measured costs and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
         var draftBits = new Option<string>("--draft-bits") { Description = "QSpec draft activation bits: 4 (W4A4), 8 (W4A8) or auto (chosen per step from measured cost and acceptance).", DefaultValueFactory = _ => DraftOptions.Auto };
         var stats = new Option<bool>("--stats") { Description = "Print QSpec statistics to stderr." };
-        common.Mode.Description = "fp32, w4a16, w4a4, w4a8 or qspec (W4A4 drafts verified by W4A16).";
+        common.Mode.Description = "auto (w4a16 for INT4 weights, else fp32), qspec (W4A4/W4A8 drafts verified by W4A16; same tokens as w4a16), w4a16, w4a8, w4a4 or fp32. INT4 modes quantize a float checkpoint with RTN on the fly.";
         var cmd = new Command("generate", "Generate text from a prompt, streaming it to stdout.");
         common.AddTo(cmd);
         foreach (var o in new Option[] { prompt, maxTokens, temperature, topP, topK, seed, draftLength, draftBits, stats }) cmd.Options.Add(o);

@@ -37,6 +37,14 @@ internal static class ModelLoading
     /// </summary>
     public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer) Load(string? path, string? tokenizerPath, bool needInt4, bool needDense = false, int? contextLength = null)
     {
+        var (weights, tokenizer, _) = LoadWithTemplate(path, tokenizerPath, needInt4, needDense, contextLength);
+        return (weights, tokenizer);
+    }
+
+    /// <summary><see cref="Load"/>, also returning the model's chat template (null when it has none).</summary>
+    public static (LlamaWeights Weights, LlamaTextTokenizer Tokenizer, string? ChatTemplate) LoadWithTemplate(string? path, string? tokenizerPath, bool needInt4,
+                                                                                                           bool needDense = false, int? contextLength = null)
+    {
         var contents = Read(path, tokenizerPath);
         var weights = contents.Weights;
         if (contextLength is int n)
@@ -49,7 +57,7 @@ internal static class ModelLoading
             Console.Error.WriteLine("qspec: quantizing the float model with RTN, per output channel (use `qspec quantize` for GPTQ and rotation).");
             weights = QuantizeRtn(weights);
         }
-        return (needDense ? weights.WithDequantizedDense() : weights, contents.Tokenizer!);
+        return (needDense ? weights.WithDequantizedDense() : weights, contents.Tokenizer!, contents.ChatTemplate);
     }
 
     /// <summary>Reads the model and requires a tokenizer; a null <paramref name="path"/> is the embedded default model.</summary>

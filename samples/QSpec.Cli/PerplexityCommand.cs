@@ -28,7 +28,13 @@ internal static class PerplexityCommand
             using var model = LlamaModel.Create(weights, ModelLoading.ParseBackend(r.GetValue(common.Backend)!));
             using var session = model.CreateSession();
             var resolved = mode ?? model.PreferredMode;
-            var result = Perplexity.Evaluate(session, texts.Select(t => tokenizer.Encode(t, addBos: true)), resolved);
+            var progress = ProgressDisplay.OnStderr("perplexity", texts.Length);
+            IEnumerable<IReadOnlyList<int>> Tracked()
+            {
+                foreach (var t in texts) { yield return tokenizer.Encode(t, addBos: true); progress.Step(); } // a step ends when the next is asked for
+            }
+            var result = Perplexity.Evaluate(session, Tracked(), resolved);
+            progress.Finish();
             if (r.GetValue(common.Json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["tokens"] = result.Tokens, ["nll"] = result.Nll, ["perplexity"] = result.Perplexity }));
             else

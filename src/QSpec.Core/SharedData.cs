@@ -40,4 +40,7 @@ internal static class SharedData
 
     /// <summary>The default model's tokenizer (llama2.c tok512.bin).</summary>
     public static string DefaultTokenizer => PathOf("models", "stories260K", "tok512.bin");
+
+    /// <summary>The TinyStories validation head: calibration, perplexity and benchmark prompts.</summary>
+    public static string TinyStoriesValid => PathOf("data", "tinystories-valid", "tinystories_valid_head.txt");
 }

@@ -15,17 +15,23 @@ public sealed partial class BackendOpTests
     private const float LinearTolerance = 2e-5f;
 
     /// <summary>(N, K, G, M) cases: single elements, K = 172 with every group size, K = 1025, N = 1025, M up to 17, and K = 2200 (more than one K chunk of the blocked kernels).</summary>
-    private static readonly (int N, int K, int G, int M)[] LinearShapes =
+    private static readonly object[][] LinearShapes =
     [
-        (1, 1, 0, 1), (17, 172, 32, 3), (17, 172, 64, 17), (9, 172, 128, 5), (1025, 172, 0, 3),
-        (5, 1025, 32, 1), (3, 1025, 128, 17), (17, 64, 64, 2), (4, 17, 32, 4), (3, 2200, 64, 5),
+        [1, 1, 0, 1], [17, 172, 32, 3], [17, 172, 64, 17], [9, 172, 128, 5], [1025, 172, 0, 3],
+        [5, 1025, 32, 1], [3, 1025, 128, 17], [17, 64, 64, 2], [4, 17, 32, 4], [3, 2200, 64, 5],
     ];
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void LinearW4A16_MatchesReference(string name)
+    /// <summary>(backend, N, K, G, M) rows.</summary>
+    public static IEnumerable<object[]> LinearCases => TestCases.Cross(LinearShapes);
+
+    /// <summary>(backend, bits, N, K, G, M) rows.</summary>
+    public static IEnumerable<object[]> LinearIntCases =>
+        TestCases.Cross([.. new[] { 4, 8 }.SelectMany(bits => LinearShapes.Select(s => (object[])[bits, .. s]))]);
+
+    [Theory, MemberData(nameof(LinearCases))]
+    public void LinearW4A16_MatchesReference(string name, int n, int k, int g, int m)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (n, k, g, m) in LinearShapes)
+        var backend = TestCases.Backend(name);
         {
             var w = Int4Matrix.Quantize(TestData.Floats(n * k, n + k), n, k, g);
             var x = TestData.Floats(m * k, 7 * k + m);
@@ -35,11 +41,12 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void LinearW4A16_IsBatchInvariant(string name)
+    public static IEnumerable<object[]> W4A16InvarianceCases => TestCases.Cross([37, 172, 32, 17], [9, 1025, 0, 3], [5, 200, 64, 6], [5, 2200, 128, 6]);
+
+    [Theory, MemberData(nameof(W4A16InvarianceCases))]
+    public void LinearW4A16_IsBatchInvariant(string name, int n, int k, int g, int m)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (n, k, g, m) in new[] { (37, 172, 32, 17), (9, 1025, 0, 3), (5, 200, 64, 6), (5, 2200, 128, 6) })
+        var backend = TestCases.Backend(name);
         {
             var w = Int4Matrix.Quantize(TestData.Floats(n * k, 3), n, k, g);
             var x = TestData.Floats(m * k, 4);
@@ -49,11 +56,11 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void LinearF32_MatchesReference(string name)
+    [Theory, MemberData(nameof(LinearCases))]
+    public void LinearF32_MatchesReference(string name, int n, int k, int g, int m)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (n, k, _, m) in LinearShapes)
+        _ = g; // the float path has no groups; the shapes are shared with the INT4 cases
+        var backend = TestCases.Backend(name);
         {
             var w = TestData.Floats(n * k, n * k);
             var x = TestData.Floats(m * k, m + 11);
@@ -63,11 +70,12 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void LinearF32_IsBatchInvariant(string name)
+    public static IEnumerable<object[]> F32InvarianceCases => TestCases.Cross([23, 172, 17], [3, 1025, 5], [7, 17, 3], [5, 2200, 6]);
+
+    [Theory, MemberData(nameof(F32InvarianceCases))]
+    public void LinearF32_IsBatchInvariant(string name, int n, int k, int m)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (n, k, m) in new[] { (23, 172, 17), (3, 1025, 5), (7, 17, 3), (5, 2200, 6) })
+        var backend = TestCases.Backend(name);
         {
             var w = TestData.Floats(n * k, 5);
             var x = TestData.Floats(m * k, 6);
@@ -77,12 +85,13 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void QuantizeActivations_EqualsReferenceBitForBit(string name)
+    public static IEnumerable<object[]> QuantizeCases => TestCases.Cross(
+        [.. new[] { 4, 8 }.SelectMany(bits => new[] { (1, 1), (3, 17), (3, 172), (2, 1025) }.Select(s => new object[] { bits, s.Item1, s.Item2 }))]);
+
+    [Theory, MemberData(nameof(QuantizeCases))]
+    public void QuantizeActivations_EqualsReferenceBitForBit(string name, int bits, int m, int k)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (int bits in new[] { 4, 8 })
-            foreach (var (m, k) in new[] { (1, 1), (3, 17), (3, 172), (2, 1025) })
+        var backend = TestCases.Backend(name);
             {
                 var x = TestData.Floats(m * k, bits * k, 3f);
                 x.AsSpan(0, k).Clear(); // an all-zero row gets scale 0
@@ -112,12 +121,10 @@ public sealed partial class BackendOpTests
             }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void LinearInt_EqualsReferenceBitForBit(string name)
+    [Theory, MemberData(nameof(LinearIntCases))]
+    public void LinearInt_EqualsReferenceBitForBit(string name, int bits, int n, int k, int g, int m)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (int bits in new[] { 4, 8 })
-            foreach (var (n, k, g, m) in LinearShapes)
+        var backend = TestCases.Backend(name);
             {
                 var w = Int4Matrix.Quantize(TestData.Floats(n * k, n + 2 * k), n, k, g);
                 var x = TestData.Floats(m * k, k - m);
@@ -134,7 +141,7 @@ public sealed partial class BackendOpTests
     [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
     public void LinearInt_IsBatchInvariant(string name)
     {
-        using var backend = TestBackends.Create(name);
+        var backend = TestCases.Backend(name);
         const int n = 13, k = 300, m = 17;
         var w = Int4Matrix.Quantize(TestData.Floats(n * k, 8), n, k, 32);
         var x = TestData.Floats(m * k, 9);

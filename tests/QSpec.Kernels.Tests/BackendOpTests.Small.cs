@@ -15,13 +15,13 @@ public sealed partial class BackendOpTests
     /// <summary>Attention error relative to max |v| (dot products, exp and a weighted sum over ≤ 40 positions).</summary>
     private const float AttentionTolerance = 1e-5f;
 
-    private static readonly int[] Lengths = [1, 17, 1025];
+    /// <summary>Lengths: one element, an odd one, one past a power of two.</summary>
+    public static IEnumerable<object[]> LengthCases => TestCases.Cross([1], [17], [1025]);
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void RmsNorm_MatchesReference(string name)
+    [Theory, MemberData(nameof(LengthCases))]
+    public void RmsNorm_MatchesReference(string name, int d)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (int d in Lengths)
+        var backend = TestCases.Backend(name);
         {
             const int m = 3;
             var x = TestData.Floats(m * d, d, 4f);
@@ -36,11 +36,10 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void SwiGluAndAdd_MatchReference(string name)
+    [Theory, MemberData(nameof(LengthCases))]
+    public void SwiGluAndAdd_MatchReference(string name, int n)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (int n in Lengths)
+        var backend = TestCases.Backend(name);
         {
             var gate = TestData.Floats(n, n, 8f);
             var up = TestData.Floats(n, n + 1, 2f);
@@ -59,11 +58,10 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void Argmax_FindsFirstMaximum(string name)
+    [Theory, MemberData(nameof(LengthCases))]
+    public void Argmax_FindsFirstMaximum(string name, int n)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (int n in Lengths)
+        var backend = TestCases.Backend(name);
         {
             var x = TestData.Floats(n + 5, n);
             x[5 + n / 2] = 2f;
@@ -74,11 +72,12 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void Rope_MatchesReference(string name)
+    public static IEnumerable<object[]> RopeCases => TestCases.Cross([3, 8], [2, 64], [5, 6]);
+
+    [Theory, MemberData(nameof(RopeCases))]
+    public void Rope_MatchesReference(string name, int heads, int hs)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (heads, hs) in new[] { (3, 8), (2, 64), (5, 6) })
+        var backend = TestCases.Backend(name);
         {
             const int m = 3;
             int[] positions = [0, 17, 1025];
@@ -91,11 +90,12 @@ public sealed partial class BackendOpTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void Hadamard_MatchesReference(string name)
+    public static IEnumerable<object[]> HadamardCases => TestCases.Cross([128, 128], [256, 32], [24, 8], [12, 4], [1, 1]);
+
+    [Theory, MemberData(nameof(HadamardCases))]
+    public void Hadamard_MatchesReference(string name, int d, int b)
     {
-        using var backend = TestBackends.Create(name);
-        foreach (var (d, b) in new[] { (128, 128), (256, 32), (24, 8), (12, 4), (1, 1) })
+        var backend = TestCases.Backend(name);
         {
             const int m = 3;
             var x = TestData.Floats(m * d, d + b);
@@ -108,9 +108,9 @@ public sealed partial class BackendOpTests
     }
 
     [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void EmbeddingAndStoreKv_CopyRows(string name)
+    public void Embedding_CopiesRows(string name)
     {
-        using var backend = TestBackends.Create(name);
+        var backend = TestCases.Backend(name);
         const int v = 7, d = 17;
         var table = TestData.Floats(v * d, 1);
         using var tb = TestData.Upload(backend, table);
@@ -122,13 +122,40 @@ public sealed partial class BackendOpTests
         TestData.AssertBitwise(table.AsSpan(6 * d, d), x.AsSpan(2 * d, d));
     }
 
+    /// <summary>Rows 1..3 of K and V [5, kvDim] go to positions 4..6 of layer 1 of a [2][9][kvDim] cache, and nowhere else.</summary>
     [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void Attention_MatchesReference(string name)
+    public void StoreKv_WritesRowsAtTheirPositions(string name)
     {
-        foreach (var precision in new[] { KvPrecision.Float32, KvPrecision.Float16 })
-            foreach (var (heads, kvHeads, hs) in new[] { (4, 2, 16), (3, 3, 6), (8, 1, 64) })
+        var backend = TestCases.Backend(name);
+        const int kvDim = 6, seqLen = 9, rows = 5, start = 4;
+        var k = TestData.Floats(rows * kvDim, 2);
+        var v = TestData.Floats(rows * kvDim, 3);
+        using var kb = TestData.Upload(backend, k);
+        using var vb = TestData.Upload(backend, v);
+        using var kc = backend.AllocateKv(2L * seqLen * kvDim, KvPrecision.Float32);
+        using var vc = backend.AllocateKv(2L * seqLen * kvDim, KvPrecision.Float32);
+        var sentinel = Enumerable.Repeat(-7f, 2 * seqLen * kvDim).ToArray();
+        backend.Upload(sentinel, kc);
+        backend.Upload(sentinel, vc);
+        backend.StoreKv(kb, vb, 1, 3, kvDim, kc, vc, (long)seqLen * kvDim, start);
+        foreach (var (cache, source) in new[] { (kc, k), (vc, v) })
+        {
+            var got = TestData.Download(backend, cache, 2 * seqLen * kvDim);
+            var expected = (float[])sentinel.Clone();
+            source.AsSpan(1 * kvDim, 3 * kvDim).CopyTo(expected.AsSpan((seqLen + start) * kvDim));
+            TestData.AssertBitwise(expected, got);
+        }
+    }
+
+    public static IEnumerable<object[]> AttentionCases => TestCases.Cross(
+        [KvPrecision.Float32, 4, 2, 16], [KvPrecision.Float32, 3, 3, 6], [KvPrecision.Float32, 8, 1, 64],
+        [KvPrecision.Float16, 4, 2, 16], [KvPrecision.Float16, 3, 3, 6], [KvPrecision.Float16, 8, 1, 64]);
+
+    [Theory, MemberData(nameof(AttentionCases))]
+    public void Attention_MatchesReference(string name, KvPrecision precision, int heads, int kvHeads, int hs)
+    {
             {
-                using var backend = TestBackends.Create(name);
+                var backend = TestCases.Backend(name);
                 using var setup = new AttentionSetup(backend, precision, heads, kvHeads, hs);
                 var expected = setup.Reference();
                 var all = setup.Run(0, AttentionSetup.Rows);
@@ -136,12 +163,13 @@ public sealed partial class BackendOpTests
             }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void Attention_IsBatchInvariant(string name)
+    public static IEnumerable<object[]> PrecisionCases => TestCases.Cross([KvPrecision.Float32], [KvPrecision.Float16]);
+
+    [Theory, MemberData(nameof(PrecisionCases))]
+    public void Attention_IsBatchInvariant(string name, KvPrecision precision)
     {
-        foreach (var precision in new[] { KvPrecision.Float32, KvPrecision.Float16 })
         {
-            using var backend = TestBackends.Create(name);
+            var backend = TestCases.Backend(name);
             using var setup = new AttentionSetup(backend, precision, 4, 2, 16);
             var all = setup.Run(0, AttentionSetup.Rows);
             int width = 4 * 16;

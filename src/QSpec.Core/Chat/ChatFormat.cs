@@ -32,8 +32,22 @@ public abstract class ChatFormat
         return family == ChatTemplateFamily.Plain ? Plain : new BuiltInChatFormat(family);
     }
 
-    /// <summary>The plain completion format: the messages' text joined by newlines, no markers, no stop strings.</summary>
-    public static ChatFormat Plain { get; } = Create((messages, _) => string.Join("\n", messages.Select(m => m.Text)));
+    /// <summary>
+    /// The plain completion format for models without a template: the messages' text in order, no markers, no stop
+    /// strings. A newline goes before each message but the first, except before an assistant message, whose text
+    /// continues the previous one directly: it was generated as that continuation, so the next turn's prompt extends
+    /// the text the model saw and the session's cache is reused whole.
+    /// </summary>
+    public static ChatFormat Plain { get; } = Create((messages, _) =>
+    {
+        var sb = new System.Text.StringBuilder();
+        for (int i = 0; i < messages.Count; i++)
+        {
+            if (i > 0 && messages[i].Role != ChatRole.Assistant) sb.Append('\n');
+            sb.Append(messages[i].Text);
+        }
+        return sb.ToString();
+    });
 
     /// <summary>A format that renders with <paramref name="render"/> (messages, addAssistantPrompt) and stops at <paramref name="stopStrings"/>.</summary>
     public static ChatFormat Create(Func<IReadOnlyList<ChatMessage>, bool, string> render, IReadOnlyList<string>? stopStrings = null)

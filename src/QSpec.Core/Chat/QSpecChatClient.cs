@@ -159,7 +159,10 @@ public sealed class QSpecChatClient : IChatClient
         {
             Temperature = o.Temperature ?? s.Temperature, TopP = o.TopP ?? s.TopP, TopK = o.TopK ?? s.TopK,
             Seed = o.Seed is long seed ? unchecked((int)seed ^ (int)(seed >> 32)) : s.Seed,
+            FrequencyPenalty = o.FrequencyPenalty ?? s.FrequencyPenalty, PresencePenalty = o.PresencePenalty ?? s.PresencePenalty,
+            MinP = s.MinP, RepetitionPenalty = s.RepetitionPenalty, PenaltyWindow = s.PenaltyWindow, LogitBias = s.LogitBias,
         };
+        sampling.Validate();
         if (o?.MaxOutputTokens is int n && n <= 0) throw new ArgumentOutOfRangeException("options", n, "ChatOptions.MaxOutputTokens must be positive.");
         return new TextGenerationOptions
         {

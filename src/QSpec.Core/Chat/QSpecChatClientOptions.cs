@@ -42,7 +42,7 @@ public sealed class QSpecChatClientOptions
     /// <summary>Reply length when <c>ChatOptions.MaxOutputTokens</c> is not set. Default 256.</summary>
     public int MaxOutputTokens { get; init; } = 256;
 
-    /// <summary>Sampling when <c>ChatOptions</c> sets none (its Temperature, TopP, TopK and Seed override these). Default greedy.</summary>
+    /// <summary>Sampling when <c>ChatOptions</c> sets none (its Temperature, TopP, TopK, Seed, FrequencyPenalty and PresencePenalty override these). Default greedy.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
 
     /// <summary>Options of the session (KV precision, rows per forward). Default null: <see cref="SessionOptions"/> defaults.</summary>

@@ -34,16 +34,4 @@ public sealed class GenerationOptions
 
     /// <summary>The stop ids to use on <paramref name="model"/>: <see cref="StopTokens"/>, or the model's defaults.</summary>
     public IReadOnlyCollection<int> ResolveStopTokens(LlamaModel model) => StopTokens ?? EndOfGeneration.Ids(model);
-
-    /// <summary>
-    /// Throws <see cref="ArgumentException"/> when the prompt is empty or longer than the context. A prompt that fits
-    /// but leaves fewer than <see cref="MaxTokens"/> positions generates until the context is full
-    /// (<see cref="FinishReason.ContextFull"/>).
-    /// </summary>
-    public void EnsureFits(int promptLength, int contextLength)
-    {
-        if (promptLength < 1) throw new ArgumentException("The prompt needs at least one token (BOS).", "prompt");
-        if (promptLength > contextLength)
-            throw new ArgumentException($"The prompt ({promptLength} tokens) is longer than the model's context length ({contextLength}).", "prompt");
-    }
 }

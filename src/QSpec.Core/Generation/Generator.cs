@@ -34,11 +34,11 @@ public sealed class Generator
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        options.EnsureFits(prompt.Count, Session.Model.Config.SeqLen);
+        Session.ThrowIfDisposed();
+        var tokens = PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config);
         var mode = options.ResolveMode(Session.Model);
         Session.Model.EnsureSupports(mode);
-        Session.ValidatePositions(prompt.ToArray(), 0);
-        return Iterate(prompt.ToArray(), options, mode, cancellationToken);
+        return Iterate(tokens, options, mode, cancellationToken);
     }
 
     /// <summary>The asynchronous form of <see cref="Generate"/>; each forward runs on the thread pool.</summary>
@@ -54,22 +54,25 @@ public sealed class Generator
     {
         var sampler = new Sampler(options.Sampling);
         var stop = options.ResolveStopTokens(Session.Model);
-        var logits = options.Sampling.IsGreedy ? [] : new float[Session.Model.Config.VocabSize];
+        bool onBackend = options.Sampling.IsGreedy && !options.Sampling.TransformsLogits;
+        var logits = onBackend ? [] : new float[Session.Model.Config.VocabSize];
         FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
+        int generation = Session.BeginGeneration();
         ReusedPromptTokens = PrefillReusing(Session, prompt, prompt.Length, mode);
         for (int i = 0; i < options.MaxTokens; i++)
         {
             int next;
-            if (options.Sampling.IsGreedy) next = Session.Argmax();
-            else { Session.GetLogits(logits); next = sampler.Sample(logits); }
+            if (onBackend) next = Session.Argmax();
+            else { Session.GetLogits(logits); next = sampler.Sample(logits, Session.Cache.Tokens); }
             FinishReason = stop.Contains(next) ? FinishReason.StopToken
                 : i == options.MaxTokens - 1 ? FinishReason.MaxTokens
-                : Session.Length >= Session.Model.Config.SeqLen ? FinishReason.ContextFull
+                : Session.Length >= Session.ContextLength ? FinishReason.ContextFull
                 : FinishReason.None;
             yield return next;
             if (FinishReason != FinishReason.None) yield break;
             ct.ThrowIfCancellationRequested();
+            Session.EnsureGeneration(generation);
             Session.Prefill([next], Session.Length, mode);
         }
     }

@@ -34,7 +34,7 @@ public static class Perplexity
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(sequences);
-        int v = session.Model.Config.VocabSize, seqLen = session.Model.Config.SeqLen;
+        int v = session.Model.Config.VocabSize, seqLen = session.ContextLength;
         long count = 0;
         double total = 0;
         foreach (var sequence in sequences)

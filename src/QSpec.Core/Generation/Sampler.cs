@@ -2,13 +2,16 @@ namespace QSpec.Generation;
 
 /// <summary>
 /// Turns logits into a token: argmax at temperature 0, else a draw from the filtered distribution
-/// (temperature, then top-k, then top-p). <see cref="ComputeProbabilities"/> exposes that distribution so
-/// speculative decoding applies exactly the same transformation to the draft and the verifier.
+/// (logit bias and penalties on the context, then temperature, top-k, top-p and min-p). <see cref="ComputeProbabilities(ReadOnlySpan{float}, Span{float}, ReadOnlySpan{int})"/>
+/// exposes that distribution so speculative decoding applies exactly the same function of (logits, context) to the
+/// draft and the verifier, which keeps rejection sampling exact under every option.
 /// </summary>
 public sealed class Sampler
 {
     private readonly Random _random;
     private int[] _order = [];
+    private float[] _transformed = [];
+    private int[] _counts = [];
 
     /// <summary>Creates a sampler; a null seed in <paramref name="options"/> draws a random one.</summary>
     public Sampler(SamplingOptions options)
@@ -16,7 +19,7 @@ public sealed class Sampler
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        _random = options.Seed is int seed ? new Random(seed) : new Random();
+        _random = options.Seed is int seed ? SeededRandom.Create(seed) : new Random();
     }
 
     /// <summary>The options.</summary>
@@ -25,27 +28,67 @@ public sealed class Sampler
     /// <summary>A uniform draw in [0, 1) from this sampler's stream.</summary>
     public double NextUniform() => _random.NextDouble();
 
-    /// <summary>Picks the next token from <paramref name="logits"/> (length V).</summary>
+    /// <summary>Picks the next token from <paramref name="logits"/> (length V); the penalties see no context.</summary>
     /// <exception cref="ArgumentException"><paramref name="logits"/> is empty, or (when sampling) holds a NaN.</exception>
-    public int Sample(ReadOnlySpan<float> logits)
+    public int Sample(ReadOnlySpan<float> logits) => Sample(logits, []);
+
+    /// <summary>Picks the next token from <paramref name="logits"/> after the context <paramref name="history"/> (prompt and generated ids).</summary>
+    /// <exception cref="ArgumentException"><paramref name="logits"/> is empty, or (when sampling) holds a NaN.</exception>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.IsEmpty) throw new ArgumentException("The logits are empty.", nameof(logits));
-        if (Options.IsGreedy) return Argmax(logits);
+        if (Options.IsGreedy) return Argmax(Transform(logits, history));
         var probs = new float[logits.Length];
-        ComputeProbabilities(logits, probs);
+        ComputeProbabilities(logits, probs, history);
         return SampleFrom(probs);
     }
 
-    private static int Argmax(ReadOnlySpan<float> logits) => Kernels.Ops.ElementwiseReference.Argmax(logits);
+    /// <summary>
+    /// The logits after <see cref="SamplingOptions.LogitBias"/> and the repetition, frequency and presence penalties
+    /// over the last <see cref="SamplingOptions.PenaltyWindow"/> ids of <paramref name="history"/>; the input itself when
+    /// none is set. The returned span is this sampler's buffer, valid until its next call.
+    /// </summary>
+    public ReadOnlySpan<float> Transform(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        if (!Options.TransformsLogits) return logits;
+        int v = logits.Length;
+        if (_transformed.Length != v) { _transformed = new float[v]; _counts = new int[v]; }
+        logits.CopyTo(_transformed);
+        if (Options.LogitBias is { } bias)
+            foreach (var (id, b) in bias)
+            {
+                if (id >= v) throw new ArgumentOutOfRangeException(nameof(SamplingOptions.LogitBias), id, $"Logit bias id must be in 0..{v - 1}.");
+                _transformed[id] += b;
+            }
+        var window = Options.PenaltyWindow == 0 || history.Length <= Options.PenaltyWindow ? history : history[^Options.PenaltyWindow..];
+        foreach (int t in window) if ((uint)t < (uint)v) _counts[t]++;
+        foreach (int t in window)
+        {
+            if ((uint)t >= (uint)v || _counts[t] == 0) continue; // each distinct id once
+            ref float l = ref _transformed[t];
+            if (Options.RepetitionPenalty != 1f) l = l > 0 ? l / Options.RepetitionPenalty : l * Options.RepetitionPenalty;
+            l -= _counts[t] * Options.FrequencyPenalty + Options.PresencePenalty;
+            _counts[t] = 0;
+        }
+        return _transformed;
+    }
+
+    /// <summary>Index of the largest logit, the first on ties.</summary>
+    public static int Argmax(ReadOnlySpan<float> logits) => Kernels.Ops.ElementwiseReference.Argmax(logits);
+
+    /// <summary>The sampling distribution of <paramref name="logits"/> with no context (penalties see nothing).</summary>
+    public void ComputeProbabilities(ReadOnlySpan<float> logits, Span<float> probabilities) => ComputeProbabilities(logits, probabilities, []);
 
     /// <summary>
-    /// The sampling distribution: softmax(logits / T) restricted to the top-k tokens and then to the top-p nucleus,
-    /// renormalized. At temperature 0 it is one-hot at the argmax. Ties in the ordering are broken by token id.
+    /// The sampling distribution after the context <paramref name="history"/>: <see cref="Transform"/>, then
+    /// softmax(logits / T) restricted to the top-k tokens, then to the top-p nucleus, then to min-p, renormalized.
+    /// At temperature 0 it is one-hot at the argmax. Ties in the ordering are broken by token id.
     /// +Infinity logits share all the probability; −Infinity ones get none.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="logits"/> is empty or (when sampling) holds a NaN, or the lengths differ.</exception>
-    public void ComputeProbabilities(ReadOnlySpan<float> logits, Span<float> probabilities)
+    public void ComputeProbabilities(ReadOnlySpan<float> logits, Span<float> probabilities, ReadOnlySpan<int> history)
     {
+        logits = Transform(logits, history);
         int v = logits.Length;
         if (v == 0) throw new ArgumentException("The logits are empty.", nameof(logits));
         if (probabilities.Length != v) throw new ArgumentException($"Expected {v} probabilities, got {probabilities.Length}.", nameof(probabilities));
@@ -73,7 +116,7 @@ public sealed class Sampler
             sum += probabilities[i];
         }
         for (int i = 0; i < v; i++) probabilities[i] = (float)(probabilities[i] / sum);
-        if (Options.TopK == 0 && Options.TopP >= 1f) return;
+        if (Options.TopK == 0 && Options.TopP >= 1f) { ApplyMinP(probabilities); return; }
 
         // Sort ids by probability (descending, id ascending on ties), then keep a prefix.
         if (_order.Length != v) _order = new int[v];
@@ -94,6 +137,23 @@ public sealed class Sampler
         for (int i = 0; i < keep; i++) kept += p[_order[i]];
         probabilities.Clear();
         for (int i = 0; i < keep; i++) probabilities[_order[i]] = (float)(p[_order[i]] / kept);
+        ApplyMinP(probabilities);
+    }
+
+    /// <summary>Zeroes probabilities below MinP × the largest and renormalizes (the largest always survives).</summary>
+    private void ApplyMinP(Span<float> probabilities)
+    {
+        if (Options.MinP <= 0f) return;
+        float max = 0f;
+        foreach (float q in probabilities) max = MathF.Max(max, q);
+        float threshold = Options.MinP * max;
+        double kept = 0;
+        for (int i = 0; i < probabilities.Length; i++)
+        {
+            if (probabilities[i] < threshold) probabilities[i] = 0f;
+            kept += probabilities[i];
+        }
+        for (int i = 0; i < probabilities.Length; i++) probabilities[i] = (float)(probabilities[i] / kept);
     }
 
     /// <summary>Draws an index from a distribution (inverse CDF over ascending ids) with this sampler's stream.</summary>

@@ -12,16 +12,27 @@ internal sealed class ForwardScratch : IDisposable
     public ForwardScratch(IBackend backend, LlamaConfig c, int maxRows)
     {
         MaxRows = maxRows;
-        X = backend.Allocate((long)maxRows * c.Dim);
-        Xb = backend.Allocate((long)maxRows * c.Dim);
-        Xb2 = backend.Allocate((long)maxRows * c.Dim);
-        Q = backend.Allocate((long)maxRows * c.Dim);
-        K = backend.Allocate((long)maxRows * c.KvDim);
-        V = backend.Allocate((long)maxRows * c.KvDim);
-        Hb = backend.Allocate((long)maxRows * c.HiddenDim);
-        Hb2 = backend.Allocate((long)maxRows * c.HiddenDim);
-        Logits = backend.Allocate((long)maxRows * c.VocabSize);
-        Quantized = backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim));
+        // When one allocation fails (out of device memory, say) the ones before it are freed, not leaked.
+        var made = new List<IDisposable>();
+        T Keep<T>(T buffer) where T : IDisposable { made.Add(buffer); return buffer; }
+        try
+        {
+            X = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Xb = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Xb2 = Keep(backend.Allocate((long)maxRows * c.Dim));
+            Q = Keep(backend.Allocate((long)maxRows * c.Dim));
+            K = Keep(backend.Allocate((long)maxRows * c.KvDim));
+            V = Keep(backend.Allocate((long)maxRows * c.KvDim));
+            Hb = Keep(backend.Allocate((long)maxRows * c.HiddenDim));
+            Hb2 = Keep(backend.Allocate((long)maxRows * c.HiddenDim));
+            Logits = Keep(backend.Allocate((long)maxRows * c.VocabSize));
+            Quantized = Keep(backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim)));
+        }
+        catch
+        {
+            foreach (var b in made) b.Dispose();
+            throw;
+        }
     }
 
     public int MaxRows { get; }
@@ -48,8 +59,9 @@ internal sealed class ForwardScratch : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b.Dispose();
-        Quantized.Dispose();
+        // Also called from a failed constructor, so some buffers may be missing.
+        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b?.Dispose();
+        Quantized?.Dispose();
     }
 }
 

@@ -4,7 +4,7 @@ using QSpec.Model;
 namespace QSpec.Inference;
 
 /// <summary>
-/// The key/value cache of one sequence: K and V [layers][seqLen][kvDim] on the backend, and <see cref="Length"/>,
+/// The key/value cache of one sequence: K and V [layers][capacity][kvDim] on the backend, and <see cref="Length"/>,
 /// the number of valid positions. Speculative decoding writes draft positions past Length and cuts rejected
 /// ones off with <see cref="Truncate"/>; the slots are simply overwritten by later forwards.
 /// The cache also remembers which token, in which mode, produced each position, so a later prompt that shares a
@@ -12,18 +12,25 @@ namespace QSpec.Inference;
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    internal KvCache(IBackend backend, LlamaConfig config, KvPrecision precision)
+    private bool _disposed;
+
+    /// <param name="capacity">Positions held, 1..config.SeqLen (see <see cref="SessionOptions.ContextLength"/>).</param>
+    internal KvCache(IBackend backend, LlamaConfig config, KvPrecision precision, int capacity)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, config.SeqLen);
         Config = config;
         Precision = precision;
-        long size = (long)config.Layers * config.SeqLen * config.KvDim;
+        Capacity = capacity;
+        long size = (long)config.Layers * capacity * config.KvDim;
         Keys = backend.AllocateKv(size, precision);
-        Values = backend.AllocateKv(size, precision);
-        _tokens = new int[config.SeqLen];
-        _modes = new ExecutionMode[config.SeqLen];
+        try { Values = backend.AllocateKv(size, precision); }
+        catch { Keys.Dispose(); throw; } // e.g. device out of memory: free what was allocated
+        _tokens = new int[capacity];
+        _modes = new ExecutionMode[capacity];
     }
 
-    // The token and mode that wrote each slot 0..SeqLen-1; valid below Length.
+    // The token and mode that wrote each slot 0..Capacity-1; valid below Length.
     private readonly int[] _tokens;
     private readonly ExecutionMode[] _modes;
 
@@ -33,10 +40,10 @@ public sealed class KvCache : IDisposable
     public KvPrecision Precision { get; }
     /// <summary>Valid positions 0 .. Length - 1.</summary>
     public int Length { get; internal set; }
-    /// <summary>Positions available: the model's context length.</summary>
-    public int Capacity => Config.SeqLen;
+    /// <summary>Positions available: the session's context length (at most the model's seq_len).</summary>
+    public int Capacity { get; }
     /// <summary>Bytes held by K and V.</summary>
-    public long SizeInBytes => 2L * Config.Layers * Config.SeqLen * Config.KvDim * (Precision == KvPrecision.Float16 ? 2 : 4);
+    public long SizeInBytes => 2L * Config.Layers * Capacity * Config.KvDim * (Precision == KvPrecision.Float16 ? 2 : 4);
 
     /// <summary>Positions computed into this cache since it was created (every forward row counts, drafts included).</summary>
     public long ComputedPositions { get; private set; }
@@ -68,12 +75,14 @@ public sealed class KvCache : IDisposable
     internal DeviceBuffer Values { get; }
 
     /// <summary>Element offset of layer <paramref name="layer"/> in K and V.</summary>
-    internal long LayerOffset(int layer) => (long)layer * Config.SeqLen * Config.KvDim;
+    internal long LayerOffset(int layer) => (long)layer * Capacity * Config.KvDim;
 
     /// <summary>Keeps positions 0 .. <paramref name="length"/> - 1 and forgets the rest.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative or beyond <see cref="Length"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The cache (its session) was disposed.</exception>
     public void Truncate(int length)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if ((uint)length > (uint)Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Truncate length must be in 0..{Length}.");
         Length = length;
@@ -82,6 +91,8 @@ public sealed class KvCache : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         Keys.Dispose();
         Values.Dispose();
     }

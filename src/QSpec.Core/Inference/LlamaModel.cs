@@ -23,12 +23,22 @@ public sealed class LlamaModel : IDisposable
         Backend = backend;
         _ownsBackend = ownsBackend;
         var c = weights.Config;
-        Embedding = Upload(weights.TokenEmbedding);
-        FinalNorm = Upload(weights.FinalNorm);
-        Layers = weights.Layers.Select(l => new DeviceLayer(
-            Upload(l.AttentionNorm), Matrix(l.Wq), Matrix(l.Wk), Matrix(l.Wv), Matrix(l.Wo),
-            Upload(l.FfnNorm), Matrix(l.W1), Matrix(l.W2), Matrix(l.W3))).ToArray();
-        Classifier = Matrix(weights.Classifier);
+        try
+        {
+            Embedding = Upload(weights.TokenEmbedding);
+            FinalNorm = Upload(weights.FinalNorm);
+            Layers = weights.Layers.Select(l => new DeviceLayer(
+                Upload(l.AttentionNorm), Matrix(l.Wq), Matrix(l.Wk), Matrix(l.Wv), Matrix(l.Wo),
+                Upload(l.FfnNorm), Matrix(l.W1), Matrix(l.W2), Matrix(l.W3))).ToArray();
+            Classifier = Matrix(weights.Classifier);
+        }
+        catch
+        {
+            // e.g. the weights do not fit in device memory: free what was uploaded (the backend may be the caller's).
+            foreach (var d in _uploading) d.Dispose();
+            throw;
+        }
+        _uploading.Clear();
         FfnHadamardBlock = weights.Quantization?.FfnHadamardBlock ?? 0;
         if (FfnHadamardBlock != 0 && c.HiddenDim % FfnHadamardBlock != 0)
             throw new ArgumentException($"FfnHadamardBlock {FfnHadamardBlock} does not divide hidden_dim {c.HiddenDim}.", nameof(weights));
@@ -154,12 +164,17 @@ public sealed class LlamaModel : IDisposable
                 : $"Mode {mode} needs INT4 weights; quantize the model first (qspec quantize).", nameof(mode));
     }
 
-    /// <summary>Starts a session: its own KV cache and scratch, sharing these weights.</summary>
+    /// <summary>Starts a session: its own KV cache (<see cref="SessionOptions.ContextLength"/> positions) and scratch, sharing these weights.</summary>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="ArgumentException">An option is invalid for this model.</exception>
     public InferenceSession CreateSession(SessionOptions? options = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         return new InferenceSession(this, options ?? new SessionOptions());
     }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the model is disposed (its sessions check it too).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <inheritdoc />
     public void Dispose()
@@ -171,14 +186,22 @@ public sealed class LlamaModel : IDisposable
         if (_ownsBackend) Backend.Dispose();
     }
 
+    private readonly List<IDisposable> _uploading = []; // device handles made so far by the constructor
+
     private DeviceBuffer Upload(float[] data)
     {
         var b = Backend.Allocate(data.Length);
+        _uploading.Add(b);
         Backend.Upload(data, b);
         return b;
     }
 
-    private DeviceMatrix Matrix(LinearWeight w) => Backend.CreateMatrix(w.Int4, w.Dense, w.Rows, w.Columns);
+    private DeviceMatrix Matrix(LinearWeight w)
+    {
+        var m = Backend.CreateMatrix(w.Int4, w.Dense, w.Rows, w.Columns);
+        _uploading.Add(m);
+        return m;
+    }
 }
 
 /// <summary>One block's weights on the backend.</summary>

@@ -114,9 +114,9 @@ public static class ModelFiles
                 && doc.RootElement.TryGetProperty("__metadata__", out var meta) && meta.ValueKind == JsonValueKind.Object
                 && meta.TryGetProperty(QSpecFile.KeyFormat, out var f) && f.ValueKind == JsonValueKind.String && f.GetString() == "qspec";
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 surfaces lazily as the latter
         {
-            throw new InvalidDataException($"Invalid safetensors file '{path}', field 'header': not valid JSON ({e.Message}).", e);
+            throw new InvalidDataException($"Invalid safetensors file '{path}', field 'header': not valid UTF-8 JSON ({e.Message}).", e);
         }
     }
 

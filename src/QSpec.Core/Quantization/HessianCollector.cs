@@ -52,7 +52,7 @@ public sealed class HessianCollector : ILinearInputObserver
         using var model = LlamaModel.Create(weights);
         using var session = model.CreateSession();
         session.LinearInputObserver = collector;
-        int count = 0, seqLen = weights.Config.SeqLen;
+        int count = 0, seqLen = session.ContextLength;
         foreach (var sequence in sequences)
         {
             var tokens = sequence.Take(seqLen).ToArray();

@@ -1,6 +1,6 @@
-using QSpec.Generation;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using QSpec.Generation;
 using QSpec.Inference;
 
 namespace QSpec.Speculative;
@@ -21,6 +21,7 @@ public sealed class SpeculativeDecoder
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(options);
+        session.ThrowIfDisposed();
         options.Validate();
         session.Model.EnsureSupports(ExecutionMode.W4A16);
         foreach (var mode in options.DraftModes) session.Model.EnsureSupports(mode);
@@ -53,8 +54,8 @@ public sealed class SpeculativeDecoder
     /// <summary><see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
     internal IEnumerable<int> Generate(IReadOnlyList<int> prompt, double? syntheticAcceptance, CancellationToken cancellationToken)
     {
-        ValidatePrompt(Session, prompt, Options);
-        return Iterate(prompt.ToArray(), syntheticAcceptance, cancellationToken);
+        Session.ThrowIfDisposed();
+        return Iterate(PromptValidation.Validate(prompt, Session.ContextLength, Session.Model.Config), syntheticAcceptance, cancellationToken);
     }
 
     /// <summary>The asynchronous form of <see cref="Generate(IReadOnlyList{int}, CancellationToken)"/>; steps run on the thread pool.</summary>
@@ -63,53 +64,6 @@ public sealed class SpeculativeDecoder
         using var e = Generate(prompt, cancellationToken).GetEnumerator();
         while (await Task.Run(e.MoveNext, cancellationToken).ConfigureAwait(false))
             yield return e.Current;
-    }
-
-    /// <summary>
-    /// Generates for B prompts at once (1 ≤ B ≤ 32): drafts are batched across sequences and the verify pass is one
-    /// forward over every sequence's positions. Each sequence accepts independently.
-    /// </summary>
-    public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
-                                                      SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
-        => GenerateBatch(model, prompts, options, sessionOptions, null, cancellationToken);
-
-    /// <summary><see cref="GenerateBatch(LlamaModel, IReadOnlyList{IReadOnlyList{int}}, SpeculativeOptions, SessionOptions?, CancellationToken)"/>, or its synthetic-acceptance benchmark form.</summary>
-    internal static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
-                                                        SessionOptions? sessionOptions, double? syntheticAcceptance, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(options);
-        if (prompts.Count is < 1 or > 32)
-            throw new ArgumentOutOfRangeException(nameof(prompts), prompts.Count, "The batch size must be in 1..32.");
-        options.Validate();
-        model.EnsureSupports(ExecutionMode.W4A16);
-        foreach (var mode in options.DraftModes) model.EnsureSupports(mode);
-        var sessionOpts = sessionOptions ?? new SessionOptions();
-        sessionOpts.Validate();
-        using var probe = model.CreateSession(new SessionOptions { MaxBatchRows = 1, KvPrecision = sessionOpts.KvPrecision });
-        foreach (var p in prompts) ValidatePrompt(probe, p, options);
-
-        var caches = prompts.Select(_ => new KvCache(model.Backend, model.Config, sessionOpts.KvPrecision)).ToArray();
-        using var scratch = new ForwardScratch(model.Backend, model.Config, Math.Max(sessionOpts.MaxBatchRows, prompts.Count * (options.KMax + 1)));
-        try
-        {
-            var engine = new SpeculativeEngine(model, scratch, caches, options, syntheticAcceptance);
-            var outputs = prompts.Select(_ => new List<int>()).ToArray();
-            var clock = Stopwatch.StartNew();
-            engine.Start(prompts);
-            while (!engine.Finished)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                engine.Step(outputs);
-                engine.Statistics.SetTotalTime(clock.Elapsed);
-            }
-            return new BatchGenerationResult(outputs.Select(o => (IReadOnlyList<int>)o.ToArray()).ToArray(), engine.Statistics);
-        }
-        finally
-        {
-            foreach (var c in caches) c.Dispose();
-        }
     }
 
     private IEnumerable<int> Iterate(int[] prompt, double? syntheticAcceptance, CancellationToken ct)
@@ -121,10 +75,12 @@ public sealed class SpeculativeDecoder
         var emitted = new[] { new List<int>() };
         FinishReason = FinishReason.None;
         ct.ThrowIfCancellationRequested();
+        int generation = Session.BeginGeneration();
         ReusedPromptTokens = engine.Start([prompt])[0];
         while (!engine.Finished)
         {
             ct.ThrowIfCancellationRequested();
+            Session.EnsureGeneration(generation);
             emitted[0].Clear();
             engine.Step(emitted);
             engine.Statistics.SetTotalTime(clock.Elapsed);
@@ -132,14 +88,5 @@ public sealed class SpeculativeDecoder
             foreach (int t in emitted[0]) yield return t;
         }
     }
-
-    private static void ValidatePrompt(InferenceSession session, IReadOnlyList<int> prompt, SpeculativeOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        new GenerationOptions().EnsureFits(prompt.Count, session.Model.Config.SeqLen);
-        session.ValidatePositions(prompt.ToArray(), 0);
-    }
 }
 
-/// <summary>The tokens generated for each prompt of a batch, and the combined statistics.</summary>
-public sealed record BatchGenerationResult(IReadOnlyList<IReadOnlyList<int>> Tokens, SpeculativeStatistics Statistics);

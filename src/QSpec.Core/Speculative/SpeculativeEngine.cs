@@ -17,8 +17,8 @@ internal sealed class SpeculativeEngine
     private readonly Sequence[] _seqs;
     private readonly Sampler _shape;            // applies temperature/top-k/top-p; never draws
     private readonly int _vocab;
-    private readonly double? _syntheticAcceptance;
     private readonly IReadOnlyCollection<int> _stop;
+    private readonly double? _syntheticAcceptance;
     private float[] _row;
 
     /// <param name="syntheticAcceptance">
@@ -34,7 +34,7 @@ internal sealed class SpeculativeEngine
         _shape = new Sampler(options.Sampling);
         _stop = options.StopTokens ?? EndOfGeneration.Ids(model);
         int seed = options.Sampling.Seed ?? Random.Shared.Next();
-        _seqs = caches.Select((c, i) => new Sequence(c, new Random(seed + i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
+        _seqs = caches.Select((c, i) => new Sequence(c, SeededRandom.Create(seed, i), options.KMax, _vocab, !options.Sampling.IsGreedy)).ToArray();
         Controller = DraftControllers.For(model, caches.Count, options);
         if (scratch.MaxRows < caches.Count * (options.KMax + 1))
             throw new ArgumentException($"The session computes at most {scratch.MaxRows} rows per forward; {caches.Count} sequence(s) with k = {options.KMax} need {caches.Count * (options.KMax + 1)}.", nameof(scratch));
@@ -83,7 +83,7 @@ internal sealed class SpeculativeEngine
         {
             s.Base = s.Cache.Length;
             int remaining = _options.MaxTokens - s.Emitted;
-            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, _model.Config.SeqLen - s.Cache.Length - 1)));
+            s.K = Math.Max(0, Math.Min(k, Math.Min(remaining - 1, s.Cache.Capacity - s.Cache.Length - 1)));
         }
         long t0 = Stopwatch.GetTimestamp();
         int draftForwards = Propose(active, choice.Mode);
@@ -133,7 +133,7 @@ internal sealed class SpeculativeEngine
             foreach (var s in active)
             {
                 if (s.K <= i) continue;
-                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random);
+                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random, s.Cache.Tokens); // the context: cache up to this draft's input
             }
         }
         return kMax;
@@ -167,16 +167,17 @@ internal sealed class SpeculativeEngine
             while (j < s.K && s.Random.NextDouble() < rate) j++;
             return new Verdict(j, _model.Backend.Argmax(_scratch.Logits, (long)(row + j) * _vocab, _vocab));
         }
+        // Row i predicts the token after position Base + i: its context is the cache up to and including that position.
         if (_options.Sampling.IsGreedy)
         {
             Span<int> target = stackalloc int[s.K + 1];
-            for (int i = 0; i <= s.K; i++) target[i] = _model.Backend.Argmax(_scratch.Logits, (long)(row + i) * _vocab, _vocab);
+            for (int i = 0; i <= s.K; i++) target[i] = GreedyToken(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
             return AcceptanceRule.Greedy(s.Drafts.AsSpan(0, s.K), target);
         }
         for (int i = 0; i <= s.K; i++)
         {
             _model.Backend.Download(_scratch.Logits, _row, (long)(row + i) * _vocab);
-            _shape.ComputeProbabilities(_row, s.P[i]);
+            _shape.ComputeProbabilities(_row, s.P[i], s.Cache.Tokens[..(s.Base + i + 1)]);
         }
         return AcceptanceRule.RejectionSample(s.Drafts.AsSpan(0, s.K), s.Q!, s.P, s.Random.NextDouble);
     }
@@ -198,15 +199,23 @@ internal sealed class SpeculativeEngine
         }
         Statistics.AddTokens(emittedNow);
         s.Pending = v.NextToken;
-        if (!s.Done && s.Cache.Length + 1 > _model.Config.SeqLen) { s.Done = true; s.Finish = FinishReason.ContextFull; }
+        if (!s.Done && s.Cache.Length + 1 > s.Cache.Capacity) { s.Done = true; s.Finish = FinishReason.ContextFull; }
     }
 
-    private int Choose(int row, float[]? q, Random random)
+    private int Choose(int row, float[]? q, Random random, ReadOnlySpan<int> history)
     {
-        if (q is null) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
+        if (q is null) return GreedyToken(row, history);
         _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
-        _shape.ComputeProbabilities(_row, q);
+        _shape.ComputeProbabilities(_row, q, history);
         return AcceptanceRule.SampleFrom(q, random.NextDouble());
+    }
+
+    /// <summary>Argmax of a logits row: on the backend, or on the host after the bias and penalties when they are set.</summary>
+    private int GreedyToken(int row, ReadOnlySpan<int> history)
+    {
+        if (!_options.Sampling.TransformsLogits) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
+        _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
+        return Sampler.Argmax(_shape.Transform(_row, history));
     }
 
     /// <summary>Per-sequence state: at a step's start the cache holds positions 0..Base-1 and <see cref="Pending"/> is the token at Base.</summary>

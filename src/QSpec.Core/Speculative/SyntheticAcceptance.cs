@@ -1,3 +1,4 @@
+using QSpec.Generation;
 using QSpec.Inference;
 
 namespace QSpec.Speculative;
@@ -18,11 +19,11 @@ public static class SyntheticAcceptance
         return decoder.Generate(prompt, Validate(rate), cancellationToken);
     }
 
-    /// <summary><see cref="SpeculativeDecoder.GenerateBatch(LlamaModel, IReadOnlyList{IReadOnlyList{int}}, SpeculativeOptions, SessionOptions?, CancellationToken)"/> with coin acceptance at <paramref name="rate"/>.</summary>
+    /// <summary><see cref="BatchGenerator.Generate(LlamaModel, IReadOnlyList{IReadOnlyList{int}}, SpeculativeOptions, SessionOptions?, CancellationToken)"/> with coin acceptance at <paramref name="rate"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="rate"/> is not in [0, 1].</exception>
     public static BatchGenerationResult GenerateBatch(LlamaModel model, IReadOnlyList<IReadOnlyList<int>> prompts, SpeculativeOptions options,
                                                       double rate, SessionOptions? sessionOptions = null, CancellationToken cancellationToken = default)
-        => SpeculativeDecoder.GenerateBatch(model, prompts, options, sessionOptions, Validate(rate), cancellationToken);
+        => BatchGenerator.Generate(model, prompts, options, sessionOptions, Validate(rate), cancellationToken);
 
     private static double Validate(double rate)
         => rate is >= 0 and <= 1 ? rate : throw new ArgumentOutOfRangeException(nameof(rate), rate, "The synthetic acceptance rate must be in [0, 1].");

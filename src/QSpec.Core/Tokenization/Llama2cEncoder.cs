@@ -35,14 +35,21 @@ internal sealed class Llama2cEncoder
         _canonical = new int[pieces.Length];
         for (int id = 0; id < pieces.Length; id++) _canonical[id] = lookup[pieces[id]];
 
-        // (a, b) merges into m exactly when piece(a) + piece(b) == piece(m): enumerate every split of every piece.
+        // (a, b) merges into m exactly when piece(a) + piece(b) == piece(m): enumerate the splits of every piece.
+        // Only splits into two lengths that some piece has can match, so the others are skipped without hashing:
+        // hashing every prefix of every piece is quadratic in a piece's length (one 400,000-byte token took 17 s).
+        var lengths = new HashSet<int>();
+        foreach (var p in pieces) lengths.Add(p.Length);
+        var sortedLengths = lengths.Order().ToArray();
         _merges = new Dictionary<(int, int), int>();
         for (int id = 0; id < pieces.Length; id++)
         {
             if (_canonical[id] != id || vocabulary.Scores[id] <= Llama2cEncodingReference.NoMergeScore) continue;
             var piece = pieces[id].AsSpan();
-            for (int split = 1; split < piece.Length; split++)
+            foreach (int split in sortedLengths)
             {
+                if (split >= piece.Length) break;
+                if (split == 0 || !lengths.Contains(piece.Length - split)) continue;
                 if (_lookup.TryGetValue(piece[..split], out int left) && _lookup.TryGetValue(piece[split..], out int right))
                     _merges[(left, right)] = id;
             }

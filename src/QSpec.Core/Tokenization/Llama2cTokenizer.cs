@@ -42,6 +42,8 @@ public sealed class Llama2cTokenizer : Tokenizer
 
     internal TokenPieceTable Pieces => _table;
 
+    internal Llama2cVocabulary Vocabulary => _encoder.Vocabulary;
+
     /// <summary>Encodes with explicit BOS/EOS choices, as <see cref="SentencePieceTokenizer"/>'s overload of the same shape
     /// (the <see cref="Tokenizer"/> methods use <see cref="AddBeginningOfSentence"/> and never add EOS).</summary>
     /// <param name="considerPreTokenization">Ignored: there is no pre-tokenizer (kept for the library's overload shape).</param>

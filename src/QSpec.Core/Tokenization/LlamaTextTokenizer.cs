@@ -74,6 +74,28 @@ public sealed class LlamaTextTokenizer
         return Wrap(name, new Llama2cTokenizer(vocabulary, addBeginningOfSentence: true), vocabulary.ToFileBytes());
     }
 
+    /// <summary>
+    /// The vocabulary as SentencePiece pieces ("▁" for a space, "&lt;s&gt;"/"&lt;/s&gt;" for BOS/EOS), scores and token types
+    /// (SentencePiece's and GGUF's numbering: 1 normal, 2 unknown, 3 control, 6 byte), for writing GGUF <c>tokenizer.ggml.*</c>.
+    /// </summary>
+    internal (string[] Pieces, float[] Scores, int[] Types) SentencePieceVocabulary()
+    {
+        if (Inner is Llama2cTokenizer l)
+        {
+            var v = l.Vocabulary;
+            var pieces = new string[v.Pieces.Length];
+            var types = new int[pieces.Length];
+            for (int id = 0; id < pieces.Length; id++)
+            {
+                pieces[id] = id == BosId ? "<s>" : id == EosId ? "</s>" : v.Pieces[id].Replace(' ', '\u2581');
+                types[id] = id == Llama2cVocabulary.UnknownId ? 2 : id == BosId || id == EosId ? 3
+                    : id >= Llama2cVocabulary.ByteOffset && id < Llama2cVocabulary.ByteOffset + 256 ? 6 : 1;
+            }
+            return (pieces, [.. v.Scores], types);
+        }
+        return SentencePieceProto.ReadPieces(SourceBytes, _path);
+    }
+
     /// <summary>The Microsoft.ML.Tokenizers object doing the work (<see cref="LlamaTokenizer"/> or <see cref="Llama2cTokenizer"/>),
     /// configured to add BOS and not EOS.</summary>
     public Tokenizer Inner { get; }

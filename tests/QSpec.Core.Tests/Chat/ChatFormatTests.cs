@@ -128,7 +128,7 @@ public class ChatFormatTests
     {
         var format = ChatFormat.FromTemplate(template);
         Assert.Equal(ChatTemplateFamily.Plain, format.Family);
-        Assert.Equal("You are a helpful assistant.\nHello\nHi there\nWho are you?", format.Render(s_clean, addAssistantPrompt: true));
+        Assert.Equal("You are a helpful assistant.\nHelloHi there\nWho are you?", format.Render(s_clean, addAssistantPrompt: true));
         Assert.Empty(format.StopStrings);
     }
 

@@ -106,14 +106,14 @@ public sealed class SamplerEdgeCaseTests
     }
 
     [Fact]
-    public void NullStopTokensMeanTheModelDefaults()
+    public void NullStopTokensMeanTheModelsEndOfGenerationIds()
     {
-        // Merge of two contracts: null StopTokens is the documented default (the model's end-of-generation ids), not an error.
+        // StopTokens = null is the documented default (EndOfGeneration.Ids): a model without a tokenizer has none.
         using var model = TestData.CreateModel();
         using var session = model.CreateSession();
-        var options = new GenerationOptions { StopTokens = null, MaxTokens = 4 };
-        options.Validate();
-        Assert.Equal(EndOfGeneration.Ids(model), options.ResolveStopTokens(model));
+        var generator = new Generator(session);
+        Assert.Equal(5, generator.Generate([TestData.Bos], new GenerationOptions { StopTokens = null, MaxTokens = 5 }).Count());
+        Assert.Empty(new GenerationOptions().ResolveStopTokens(model));
         new SpeculativeOptions { StopTokens = null }.Validate();
     }
 

@@ -42,9 +42,12 @@ public class ModelRotationTests
         for (int i = 0; i < original.Layers.Count; i++)
         {
             var (o, r) = (original.Layers[i], rotated.Layers[i]);
-            foreach (var (wo, wr, g) in new[] { (o.Wq, r.Wq, o.AttentionNorm), (o.Wk, r.Wk, o.AttentionNorm), (o.W1, r.W1, o.FfnNorm), (o.W3, r.W3, o.FfnNorm) })
+            // Readers (all five): W'·rmsnorm(h') must equal W·rmsnorm_g(h).
+            foreach (var (wo, wr, g) in new[] { (o.Wq, r.Wq, o.AttentionNorm), (o.Wk, r.Wk, o.AttentionNorm), (o.Wv, r.Wv, o.AttentionNorm), (o.W1, r.W1, o.FfnNorm), (o.W3, r.W3, o.FfnNorm) })
                 AssertClose(Apply(wo, RmsNorm(h, g)), Apply(wr, RmsNorm(hr, r.AttentionNorm)) /* unit norms */);
-            // Writers: rotated(W·z) must equal W'·z, compared in the rotated basis through the embedding's Q.
+            // Writers (wo and w2): rotated(W·z) must equal W'·z, compared in the rotated basis through the embedding's Q.
+            var a = SyntheticModel.Gaussian(new Random(100 + i), dim);
+            AssertClose(RotateLike(original, rotated, Apply(o.Wo, a)), Apply(r.Wo, a));
             var z = SyntheticModel.Gaussian(new Random(i), hidden);
             var zr = (float[])z.Clone();
             if (block > 0) HadamardReference.Transform(zr, 1, hidden, block); // the runtime's online Hadamard

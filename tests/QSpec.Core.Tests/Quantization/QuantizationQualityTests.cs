@@ -25,7 +25,7 @@ public class QuantizationQualityTests
     private const float DequantizedLogitTolerance = 1e-3f;
 
     private static IReadOnlyList<string> Paragraphs() =>
-        Perplexity.ReadParagraphs(SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"));
+        Perplexity.ReadParagraphs(SharedData.TinyStoriesValid);
 
     private static LlamaTextTokenizer Tokenizer() => LlamaTextTokenizer.Load(SharedData.DefaultTokenizer);
 

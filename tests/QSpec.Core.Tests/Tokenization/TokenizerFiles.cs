@@ -15,7 +15,7 @@ internal static class TokenizerFiles
     private static readonly Lazy<LlamaTextTokenizer> s_bin = new(() => LlamaTextTokenizer.Load(Llama2Bin));
     private static readonly Lazy<LlamaTextTokenizer> s_tok512 = new(() => LlamaTextTokenizer.Load(Tok512Bin));
     private static readonly Lazy<string[]> s_paragraphs = new(() =>
-        File.ReadAllText(SharedData.PathOf("data", "tinystories-valid", "tinystories_valid_head.txt"))
+        File.ReadAllText(SharedData.TinyStoriesValid)
             .ReplaceLineEndings("\n")
             .Split("\n\n")
             .Select(p => p.Trim('\n'))

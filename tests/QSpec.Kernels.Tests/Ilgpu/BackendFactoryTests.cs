@@ -67,6 +67,23 @@ public sealed class BackendFactoryTests
     }
 
     [Fact]
+    public void SimulatedDeviceMemory_IsEnforced_AndFreedOnDispose()
+    {
+        using var backend = IlgpuBackend.CreateCpuSimulator(new IlgpuSimulatorOptions { MemoryBytes = 64 * 1024 });
+        long baseline = backend.LiveDeviceBytes;
+        var a = backend.Allocate(8 * 1024); // 32 KiB
+        Assert.Equal(baseline + 32 * 1024, backend.LiveDeviceBytes);
+        var e = Assert.Throws<DeviceOutOfMemoryException>(() => backend.Allocate(8 * 1024));
+        Assert.Equal(32 * 1024, e.RequestedBytes);
+        Assert.Equal(64 * 1024, e.DeviceBytes);
+        a.Dispose();
+        Assert.Equal(baseline, backend.LiveDeviceBytes);
+        using var b = backend.Allocate(8 * 1024); // fits again
+        Assert.Equal("MemoryBytes", Assert.Throws<ArgumentOutOfRangeException>(
+            () => IlgpuBackend.CreateCpuSimulator(new IlgpuSimulatorOptions { MemoryBytes = 0 })).ParamName);
+    }
+
+    [Fact]
     public void Dispose_IsClean_InAnyOrder()
     {
         var backend = IlgpuBackend.CreateCpuSimulator();

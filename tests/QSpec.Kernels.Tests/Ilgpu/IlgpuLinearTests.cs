@@ -22,6 +22,8 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
         { 5, 3, 172, 128 },
         { 3, 2, 17, 32 },
         { 1, 5, 600, 64 },
+        { 11, 5, 200, 64 }, // two blocks of rows (8 + 3) in the W4A16 and integer kernels
+        { 9, 3, 130, 0 },
     };
 
     [Theory]

@@ -38,6 +38,40 @@ public sealed class PtxCompileTests
         Assert.Equal(entry.UsesDp4a, ptx.Contains("dp4a.s32.s32", StringComparison.Ordinal));
         if (entry.UsesDp4a) Assert.Contains("mul.rn.f32", ptx);
         if (entry.Method.DeclaringType == typeof(ActivationQuantKernel)) Assert.Contains("cvt.rni.f32.f32", ptx);
+        if (Environment.GetEnvironmentVariable("QSPEC_DUMP_PTX") is { Length: > 0 } dir)
+            File.WriteAllText(Path.Combine(dir, $"{entry.Name.Replace('<', '_').Replace('>', '_')}.sm{sm}.ptx"), ptx);
+    }
+
+    /// <summary>
+    /// The W4A16 kernel's design, checked in its PTX: weights come in 128-bit loads, nothing is staged in shared memory,
+    /// no barrier, and no division or remainder by a run-time value (group sizes are shifts, warp-size divisions are by
+    /// the constant 32, which ptxas strength-reduces).
+    /// </summary>
+    [Theory]
+    [InlineData(80)]
+    [InlineData(90)]
+    public void LinearW4A16_Ptx_Has128BitLoads_NoSharedMemory_NoRuntimeDivision(int sm)
+    {
+        var entry = KernelSet.EntryPoints.Single(e => e.Method.DeclaringType == typeof(LinearW4A16Kernel));
+        var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+        Assert.Matches(@"ld(\.global)?\.v4\.[bu]32", ptx);
+        Assert.DoesNotContain(".shared", ptx);
+        Assert.DoesNotMatch(@"\bbar(rier)?\.sync", ptx);
+        Assert.DoesNotMatch(@"\b(div|rem)\.[su](32|64)\s+%r[d]?\d+,\s*%r[d]?\d+,\s*%r[d]?\d+;", ptx);
+    }
+
+    /// <summary>The attention kernels keep their partial results in shared memory: no device-level fence in the PTX.</summary>
+    [Theory]
+    [InlineData(80)]
+    [InlineData(90)]
+    public void Attention_Ptx_HasNoMemoryFence(int sm)
+    {
+        foreach (var entry in KernelSet.EntryPoints.Where(e => e.Method.DeclaringType == typeof(AttentionKernel)))
+        {
+            var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+            Assert.DoesNotMatch(@"\b(membar|fence)\.", ptx);
+            Assert.Contains(".shared", ptx);
+        }
     }
 
     private static string CompilePtx(KernelSet.EntryPoint entry, CudaArchitecture architecture)

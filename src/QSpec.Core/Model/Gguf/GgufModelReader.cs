@@ -17,8 +17,9 @@ namespace QSpec.Model.Gguf;
 /// applied.</para>
 /// <para><b>Types.</b> Q4_0 matrices become G = 32 <see cref="Int4Matrix"/> without loss. F32, F16, BF16 and Q8_0 become
 /// float32. When a file mixes them (llama.cpp keeps some tensors in F32 or Q8_0 in a "Q4_0" file), the float matrices
-/// are RTN-quantized to G = 32 on load so that the INT4 modes run; the token embedding stays float32 (dequantized
-/// exactly from Q4_0). Other types (k-quants, i-quants, Q4_1, Q5_*) are rejected with a message naming the tensor.</para>
+/// become G = 32 INT4 on load so that the INT4 modes run: exactly when their values already are INT4 values (what
+/// <see cref="GgufExport"/> writes for rows that Q4_0 cannot hold, see <see cref="Int4Recovery"/>), else by RTN. The
+/// token embedding stays float32 (dequantized exactly from Q4_0). Other types (k-quants, i-quants, Q4_1, Q5_*) are rejected with a message naming the tensor.</para>
 /// </remarks>
 internal static class GgufModelReader
 {
@@ -83,7 +84,8 @@ internal static class GgufModelReader
         var all = layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 }).Append(classifier).ToArray();
         if (all.Any(w => w.Int4 is not null))
         {
-            static LinearWeight Q(LinearWeight w) => w.Int4 is not null ? w : w.WithInt4(Int4Matrix.Quantize(w.Dense!, w.Rows, w.Columns, 32));
+            static LinearWeight Q(LinearWeight w) => w.Int4 is not null ? w
+                : w.WithInt4(Int4Recovery.TryExact(w.Dense!, w.Rows, w.Columns) ?? Int4Matrix.Quantize(w.Dense!, w.Rows, w.Columns, 32));
             layers = layers.Select(l => l with { Wq = Q(l.Wq), Wk = Q(l.Wk), Wv = Q(l.Wv), Wo = Q(l.Wo), W1 = Q(l.W1), W2 = Q(l.W2), W3 = Q(l.W3) }).ToArray();
             classifier = Q(classifier);
             quantization = new QuantizationInfo(QuantizationMethodName, 32, "none", 0);
@@ -147,7 +149,7 @@ internal static class GgufModelReader
         foreach (var (key, expected) in new[] { ("tokenizer.ggml.unknown_token_id", 0L), ("tokenizer.ggml.bos_token_id", 1L), ("tokenizer.ggml.eos_token_id", 2L) })
         {
             if (h.Metadata.TryGetValue(key, out var id) && !(id is long n && n == expected))
-                throw h.Bad(key, $"is {Describe(id)}; only the llama2 layout (unknown 0, BOS 1, EOS 2, bytes 3..258) is supported yet");
+                throw h.Bad(key, $"is {Describe(id)}: vocabularies other than the llama2 layout (unknown 0, BOS 1, EOS 2, bytes 3..258) are not supported yet; pass a tokenizer file (TokenizerPath / --tokenizer)");
         }
         try { return LlamaTextTokenizer.FromPieces($"the tokenizer in '{h.Path}'", tokens, scores.Select(x => (float)x).ToArray()); }
         catch (InvalidDataException ex) { throw h.Bad("tokenizer.ggml.tokens", ex.Message); }

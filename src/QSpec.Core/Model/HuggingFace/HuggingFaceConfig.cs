@@ -12,6 +12,12 @@ internal static class HuggingFaceConfig
     /// <summary>Reads and validates <paramref name="path"/>; bos/eos ids are null when config.json does not give them.</summary>
     public static (LlamaConfig Config, bool Tied, int? BosId, int? EosId) Read(string path)
     {
+        try { return Parse(path); }
+        catch (InvalidOperationException e) { throw Bad(path, "config", $"is not valid UTF-8 JSON ({e.Message})"); } // System.Text.Json checks UTF-8 lazily
+    }
+
+    private static (LlamaConfig Config, bool Tied, int? BosId, int? EosId) Parse(string path)
+    {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
         catch (JsonException e) { throw Bad(path, "config", $"is not valid JSON ({e.Message})"); }

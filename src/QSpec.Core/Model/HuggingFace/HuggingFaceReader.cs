@@ -6,7 +6,8 @@ namespace QSpec.Model.HuggingFace;
 /// <summary>
 /// Reads a Hugging Face <c>LlamaForCausalLM</c> folder: config.json, then model.safetensors or the shards named by
 /// model.safetensors.index.json (F32, F16 or BF16 tensors), tokenizer.model (SentencePiece, run by
-/// Microsoft.ML.Tokenizers), and tokenizer_config.json's chat_template.
+/// Microsoft.ML.Tokenizers), and tokenizer_config.json's chat_template. Given a .safetensors file instead of the folder,
+/// that file is the checkpoint and the folder holding it supplies config.json and the tokenizer.
 /// </summary>
 /// <remarks>
 /// <b>RoPE order.</b> Hugging Face's Llama rotates pairs (i, i + head_dim/2) within a head ("rotate_half"); this library,
@@ -18,11 +19,15 @@ internal static class HuggingFaceReader
 {
     public static ModelFileContents Read(string path, bool readTokenizer, Action<double>? progress, CancellationToken cancellationToken)
     {
-        var folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        bool isFolder = Directory.Exists(path);
+        var folder = isFolder ? path : Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
         var configPath = Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw new InvalidDataException($"Hugging Face model '{path}' has no config.json.");
         var (config, tied, bos, eos) = HuggingFaceConfig.Read(configPath);
-        var shards = OpenShards(folder);
+        Dictionary<string, SafetensorsFile> shards;
+        try { shards = isFolder ? OpenShards(folder) : Single(path); }
+        catch (InvalidOperationException e) { throw new InvalidDataException($"Invalid safetensors index in '{path}': not valid UTF-8 JSON ({e.Message}).", e); }
+        folder = path; // messages name what the caller passed
         var used = new HashSet<string>(StringComparer.Ordinal);
         var streams = new Dictionary<SafetensorsFile, FileStream>();
         try
@@ -65,7 +70,7 @@ internal static class HuggingFaceReader
             if (unused is not null) throw new InvalidDataException($"Hugging Face model '{folder}': tensor '{unused}' is not part of a llama model this library runs.");
 
             var weights = new LlamaWeights(config with { SharedClassifier = !hasHead }, embedding, layers, finalNorm, classifier);
-            var (tokenizer, template) = ReadTokenizer(folder, readTokenizer, bos, eos);
+            var (tokenizer, template) = ReadTokenizer(isFolder ? path : Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", readTokenizer, bos, eos);
             return new ModelFileContents(weights, tokenizer, template, ModelFormat.HuggingFaceFolder);
         }
         finally
@@ -134,9 +139,13 @@ internal static class HuggingFaceReader
         }
         if (!File.Exists(single))
             throw new InvalidDataException($"Hugging Face model '{folder}' has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin checkpoints are not supported).");
-        var st = SafetensorsFile.Read(single);
-        foreach (var name in st.Tensors.Keys) map[name] = st;
-        return map;
+        return Single(single);
+    }
+
+    private static Dictionary<string, SafetensorsFile> Single(string file)
+    {
+        var st = SafetensorsFile.Read(file);
+        return st.Tensors.Keys.ToDictionary(n => n, _ => st, StringComparer.Ordinal);
     }
 
     /// <summary>tokenizer.model (when asked for and present) and tokenizer_config.json's chat_template; BOS/EOS checked against config.json.</summary>
@@ -163,7 +172,10 @@ internal static class HuggingFaceReader
                     };
                 }
             }
-            catch (JsonException e) { throw new InvalidDataException($"Invalid tokenizer config '{configPath}': not valid JSON ({e.Message}).", e); }
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            {
+                throw new InvalidDataException($"Invalid tokenizer config '{configPath}': not valid UTF-8 JSON ({e.Message}).", e);
+            }
         }
         var model = Path.Combine(folder, "tokenizer.model");
         if (!readTokenizer || !File.Exists(model)) return (null, template);

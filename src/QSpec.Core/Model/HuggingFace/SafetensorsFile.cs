@@ -58,11 +58,18 @@ internal sealed class SafetensorsFile
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "header", $"is a JSON {doc.RootElement.ValueKind}, not an object");
-            foreach (var p in doc.RootElement.EnumerateObject())
+            try
             {
-                if (p.Name == "__metadata__") continue;
-                var t = Entry(p, dataStart, dataLength, path);
-                if (!tensors.TryAdd(t.Name, t)) throw Bad(path, t.Name, "appears twice");
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    if (p.Name == "__metadata__") continue;
+                    var t = Entry(p, dataStart, dataLength, path);
+                    if (!tensors.TryAdd(t.Name, t)) throw Bad(path, t.Name, "appears twice");
+                }
+            }
+            catch (InvalidOperationException e) // System.Text.Json validates UTF-8 lazily, when a name or string is read
+            {
+                throw Bad(path, "header", $"is not valid UTF-8 JSON ({e.Message})");
             }
         }
         var sorted = tensors.Values.Where(t => t.Length > 0).OrderBy(t => t.Start).ToList();
@@ -93,7 +100,8 @@ internal sealed class SafetensorsFile
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Bad(path, p.Name + ".data_offsets", "is missing or not [begin, end]");
         long begin = 0, end = 0;
-        if (!off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin || end > dataLength)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin || end > dataLength)
             throw Bad(path, p.Name + ".data_offsets", $"[{off[0]}, {off[1]}] is not a range inside the {dataLength}-byte data section");
         long bytes;
         try { bytes = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * size); }

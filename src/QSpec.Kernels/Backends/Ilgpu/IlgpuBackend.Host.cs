@@ -12,7 +12,7 @@ public sealed partial class IlgpuBackend
 {
     /// <summary>
     /// Serializes every public call: the stream, the kernels' launch state and the backend's reusable buffers (index
-    /// upload, attention scratch, RoPE table, argmax result) are shared by every session of every model on this
+    /// upload, RoPE table, argmax result) are shared by every session of every model on this
     /// backend, and <c>LlamaModel</c> is thread-safe to share. All work goes to one in-order stream anyway, so the
     /// lock only orders host-side queueing; it is held across a download's wait so that no other thread's upload can
     /// overwrite a reusable buffer between a kernel and the copy that reads its result.
@@ -60,6 +60,17 @@ public sealed partial class IlgpuBackend
             _stream.Synchronize();
             HostSyncs++;
         }
+    }
+
+    /// <summary>
+    /// Queues a device-to-device copy of the first min(lengths) elements of one float buffer into another: the device
+    /// check's bandwidth ceiling (every byte read once and written once).
+    /// </summary>
+    internal void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination)
+    {
+        using var _ = Enter();
+        long n = Math.Min(source.Length, destination.Length);
+        F(source).SubView(0, n).CopyTo(_stream, F(destination).SubView(0, n));
     }
 
     /// <summary>Kernel launches queued since the backend was made (for the device check's per-token counts).</summary>

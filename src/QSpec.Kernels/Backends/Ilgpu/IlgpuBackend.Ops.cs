@@ -132,19 +132,20 @@ public sealed partial class IlgpuBackend
     {
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw new ArgumentOutOfRangeException(nameof(kvHeads), kvHeads, $"KV heads must divide the {heads} query heads.");
+        if (headSize > AttentionKernel.MaxHeadSize)
+            throw new ArgumentOutOfRangeException(nameof(headSize), headSize, $"The ILGPU attention kernel supports head sizes up to {AttentionKernel.MaxHeadSize}.");
         if (rows == 0) return;
         var kc = Buffer(keyCache);
         var vc = Buffer(valueCache);
-        int stride = start + rows;
         using var _ = Enter();
         Launched();
-        var scratch = Scratch((long)rows * heads * stride);
-        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize), stride);
-        var config = new KernelConfig(rows * heads, _accelerator.WarpSize);
+        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize));
+        int warps = Math.Min(AttentionKernel.MaxWarps, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
+        var config = new KernelConfig(rows * heads, warps * _accelerator.WarpSize);
         if (kc.Precision == KvPrecision.Float32)
-            _kernels.AttentionF32(config, F(q), new F32Cache(kc.Floats), new F32Cache(vc.Floats), scratch, F(output), shape);
+            _kernels.AttentionF32(config, F(q), new F32Cache(kc.Floats), new F32Cache(vc.Floats), F(output), shape);
         else
-            _kernels.AttentionF16(config, F(q), new F16Cache(kc.Halves), new F16Cache(vc.Halves), scratch, F(output), shape);
+            _kernels.AttentionF16(config, F(q), new F16Cache(kc.Halves), new F16Cache(vc.Halves), F(output), shape);
     }
 
     /// <inheritdoc />

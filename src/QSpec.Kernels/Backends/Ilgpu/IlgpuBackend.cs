@@ -19,16 +19,21 @@ public sealed partial class IlgpuBackend : IBackend
     private readonly AcceleratorStream _stream;
     private readonly KernelSet _kernels;
     private MemoryBuffer1D<int, Stride1D.Dense>? _indices;    // token ids / positions of the current call
-    private MemoryBuffer1D<float, Stride1D.Dense>? _scratch;  // attention scores
+    private int[] _indicesHost = [];                           // what _indices holds: its first _indicesCount values
+    private int _indicesCount = -1;
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult;
     private bool _disposed;
+    private readonly long? _memoryLimit;                        // the simulated device's memory, null on CUDA
+    private readonly List<MemoryBuffer> _live = [];             // every allocation, for LiveDeviceBytes
+    private int _pruneAt = 64;
 
-    private IlgpuBackend(Context context, Accelerator accelerator)
+    private IlgpuBackend(Context context, Accelerator accelerator, long? memoryLimit = null)
     {
         _context = context;
         _accelerator = accelerator;
+        _memoryLimit = memoryLimit;
         try
         {
             _stream = accelerator.DefaultStream;
@@ -76,7 +81,7 @@ public sealed partial class IlgpuBackend : IBackend
         var context = Context.Create(b => b.CPU(device).EnableAlgorithms());
         try
         {
-            return new IlgpuBackend(context, device.CreateCPUAccelerator(context, options.Mode));
+            return new IlgpuBackend(context, device.CreateCPUAccelerator(context, options.Mode), options.MemoryBytes);
         }
         catch
         {
@@ -215,7 +220,6 @@ public sealed partial class IlgpuBackend : IBackend
         if (_disposed) return;
         _disposed = true;
         _indices?.Dispose();
-        _scratch?.Dispose();
         _ropeTable?.Dispose();
         _argmaxResult.Dispose();
         _accelerator.Dispose(); // also releases any buffer the caller has not disposed
@@ -227,17 +231,40 @@ public sealed partial class IlgpuBackend : IBackend
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
+        long bytes = Math.Max(length, 1) * Marshal.SizeOf<T>();
+        if (_memoryLimit is long limit && LiveDeviceBytes + bytes > limit)
+            throw new DeviceOutOfMemoryException(_accelerator.Name, bytes, limit);
         MemoryBuffer1D<T, Stride1D.Dense>? buffer = null;
         try
         {
             buffer = _accelerator.Allocate1D<T>(Math.Max(length, 1));
             buffer.MemSetToZero(_stream);
+            _live.Add(buffer);
+            if (_live.Count >= _pruneAt)
+            {
+                _live.RemoveAll(b => b.IsDisposed);
+                _pruneAt = Math.Max(64, 2 * _live.Count);
+            }
             return buffer;
         }
         catch (Exception e) when (IsOutOfMemory(e))
         {
             buffer?.Dispose();
-            throw new DeviceOutOfMemoryException(_accelerator.Name, length * Marshal.SizeOf<T>(), _accelerator.MemorySize, e);
+            throw new DeviceOutOfMemoryException(_accelerator.Name, bytes, _memoryLimit ?? _accelerator.MemorySize, e);
+        }
+    }
+
+    /// <summary>
+    /// Bytes of device buffers allocated by this backend and not yet disposed (weights, caches, activations and the
+    /// backend's own reusable buffers). Enforced against <see cref="IlgpuSimulatorOptions.MemoryBytes"/> on the simulator.
+    /// </summary>
+    internal long LiveDeviceBytes
+    {
+        get
+        {
+            using var _ = _gate.EnterScope();
+            _live.RemoveAll(b => b.IsDisposed);
+            return _live.Sum(b => b.LengthInBytes);
         }
     }
 
@@ -249,27 +276,27 @@ public sealed partial class IlgpuBackend : IBackend
         _ => e.InnerException is not null && IsOutOfMemory(e.InnerException),
     };
 
-    /// <summary>Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream.</summary>
+    /// <summary>
+    /// Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream. When the
+    /// buffer already holds exactly these values (the same positions for every layer's two RoPE calls of a forward)
+    /// the upload is skipped: a decode step then uploads twice (its token and its position) instead of 2·layers + 1 times.
+    /// </summary>
     private ArrayView<int> UploadIndices(ReadOnlySpan<int> values)
     {
         if (_indices is null || _indices.Length < values.Length)
         {
             ReleaseAfterQueuedWork(_indices);
+            _indices = null;
+            _indicesCount = -1;
             _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
+            _indicesHost = new int[_indices.Length];
         }
         var view = _indices.View.SubView(0, values.Length);
+        if (_indicesCount == values.Length && values.SequenceEqual(_indicesHost.AsSpan(0, values.Length))) return view;
         CopyToDevice(values, view);
+        values.CopyTo(_indicesHost);
+        _indicesCount = values.Length;
         return view;
-    }
-
-    private ArrayView<float> Scratch(long length)
-    {
-        if (_scratch is null || _scratch.Length < length)
-        {
-            ReleaseAfterQueuedWork(_scratch);
-            _scratch = AllocateDevice<float>(Math.Max(length, 1024));
-        }
-        return _scratch.View;
     }
 
     /// <summary>Frees a scratch buffer that queued kernels may still read (growth is rare, so waiting is cheap).</summary>

@@ -26,6 +26,12 @@ public sealed class IlgpuSimulatorOptions
     public int Multiprocessors { get; init; } = 1;
 
     /// <summary>
+    /// Device memory of the simulated device in bytes, enforced by the backend over its live allocations (null: only
+    /// the host's memory limits it). Lets tests run a device out of memory at a chosen point. Default null.
+    /// </summary>
+    public long? MemoryBytes { get; init; }
+
+    /// <summary>
     /// ILGPU's execution mode. Default <see cref="CPUAcceleratorMode.Parallel"/> (Auto would switch to Sequential when
     /// a debugger is attached).
     /// </summary>
@@ -38,6 +44,7 @@ public sealed class IlgpuSimulatorOptions
         if (WarpsPerMultiprocessor < 1 || (WarpsPerMultiprocessor & (WarpsPerMultiprocessor - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(WarpsPerMultiprocessor), WarpsPerMultiprocessor, "Warps per multiprocessor must be a power of two.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(Multiprocessors);
+        if (MemoryBytes is <= 0) throw new ArgumentOutOfRangeException(nameof(MemoryBytes), MemoryBytes, "Device memory must be positive.");
         return new CPUDevice(WarpSize, WarpsPerMultiprocessor, Multiprocessors);
     }
 }

@@ -3,13 +3,16 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// <summary>Shape of a linear call Y[M, N] = X[M, K] · Wᵀ, passed to the kernels by value.</summary>
 internal readonly record struct LinearShape(int Rows, int N, int K, int PaddedK, int GroupSize, int GroupCount)
 {
+    /// <summary>log2 of the group size (32, 64 or 128; 0 for per-channel scales), so kernels shift instead of divide.</summary>
+    public int GroupShift { get; } = GroupSize == 0 ? 0 : System.Numerics.BitOperations.Log2((uint)GroupSize);
+
     /// <summary>The scale group of <paramref name="column"/>; padding columns (q = 0) clamp to the last group.</summary>
-    public int GroupOf(int column) => GroupSize == 0 ? 0 : Math.Min(column / GroupSize, GroupCount - 1);
+    public int GroupOf(int column) => GroupSize == 0 ? 0 : Math.Min(column >> GroupShift, GroupCount - 1);
 }
 
 /// <summary>Shape of an attention call for the rows of one sequence (see IBackend.Attention).</summary>
 internal readonly record struct AttentionShape(
-    int RowOffset, int Rows, int Heads, int KvHeads, int HeadSize, int Start, long LayerOffset, float Scale, int ScratchStride);
+    int RowOffset, int Rows, int Heads, int KvHeads, int HeadSize, int Start, long LayerOffset, float Scale);
 
 /// <summary>One butterfly stage of the blockwise Walsh–Hadamard transform.</summary>
 internal readonly record struct HadamardStage(int Dim, int BlockSize, int Span, float Norm, int IsLast);

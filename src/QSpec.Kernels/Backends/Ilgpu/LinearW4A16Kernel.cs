@@ -4,24 +4,32 @@ using static QSpec.Kernels.Backends.Ilgpu.DeviceMath;
 namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
-/// W4A16 linear: Y[M, N] = X[M, K] · dequant(W)ᵀ with the INT4 weights dequantized in registers.
+/// W4A16 linear: Y[M, N] = X[M, K] · dequant(W)ᵀ with the INT4 weights dequantized in registers; no shared memory,
+/// no barriers.
 /// </summary>
 /// <remarks>
-/// <para>Layout: a group of <see cref="WarpsPerGroup"/> warps; warp w computes output channel n = group · WarpsPerGroup + w.
-/// The group stages X[m0 .. m0 + 4, k0 .. min(k0 + 512, Kp)] in shared memory (zero beyond M and K), so every weight word is
-/// loaded and dequantized once per four activation rows. Lane l reads packed words l, l + 32, … of the tile (coalesced).</para>
-/// <para>Float order: each lane accumulates its words in ascending order, then a butterfly warp reduction. Row m's order
-/// does not depend on M or on its slot in the tile (batch invariant); it differs from the reference's double sum,
-/// hence the relative tolerance in the tests.</para>
+/// <para>Layout: warp w of a group computes output channel n = group · warps + w for every row, in blocks of
+/// <see cref="BlockRows"/> rows (M ≤ 8 reads each weight once). Lane l takes the row's 16-byte weight quads l, l + 32, …:
+/// quad j holds words 4j .. 4j + 3, i.e. block j / 2, columns c .. c + 15 in its low nibbles and c + 32 .. c + 47 in its
+/// high nibbles, c = 64 · (j / 2) + 16 · (j % 2) (see <see cref="Formats.Int4Matrix"/>). Each 16-column run lies in one
+/// scale group (group sizes are multiples of 32 and runs start at multiples of 16), so the run's 16 products are summed
+/// first and multiplied by the scale once.</para>
+/// <para>Dequantization is the magic-number trick: the float with bits 0x4B000000 | u is 2^23 + u exactly, so
+/// subtracting 2^23 + 8 gives q = u − 8 with no integer-to-float conversion (a shift, an AND/OR that ptxas folds into
+/// LOP3, one FSUB).</para>
+/// <para>Float order of row m: per lane, quads ascending, each contributing (low run · s_lo) + (high run · s_hi) with
+/// each run summed left to right; then the butterfly warp sum. It depends neither on M nor on the row's slot in its
+/// block (batch invariant); it differs from the reference's double sum, hence the relative tolerance in the tests.</para>
 /// </remarks>
 internal static class LinearW4A16Kernel
 {
-    /// <summary>Activation rows per shared tile.</summary>
-    public const int TileRows = 4;
-    /// <summary>Columns per shared tile (a multiple of 64).</summary>
-    public const int TileColumns = 512;
+    /// <summary>Rows whose accumulators a warp keeps in registers per pass over the weights.</summary>
+    public const int BlockRows = 8;
     /// <summary>Output channels per thread group (fewer where the device's groups hold fewer warps).</summary>
     public const int WarpsPerGroup = 4;
+
+    /// <summary>2^23 + 8 as a float: (2^23 + u) − this = u − 8.</summary>
+    private const float MagicBias = 8388616f;
 
     /// <summary>
     /// The kernel (explicitly grouped: group = warps · warp size; any grid, each group striding over channel blocks; the
@@ -29,63 +37,109 @@ internal static class LinearW4A16Kernel
     /// </summary>
     public static void Run(ArrayView<float> x, ArrayView<uint> packed, ArrayView<float> scales, ArrayView<float> y, LinearShape s)
     {
-        var tile = SharedMemory.Allocate<float>(TileRows * TileColumns);
         int lane = Warp.LaneIdx, warpSize = Warp.WarpSize;
-        int warps = Group.DimX / warpSize, rowWords = s.PaddedK / 8;
-        // Grid-stride over blocks of `warps` channels. nBase is the same for the whole group, so the barriers inside are
-        // reached by every thread.
+        int warps = Group.DimX / warpSize, quads = s.PaddedK / 32;
+        var quadView = packed.Cast<Quad>();
         for (int nBase = Grid.IdxX * warps; nBase < s.N; nBase += Grid.DimX * warps)
         {
             int n = nBase + Warp.WarpIdx;
-            bool active = n < s.N;
-            for (int m0 = 0; m0 < s.Rows; m0 += TileRows)
+            if (n >= s.N) continue; // uniform over the warp: no shuffles are skipped by part of it
+            long quadRow = (long)n * quads;
+            long scaleRow = (long)n * s.GroupCount;
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
             {
-                float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
-                for (int k0 = 0; k0 < s.PaddedK; k0 += TileColumns)
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+                for (int j = lane; j < quads; j += warpSize)
                 {
-                    // Only the tile's first `columns` columns are read below, so only they are staged (K is often ≪ 512).
-                    int columns = Math.Min(TileColumns, s.PaddedK - k0);
-                    Group.Barrier(); // the previous tile has been consumed
-                    for (int i = Group.IdxX; i < TileRows * columns; i += Group.DimX)
-                    {
-                        int r = i / columns, c = i % columns;
-                        int m = m0 + r, k = k0 + c;
-                        tile[r * TileColumns + c] = m < s.Rows && k < s.K ? x[(long)m * s.K + k] : 0f;
-                    }
-                    Group.Barrier();
-                    if (!active) continue;
-                    int words = columns / 8;
-                    for (int w = lane; w < words; w += warpSize)
-                    {
-                        uint p = packed[(long)n * rowWords + k0 / 8 + w];
-                        // Word w of the tile: block w / 8, byte quad w % 8 → columns c..c+3 (low) and c+32..c+35 (high).
-                        int c = w / 8 * 64 + w % 8 * 4;
-                        float sLo = scales[n * s.GroupCount + s.GroupOf(k0 + c)];
-                        float sHi = scales[n * s.GroupCount + s.GroupOf(k0 + c + 32)];
-                        for (int t = 0; t < 4; t++)
-                        {
-                            float wl = ((int)((p >> (8 * t)) & 0xF) - 8) * sLo;
-                            float wh = ((int)((p >> (8 * t + 4)) & 0xF) - 8) * sHi;
-                            int lo = c + t, hi = c + 32 + t;
-                            a0 += tile[lo] * wl + tile[hi] * wh;
-                            a1 += tile[TileColumns + lo] * wl + tile[TileColumns + hi] * wh;
-                            a2 += tile[2 * TileColumns + lo] * wl + tile[2 * TileColumns + hi] * wh;
-                            a3 += tile[3 * TileColumns + lo] * wl + tile[3 * TileColumns + hi] * wh;
-                        }
-                    }
+                    var p = quadView[quadRow + j];
+                    int c = (j >> 1) * 64 + (j & 1) * 16; // j ≥ 0: shifts, not signed divisions
+                    float sLo = scales[scaleRow + s.GroupOf(c)];
+                    float sHi = scales[scaleRow + s.GroupOf(c + 32)];
+                    var lo = Run16.Decode(p, 0);
+                    var hi = Run16.Decode(p, 4);
+                    bool inside = c + 48 <= s.K; // else the quad reaches past K: those columns have q = 0, x is not read
+                    long xRow = (long)m0 * s.K;
+                    a0 += Term(x, xRow, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 1) a1 += Term(x, xRow + s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 2) a2 += Term(x, xRow + 2L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 3) a3 += Term(x, xRow + 3L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 4) a4 += Term(x, xRow + 4L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 5) a5 += Term(x, xRow + 5L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 6) a6 += Term(x, xRow + 6L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+                    if (rows > 7) a7 += Term(x, xRow + 7L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
                 }
-                if (!active) continue;
-                // Rows past M are skipped (the condition is uniform over the warp, so the shuffles stay converged).
-                a0 = WarpSum(a0);
-                if (m0 + 1 < s.Rows) a1 = WarpSum(a1);
-                if (m0 + 2 < s.Rows) a2 = WarpSum(a2);
-                if (m0 + 3 < s.Rows) a3 = WarpSum(a3);
-                if (lane != 0) continue;
-                y[(long)m0 * s.N + n] = a0;
-                if (m0 + 1 < s.Rows) y[(long)(m0 + 1) * s.N + n] = a1;
-                if (m0 + 2 < s.Rows) y[(long)(m0 + 2) * s.N + n] = a2;
-                if (m0 + 3 < s.Rows) y[(long)(m0 + 3) * s.N + n] = a3;
+                // `rows` is uniform over the warp, so the shuffles stay converged.
+                long yRow = (long)m0 * s.N + n;
+                Store(y, yRow, a0, lane);
+                if (rows > 1) Store(y, yRow + s.N, a1, lane);
+                if (rows > 2) Store(y, yRow + 2L * s.N, a2, lane);
+                if (rows > 3) Store(y, yRow + 3L * s.N, a3, lane);
+                if (rows > 4) Store(y, yRow + 4L * s.N, a4, lane);
+                if (rows > 5) Store(y, yRow + 5L * s.N, a5, lane);
+                if (rows > 6) Store(y, yRow + 6L * s.N, a6, lane);
+                if (rows > 7) Store(y, yRow + 7L * s.N, a7, lane);
             }
         }
+    }
+
+    /// <summary>One quad's contribution to one row: (low run · s_lo) + (high run · s_hi).</summary>
+    private static float Term(ArrayView<float> x, long xRow, int c, int k, bool inside, in Run16 lo, in Run16 hi, float sLo, float sHi) =>
+        inside
+            ? lo.Dot(x, xRow + c) * sLo + hi.Dot(x, xRow + c + 32) * sHi
+            : lo.DotClipped(x, xRow, c, k) * sLo + hi.DotClipped(x, xRow, c + 32, k) * sHi;
+
+    private static void Store(ArrayView<float> y, long index, float partial, int lane)
+    {
+        float sum = WarpSum(partial);
+        if (lane == 0) y[index] = sum;
+    }
+
+    /// <summary>16 bytes of packed weights: four consecutive words, loaded together.</summary>
+    internal struct Quad
+    {
+        public uint W0, W1, W2, W3;
+    }
+
+    /// <summary>16 dequantized (unscaled) weights of one run: column c + i is <c>Wi</c>.</summary>
+    internal struct Run16
+    {
+        public float W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15;
+
+        /// <summary>The nibbles at bit <paramref name="shift"/> (0: low, 4: high) of each byte: word i, byte t → Wᵢ₄₊ₜ.</summary>
+        public static Run16 Decode(Quad p, int shift) => new()
+        {
+            W0 = Q(p.W0, shift), W1 = Q(p.W0, shift + 8), W2 = Q(p.W0, shift + 16), W3 = Q(p.W0, shift + 24),
+            W4 = Q(p.W1, shift), W5 = Q(p.W1, shift + 8), W6 = Q(p.W1, shift + 16), W7 = Q(p.W1, shift + 24),
+            W8 = Q(p.W2, shift), W9 = Q(p.W2, shift + 8), W10 = Q(p.W2, shift + 16), W11 = Q(p.W2, shift + 24),
+            W12 = Q(p.W3, shift), W13 = Q(p.W3, shift + 8), W14 = Q(p.W3, shift + 16), W15 = Q(p.W3, shift + 24),
+        };
+
+        /// <summary>q = u − 8 for the nibble u at <paramref name="bit"/>, by the magic-number trick (exact).</summary>
+        private static float Q(uint word, int bit) => Interop.IntAsFloat(0x4B000000u | ((word >> bit) & 0xFu)) - MagicBias;
+
+        /// <summary>Σ_i x[at + i] · Wi, left to right.</summary>
+        public readonly float Dot(ArrayView<float> x, long at)
+        {
+            float d = x[at] * W0;
+            d += x[at + 1] * W1; d += x[at + 2] * W2; d += x[at + 3] * W3;
+            d += x[at + 4] * W4; d += x[at + 5] * W5; d += x[at + 6] * W6; d += x[at + 7] * W7;
+            d += x[at + 8] * W8; d += x[at + 9] * W9; d += x[at + 10] * W10; d += x[at + 11] * W11;
+            d += x[at + 12] * W12; d += x[at + 13] * W13; d += x[at + 14] * W14; d += x[at + 15] * W15;
+            return d;
+        }
+
+        /// <summary><see cref="Dot"/> for a run that may pass column <paramref name="k"/>: x beyond it reads as 0 (q is 0 there).</summary>
+        public readonly float DotClipped(ArrayView<float> x, long xRow, int c, int k)
+        {
+            float d = X(x, xRow, c, k) * W0;
+            d += X(x, xRow, c + 1, k) * W1; d += X(x, xRow, c + 2, k) * W2; d += X(x, xRow, c + 3, k) * W3;
+            d += X(x, xRow, c + 4, k) * W4; d += X(x, xRow, c + 5, k) * W5; d += X(x, xRow, c + 6, k) * W6; d += X(x, xRow, c + 7, k) * W7;
+            d += X(x, xRow, c + 8, k) * W8; d += X(x, xRow, c + 9, k) * W9; d += X(x, xRow, c + 10, k) * W10; d += X(x, xRow, c + 11, k) * W11;
+            d += X(x, xRow, c + 12, k) * W12; d += X(x, xRow, c + 13, k) * W13; d += X(x, xRow, c + 14, k) * W14; d += X(x, xRow, c + 15, k) * W15;
+            return d;
+        }
+
+        private static float X(ArrayView<float> x, long xRow, int column, int k) => column < k ? x[xRow + column] : 0f;
     }
 }

@@ -5,7 +5,9 @@ using QSpec.Inference;
 using QSpec.Model;
 using QSpec.Tokenization;
 
-namespace QSpec.Quantization;
+using QSpec.Quantization;
+
+namespace QSpec.Core.Tests.Quantization;
 
 /// <summary>One row of the quantization quality table.</summary>
 /// <param name="Label">E.g. "gptq, G=64, rotated".</param>

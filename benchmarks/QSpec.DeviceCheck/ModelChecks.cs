@@ -1,0 +1,127 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using QSpec.Generation;
+using QSpec.Inference;
+using QSpec.Kernels.Backends;
+using QSpec.Kernels.Backends.Ilgpu;
+using QSpec.Kernels.Formats;
+using QSpec.Model;
+using QSpec.Speculative;
+
+namespace QSpec.DeviceCheck;
+
+/// <summary>
+/// Whole-model checks on the real stories260K checkpoint: greedy decoding on the device equals the CPU backend for
+/// W4A16 / W4A8 / W4A4, QSpec on the device (W4A4 and W4A8 drafts, auto k, B = 4) equals plain W4A16 on the device,
+/// FP32 on the device equals expected_greedy.json, and the kernel launches and host syncs of one W4A16 token.
+/// </summary>
+internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog log)
+{
+    private const string Group = "model";
+    private const int Bos = 1;
+    private static readonly int[][] Prompts = [[Bos], [Bos, 403, 261], [Bos, 80, 300, 410, 7], [Bos, 29, 29]];
+
+    /// <summary>The measured draft acceptance of the W4A4 QSpec run (used to time QSpec on synthetic weights).</summary>
+    public double? Acceptance { get; private set; }
+
+    public void RunAll()
+    {
+        var fp32 = Llama2cReader.Read(SharedData.DefaultModel);
+        var int4 = QuantizeRtn(fp32);
+        using var cpu = LlamaModel.Create(int4);
+        using var model = LlamaModel.Create(int4, device);
+        foreach (var mode in new[] { ExecutionMode.W4A16, ExecutionMode.W4A8, ExecutionMode.W4A4 })
+            log.Check(Group, $"stories260k greedy {mode} = cpu", () =>
+            {
+                var expected = Greedy(cpu, [Bos], mode, plan.GreedyTokens);
+                var actual = Greedy(model, [Bos], mode, plan.GreedyTokens);
+                return Same(expected, actual);
+            });
+        foreach (var draft in new[] { ExecutionMode.W4A4, ExecutionMode.W4A8 })
+            log.Check(Group, $"stories260k qspec {draft} auto-k B={plan.QSpecBatch} = w4a16", () => QSpec(model, draft));
+        log.Check(Group, "stories260k fp32 = expected_greedy.json", () =>
+        {
+            using var dense = LlamaModel.Create(fp32, device);
+            var expected = ExpectedGreedy().Take(plan.ExpectedTokens).ToArray();
+            return Same(expected, Greedy(dense, [Bos], ExecutionMode.Fp32, expected.Length));
+        });
+        log.Measure(Group, "launches and host syncs per W4A16 decode token", () => CountPerToken(model, int4.Config));
+    }
+
+    private JsonObject QSpec(LlamaModel model, ExecutionMode draft)
+    {
+        var prompts = Prompts.Take(plan.QSpecBatch).Select(p => (IReadOnlyList<int>)p).ToArray();
+        var plain = prompts.Select(p => Greedy(model, p.ToArray(), ExecutionMode.W4A16, plan.QSpecTokens)).ToArray();
+        var options = new SpeculativeOptions { DraftMode = draft, AutoDraftLength = true, MaxTokens = plan.QSpecTokens };
+        var result = BatchGenerator.Generate(model, prompts, options);
+        var stats = result.Statistics!; // always set by the QSpec form
+        bool pass = true;
+        var rows = new JsonArray();
+        for (int b = 0; b < prompts.Length; b++)
+        {
+            var same = Same(plain[b], result.Tokens[b].ToArray());
+            pass &= same["pass"]!.GetValue<bool>();
+            rows.Add(same);
+        }
+        if (draft == ExecutionMode.W4A4) Acceptance = stats.AcceptanceRate;
+        return new JsonObject
+        {
+            ["pass"] = pass, ["sequences"] = rows,
+            ["acceptance"] = Math.Round(stats.AcceptanceRate, 4), ["steps"] = stats.Steps,
+        };
+    }
+
+    /// <summary>Kernel launches, host waits and host uploads of one W4A16 decode step (forward + argmax) at position 8.</summary>
+    private JsonObject CountPerToken(LlamaModel model, LlamaConfig c)
+    {
+        using var session = model.CreateSession();
+        session.Prefill([Bos, 5, 6, 7, 8, 9, 10, 11], 0, ExecutionMode.W4A16);
+        device.Synchronize();
+        long launches = device.KernelLaunches, syncs = device.HostSyncs, uploads = device.HostUploads;
+        session.Prefill([12], 8, ExecutionMode.W4A16);
+        session.Argmax();
+        return new JsonObject
+        {
+            ["layers"] = c.Layers,
+            ["kernels"] = device.KernelLaunches - launches,
+            ["host_syncs"] = device.HostSyncs - syncs,
+            ["host_uploads"] = device.HostUploads - uploads,
+            ["note"] = "counted in the backend; the same on CUDA and on the CPU accelerator",
+        };
+    }
+
+    private static int[] Greedy(LlamaModel model, int[] prompt, ExecutionMode mode, int tokens)
+    {
+        using var session = model.CreateSession();
+        return new Generator(session).Generate(prompt, new GenerationOptions { MaxTokens = tokens, Mode = mode }).ToArray();
+    }
+
+    private static JsonObject Same(int[] expected, int[] actual)
+    {
+        int first = -1;
+        for (int i = 0; i < Math.Max(expected.Length, actual.Length) && first < 0; i++)
+            if (i >= expected.Length || i >= actual.Length || expected[i] != actual[i]) first = i;
+        var o = new JsonObject { ["pass"] = first < 0, ["tokens"] = expected.Length };
+        if (first >= 0)
+        {
+            o["first_difference"] = first;
+            o["expected"] = string.Join(' ', expected.Skip(first).Take(8));
+            o["actual"] = string.Join(' ', actual.Skip(first).Take(8));
+        }
+        return o;
+    }
+
+    private static int[] ExpectedGreedy()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(SharedData.PathOf("models", "stories260K", "expected_greedy.json")));
+        return doc.RootElement.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+    }
+
+    /// <summary>Every linear RTN-quantized per output channel, float32 kept (as the test suite's stories260K INT4).</summary>
+    internal static LlamaWeights QuantizeRtn(LlamaWeights w)
+    {
+        LinearWeight Q(LinearWeight l) => l.WithInt4(Int4Matrix.Quantize(l.Dense!, l.Rows, l.Columns, 0), keepDense: true);
+        var layers = w.Layers.Select(l => l with { Wq = Q(l.Wq), Wk = Q(l.Wk), Wv = Q(l.Wv), Wo = Q(l.Wo), W1 = Q(l.W1), W2 = Q(l.W2), W3 = Q(l.W3) }).ToArray();
+        return new LlamaWeights(w.Config, w.TokenEmbedding, layers, w.FinalNorm, Q(w.Classifier), new QuantizationInfo("rtn", 0, "none", 0));
+    }
+}

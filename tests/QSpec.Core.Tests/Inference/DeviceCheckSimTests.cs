@@ -1,0 +1,49 @@
+using System.Text.Json;
+
+namespace QSpec.Core.Tests.Inference;
+
+/// <summary>
+/// The one-shot GPU check (benchmarks/QSpec.DeviceCheck) runs end to end with --sim on ILGPU's CPU accelerator, so the
+/// program a GPU-lucky session runs in one call is known to work: every correctness check passes, every measurement
+/// is written, one JSON line each.
+/// </summary>
+public class DeviceCheckSimTests
+{
+    [Fact]
+    public void SimRun_PassesEveryCheck_AndWritesOneLinePerCheck()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"device-check-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            var echo = new StringWriter();
+            int exit = DeviceCheck.Program.Run(["--sim", "--out", path], echo);
+            var lines = File.ReadAllLines(path).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.True(exit == 0, echo.ToString());
+            var checks = lines.Where(l => l.TryGetProperty("status", out _)).ToArray();
+            var statuses = checks.Select(l => l.GetProperty("status").GetString()).Distinct().Order().ToArray();
+            Assert.Subset(new HashSet<string?> { "pass", "measured" }, statuses.ToHashSet());
+            string[] groups = ["ops", "model", "speed", "kernels", "end_to_end"];
+            foreach (string g in groups) Assert.Contains(checks, l => l.GetProperty("group").GetString() == g);
+            Assert.Equal(17, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
+            var counts = checks.Single(l => l.GetProperty("check").GetString()!.StartsWith("launches", StringComparison.Ordinal));
+            // stories260K (5 layers): 16 kernels per layer + embedding, final norm, classifier, argmax; one wait (argmax)
+            // and two uploads (the token and its position, reused by every RoPE call).
+            Assert.Equal(16 * 5 + 4, counts.GetProperty("kernels").GetInt32());
+            Assert.Equal(1, counts.GetProperty("host_syncs").GetInt32());
+            Assert.Equal(2, counts.GetProperty("host_uploads").GetInt32());
+            Assert.Equal("summary", lines[^1].GetProperty("check").GetString());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void UnknownArgument_Exits2_WithUsage()
+    {
+        var echo = new StringWriter();
+        Assert.Equal(2, DeviceCheck.Program.Run(["--bogus"], echo));
+        Assert.Contains("usage:", echo.ToString());
+    }
+}
