@@ -36,7 +36,9 @@ internal static class CliErrors
         }
         catch (Exception e)
         {
-            return Fail(InternalError, $"qspec: internal error (please report it): {e.GetType().Name}: {e.Message}");
+            // QSPEC_TRACE=1 adds the stack trace, for the report.
+            string trace = Environment.GetEnvironmentVariable("QSPEC_TRACE") == "1" ? Environment.NewLine + e : "";
+            return Fail(InternalError, $"qspec: internal error (please report it): {e.GetType().Name}: {e.Message}{trace}");
         }
     }
 
