@@ -170,7 +170,7 @@ public sealed class QSpecChatClient : IChatClient
             Sampling = sampling,
             Mode = _mode,
             DraftLength = _options.DraftLength,
-            DraftMode = _options.DraftBits == 8 ? ExecutionMode.W4A8 : ExecutionMode.W4A4,
+            DraftMode = _options.DraftBits switch { 8 => ExecutionMode.W4A8, 4 => ExecutionMode.W4A4, _ => null },
             StopStrings = [.. Format.StopStrings, .. o?.StopSequences?.Where(x => !string.IsNullOrEmpty(x)) ?? []],
         };
     }

@@ -21,7 +21,7 @@ public sealed class QSpecChatClientOptions
     /// <summary>QSpec draft tokens per step (0..16). Default null: chosen online from the measured acceptance and costs.</summary>
     public int? DraftLength { get; init; }
 
-    /// <summary>QSpec draft activation bits: 4 (W4A4, the paper's) or 8 (W4A8). Default null: 4.</summary>
+    /// <summary>QSpec draft activation bits: 4 (W4A4, the paper's) or 8 (W4A8). Default null: chosen online per step, as the draft length.</summary>
     public int? DraftBits { get; init; }
 
     /// <summary>The backend a model loaded from a path is put on. Default <see cref="BackendKind.Auto"/>.</summary>

@@ -21,8 +21,11 @@ public sealed class TextGenerationOptions
     /// <summary>QSpec draft tokens per step; null (default) picks k online (<see cref="SpeculativeOptions.AutoDraftLength"/>).</summary>
     public int? DraftLength { get; init; }
 
-    /// <summary>QSpec drafter: W4A4 (default, the paper's) or W4A8.</summary>
-    public ExecutionMode DraftMode { get; init; } = ExecutionMode.W4A4;
+    /// <summary>
+    /// QSpec drafter: W4A4 (the paper's) or W4A8. Default null: chosen online from the measured draft costs and
+    /// acceptance, trying <see cref="SpeculativeOptions.DraftMode"/>'s default first (<see cref="SpeculativeOptions.AutoDraftMode"/>).
+    /// </summary>
+    public ExecutionMode? DraftMode { get; init; }
 
     /// <summary>
     /// Texts that end generation, matched on the decoded text across token boundaries; the text from the match on is
@@ -54,7 +57,7 @@ public sealed class TextGenerationOptions
         if (Mode is ExecutionMode m && !Enum.IsDefined(m)) throw new ArgumentOutOfRangeException(nameof(Mode), m, "Unknown execution mode.");
         if (DraftLength is int k && (k < 0 || k > SpeculativeOptions.MaxDraftLength))
             throw new ArgumentOutOfRangeException(nameof(DraftLength), k, $"DraftLength must be in 0..{SpeculativeOptions.MaxDraftLength}.");
-        if (DraftMode is not (ExecutionMode.W4A4 or ExecutionMode.W4A8))
+        if (DraftMode is ExecutionMode draft && draft is not (ExecutionMode.W4A4 or ExecutionMode.W4A8))
             throw new ArgumentOutOfRangeException(nameof(DraftMode), DraftMode, "The draft mode must be W4A4 or W4A8.");
     }
 }

@@ -73,9 +73,11 @@ public sealed class TextGenerator
         Func<(FinishReason, int, SpeculativeStatistics?)> outcome;
         if (options.IsSpeculative(model))
         {
+            var defaults = new SpeculativeOptions();
             var decoder = new SpeculativeDecoder(Session, new SpeculativeOptions
             {
-                DraftLength = options.DraftLength ?? 3, AutoDraftLength = options.DraftLength is null, DraftMode = options.DraftMode,
+                DraftLength = options.DraftLength ?? defaults.DraftLength, AutoDraftLength = options.DraftLength is null,
+                DraftMode = options.DraftMode ?? defaults.DraftMode, AutoDraftMode = options.DraftMode is null,
                 MaxTokens = options.MaxTokens, Sampling = options.Sampling, StopTokens = stop,
             });
             source = decoder.Generate(prompt, ct);
