@@ -23,17 +23,18 @@ internal static class Transformer
         for (int i = 0, r = 0; i < slices.Length; i++)
             for (int j = 0; j < slices[i].Count; j++) positions[r++] = slices[i].Start + j;
 
+        var kind = KindOf(mode);
+        var q = mode is ExecutionMode.W4A4 or ExecutionMode.W4A8 ? s.Quantized : null;
+
         // x = embedding[tokens]                                          [M, D]
         b.Embedding(model.Embedding, tokens, d, s.X);
         for (int l = 0; l < c.Layers; l++)
         {
             var w = model.Layers[l];
-            // attention block: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ  [M, D], [M, KvDim] x2
-            b.RmsNorm(s.X, w.AttentionNorm, s.Xb, m, d, c.NormEps);
-            var input = Prepare(b, s, s.Xb, m, d, mode, observer, l, "wq", "wk", "wv");
-            Linear(b, s, input, w.Wq, s.Q, m, mode);
-            Linear(b, s, input, w.Wk, s.K, m, mode);
-            Linear(b, s, input, w.Wv, s.V, m, mode);
+            // attention block: xb = rmsnorm(x) (quantized in the draft modes); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ in one op
+            //                                                              [M, D], [M, KvDim] x2
+            Normalize(b, s, s.X, w.AttentionNorm, m, d, c.NormEps, mode, observer, l, "wq", "wk", "wv");
+            b.LinearMany(kind, s.Xb, q, [w.Wq, w.Wk, w.Wv], [s.Q, s.K, s.V], m);
             // rotary position embedding on q and k
             b.Rope(s.Q, m, c.Heads, c.HeadSize, positions, c.RopeTheta);
             b.Rope(s.K, m, c.KvHeads, c.HeadSize, positions, c.RopeTheta);
@@ -45,24 +46,21 @@ internal static class Transformer
                 b.StoreKv(s.K, s.V, row, sl.Count, kvDim, sl.Cache.Keys, sl.Cache.Values, off, sl.Start);
                 b.Attention(s.Q, row, sl.Count, c.Heads, c.KvHeads, c.HeadSize, sl.Cache.Keys, sl.Cache.Values, off, sl.Start, s.Xb);
             }
-            // output projection and residual: x += xb·Woᵀ                   [M, D]
-            Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, l, "wo"), w.Wo, s.Xb2, m, mode);
-            b.Add(s.X, s.Xb2, (long)m * d);
-            // feed-forward block: hb = silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ)             [M, H]
-            b.RmsNorm(s.X, w.FfnNorm, s.Xb, m, d, c.NormEps);
-            input = Prepare(b, s, s.Xb, m, d, mode, observer, l, "w1", "w3");
-            Linear(b, s, input, w.W1, s.Hb, m, mode);
-            Linear(b, s, input, w.W3, s.Hb2, m, mode);
-            b.SwiGlu(s.Hb, s.Hb2, (long)m * h);
+            // output projection with the residual add as epilogue: x += xb·Woᵀ   [M, D]
+            Prepare(b, s, s.Xb, m, d, mode, observer, l, "wo");
+            b.LinearAdd(kind, s.Xb, q, w.Wo, s.X, s.Xb2, m);
+            // feed-forward block: xb = rmsnorm(x); hb = silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ) in one op   [M, H]
+            Normalize(b, s, s.X, w.FfnNorm, m, d, c.NormEps, mode, observer, l, "w1", "w3");
+            b.LinearSwiGlu(kind, s.Xb, q, w.W1, w.W3, s.Hb, s.Hb2, m);
             // online Hadamard (rotated models: H is folded into W2 offline)  [M, H]
             if (model.FfnHadamardBlock > 0) b.Hadamard(s.Hb, m, h, model.FfnHadamardBlock);
-            // down projection and residual: x += hb·W2ᵀ                      [M, D]
-            Linear(b, s, Prepare(b, s, s.Hb, m, h, mode, observer, l, "w2"), w.W2, s.Xb2, m, mode);
-            b.Add(s.X, s.Xb2, (long)m * d);
+            // down projection with the residual add as epilogue: x += hb·W2ᵀ [M, D]
+            Prepare(b, s, s.Hb, m, h, mode, observer, l, "w2");
+            b.LinearAdd(kind, s.Hb, q, w.W2, s.X, s.Xb2, m);
         }
         // final norm and classifier: logits = rmsnorm(x)·Wclsᵀ              [M, V]
-        b.RmsNorm(s.X, model.FinalNorm, s.Xb, m, d, c.NormEps);
-        Linear(b, s, Prepare(b, s, s.Xb, m, d, mode, observer, -1, "classifier"), model.Classifier, s.Logits, m, mode);
+        Normalize(b, s, s.X, model.FinalNorm, m, d, c.NormEps, mode, observer, -1, "classifier");
+        b.Linear(kind, s.Xb, q, model.Classifier, s.Logits, m);
         for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
         {
             var sl = slices[i];
@@ -89,13 +87,31 @@ internal static class Transformer
         return rows;
     }
 
-    /// <summary>A linear layer's input: float rows, quantized once for every layer that reads them in the draft modes.</summary>
-    private readonly record struct LinearInput(DeviceBuffer X);
+    private static LinearKind KindOf(ExecutionMode mode) => mode switch
+    {
+        ExecutionMode.Fp32 => LinearKind.F32,
+        ExecutionMode.W4A16 => LinearKind.W4A16,
+        _ => LinearKind.Int,
+    };
 
+    /// <summary>Xb = rmsnorm(x), quantized into the scratch in the draft modes (fused when no observer needs the floats first).</summary>
+    private static void Normalize(IBackend b, ForwardScratch s, DeviceBuffer x, DeviceBuffer weight, int rows, int dim, float eps,
+                                  ExecutionMode mode, ILinearInputObserver? observer, int layer, params ReadOnlySpan<string> names)
+    {
+        if (observer is null && (mode is ExecutionMode.W4A4 or ExecutionMode.W4A8))
+        {
+            b.RmsNormQuantize(x, weight, s.Xb, rows, dim, eps, mode == ExecutionMode.W4A4 ? 4 : 8, s.Quantized);
+            return;
+        }
+        b.RmsNorm(x, weight, s.Xb, rows, dim, eps);
+        Prepare(b, s, s.Xb, rows, dim, mode, observer, layer, names);
+    }
+
+    /// <summary>Shows a linear input to the observer, then quantizes it once for every layer that reads it in the draft modes.</summary>
     /// <param name="layer">The layer of the named linears (names become "layers.{layer}.{name}"), or −1 for top-level names;
     /// the strings are built only for an observer, never on the plain forward path.</param>
-    private static LinearInput Prepare(IBackend b, ForwardScratch s, DeviceBuffer x, int rows, int columns,
-                                       ExecutionMode mode, ILinearInputObserver? observer, int layer, params ReadOnlySpan<string> names)
+    private static void Prepare(IBackend b, ForwardScratch s, DeviceBuffer x, int rows, int columns,
+                                ExecutionMode mode, ILinearInputObserver? observer, int layer, params ReadOnlySpan<string> names)
     {
         if (observer is not null)
         {
@@ -105,16 +121,5 @@ internal static class Transformer
         }
         if (mode is ExecutionMode.W4A4 or ExecutionMode.W4A8)
             b.QuantizeActivations(x, rows, columns, mode == ExecutionMode.W4A4 ? 4 : 8, s.Quantized);
-        return new LinearInput(x);
-    }
-
-    private static void Linear(IBackend b, ForwardScratch s, LinearInput input, DeviceMatrix w, DeviceBuffer y, int rows, ExecutionMode mode)
-    {
-        switch (mode)
-        {
-            case ExecutionMode.Fp32: b.LinearF32(input.X, w, y, rows); break;
-            case ExecutionMode.W4A16: b.LinearW4A16(input.X, w, y, rows); break;
-            default: b.LinearInt(s.Quantized, w, y, rows); break;
-        }
     }
 }

@@ -103,4 +103,69 @@ public interface IBackend : IDisposable
 
     /// <summary>Index of the largest of <paramref name="length"/> elements starting at <paramref name="offset"/> (first on ties).</summary>
     int Argmax(DeviceBuffer x, long offset, int length);
+
+    // ---- fused ops ----
+    // Each equals its composition of the ops above bit for bit (same per-element arithmetic, same reduction order);
+    // the default bodies are that composition. A backend overrides one to save a pass over the activations, a
+    // dispatch or a launch: one call reads several matrices (QKV), applies an epilogue while the outputs are hot
+    // (SwiGLU, the residual add) or quantizes the row it has just normalized.
+
+    /// <summary>Y[M, N] = X[M, K] · Wᵀ with the kernel of <paramref name="kind"/>: X for the float kinds, Q for the integer one.</summary>
+    void Linear(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        switch (kind)
+        {
+            case LinearKind.F32: LinearF32(x, w, y, rows); break;
+            case LinearKind.W4A16: LinearW4A16(x, w, y, rows); break;
+            case LinearKind.Int:
+                LinearInt(q ?? throw new ArgumentNullException(nameof(q), "LinearKind.Int reads quantized activations."), w, y, rows);
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown linear kind.");
+        }
+    }
+
+    /// <summary>
+    /// outputs[i][M, N_i] = X · weights[i]ᵀ for every i, as one op over the same input (Q, K and V from one call).
+    /// </summary>
+    void LinearMany(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, ReadOnlySpan<DeviceMatrix> weights,
+                    ReadOnlySpan<DeviceBuffer> outputs, int rows)
+    {
+        if (weights.Length != outputs.Length)
+            throw new ArgumentException($"{weights.Length} weights but {outputs.Length} outputs.", nameof(outputs));
+        for (int i = 0; i < weights.Length; i++) Linear(kind, x, q, weights[i], outputs[i], rows);
+    }
+
+    /// <summary>
+    /// gate[M, H] = silu(X · W1ᵀ) ⊙ (X · W3ᵀ): the feed-forward's two up projections and SwiGLU as one op.
+    /// <paramref name="up"/> [M, H] is scratch (the W3 product in the composed form); a fused backend may leave it unwritten.
+    /// </summary>
+    void LinearSwiGlu(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w1, DeviceMatrix w3,
+                      DeviceBuffer gate, DeviceBuffer up, int rows)
+    {
+        Linear(kind, x, q, w1, gate, rows);
+        Linear(kind, x, q, w3, up, rows);
+        SwiGlu(gate, up, (long)rows * w1.Rows);
+    }
+
+    /// <summary>
+    /// residual[M, N] += X · Wᵀ: a projection with the residual add as its epilogue. <paramref name="scratch"/> [M, N]
+    /// holds the product in the composed form; a fused backend may leave it unwritten.
+    /// </summary>
+    void LinearAdd(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w, DeviceBuffer residual,
+                   DeviceBuffer scratch, int rows)
+    {
+        Linear(kind, x, q, w, scratch, rows);
+        Add(residual, scratch, (long)rows * w.Rows);
+    }
+
+    /// <summary>
+    /// Y = rmsnorm(X) as <see cref="RmsNorm"/>, then Q = the per-row quantization of Y as <see cref="QuantizeActivations"/>,
+    /// in one pass over each row. Y is written too (the float rows stay available).
+    /// </summary>
+    void RmsNormQuantize(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps, int bits,
+                         QuantizedActivationBuffer q)
+    {
+        RmsNorm(x, weight, y, rows, dim, eps);
+        QuantizeActivations(y, rows, dim, bits, q);
+    }
 }
