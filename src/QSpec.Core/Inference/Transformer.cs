@@ -18,10 +18,8 @@ internal static class Transformer
     {
         var c = model.Config;
         var b = model.Backend;
-        int m = tokens.Length, d = c.Dim, h = c.HiddenDim, kvDim = c.KvDim;
-        Span<int> positions = m <= 256 ? stackalloc int[m] : new int[m];
-        for (int i = 0, r = 0; i < slices.Length; i++)
-            for (int j = 0; j < slices[i].Count; j++) positions[r++] = slices[i].Start + j;
+        int m = tokens.Length, d = c.Dim, h = c.HiddenDim;
+        var kv = new KvSlice[slices.Length]; // each sequence's rows and caches, at the current layer
 
         var kind = KindOf(mode);
         var q = mode is ExecutionMode.W4A4 or ExecutionMode.W4A8 ? s.Quantized : null;
@@ -35,17 +33,11 @@ internal static class Transformer
             //                                                              [M, D], [M, KvDim] x2
             Normalize(b, s, s.X, w.AttentionNorm, m, d, c.NormEps, mode, observer, l, "wq", "wk", "wv");
             b.LinearMany(kind, s.Xb, q, [w.Wq, w.Wk, w.Wv], [s.Q, s.K, s.V], m);
-            // rotary position embedding on q and k
-            b.Rope(s.Q, m, c.Heads, c.HeadSize, positions, c.RopeTheta);
-            b.Rope(s.K, m, c.KvHeads, c.HeadSize, positions, c.RopeTheta);
-            // per sequence: store k, v at their positions, then causal GQA into xb      [M, D]
-            for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
-            {
-                var sl = slices[i];
-                long off = sl.Cache.LayerOffset(l);
-                b.StoreKv(s.K, s.V, row, sl.Count, kvDim, sl.Cache.Keys, sl.Cache.Values, off, sl.Start);
-                b.Attention(s.Q, row, sl.Count, c.Heads, c.KvHeads, c.HeadSize, sl.Cache.Keys, sl.Cache.Values, off, sl.Start, s.Xb);
-            }
+            // rotary position embedding on q and k; per sequence: store k, v at their positions, then causal GQA into xb
+            //                                                              [M, D]
+            for (int i = 0; i < slices.Length; i++)
+                kv[i] = new KvSlice(slices[i].Count, slices[i].Start, slices[i].Cache.Keys, slices[i].Cache.Values, slices[i].Cache.LayerOffset(l));
+            b.RopeStoreKvAttention(s.Q, s.K, s.V, c.Heads, c.KvHeads, c.HeadSize, c.RopeTheta, kv, s.Xb);
             // output projection with the residual add as epilogue: x += xb·Woᵀ   [M, D]
             Prepare(b, s, s.Xb, m, d, mode, observer, l, "wo");
             b.LinearAdd(kind, s.Xb, q, w.Wo, s.X, s.Xb2, m);

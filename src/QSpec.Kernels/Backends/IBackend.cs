@@ -168,4 +168,36 @@ public interface IBackend : IDisposable
         RmsNorm(x, weight, y, rows, dim, eps);
         QuantizeActivations(y, rows, dim, bits, q);
     }
+
+    /// <summary>
+    /// A layer's attention middle as one op: <see cref="Rope"/> on Q[M, heads · headSize] and K[M, kvHeads · headSize],
+    /// then per slice <see cref="StoreKv"/> of its K and V rows and <see cref="Attention"/> of its Q rows into
+    /// <paramref name="output"/>. The slices tile the rows in order (slice i owns the next <see cref="KvSlice.Rows"/> rows,
+    /// M = Σ Rows) and row j of a slice is at position <see cref="KvSlice.Start"/> + j, so no positions are passed.
+    /// The caches and <paramref name="output"/> equal the composition's bit for bit; q and k are consumed (a fused
+    /// backend may leave k unrotated).
+    /// </summary>
+    void RopeStoreKvAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int heads, int kvHeads, int headSize, float theta,
+                              ReadOnlySpan<KvSlice> slices, DeviceBuffer output)
+    {
+        int rows = 0;
+        foreach (var sl in slices) rows += sl.Rows;
+        Span<int> positions = rows <= 256 ? stackalloc int[rows] : new int[rows];
+        for (int i = 0, r = 0; i < slices.Length; i++)
+            for (int j = 0; j < slices[i].Rows; j++) positions[r++] = slices[i].Start + j;
+        Rope(q, rows, heads, headSize, positions, theta);
+        Rope(k, rows, kvHeads, headSize, positions, theta);
+        for (int i = 0, row = 0; i < slices.Length; row += slices[i].Rows, i++)
+        {
+            var sl = slices[i];
+            StoreKv(k, v, row, sl.Rows, kvHeads * headSize, sl.Keys, sl.Values, sl.LayerOffset, sl.Start);
+            Attention(q, row, sl.Rows, heads, kvHeads, headSize, sl.Keys, sl.Values, sl.LayerOffset, sl.Start, output);
+        }
+    }
 }
+
+/// <summary>
+/// One sequence's part of a <see cref="IBackend.RopeStoreKvAttention"/> call: its next <paramref name="Rows"/> rows at
+/// positions <paramref name="Start"/> .. Start + Rows − 1, and the layer of its caches (as <see cref="IBackend.StoreKv"/>).
+/// </summary>
+public readonly record struct KvSlice(int Rows, int Start, DeviceBuffer Keys, DeviceBuffer Values, long LayerOffset);

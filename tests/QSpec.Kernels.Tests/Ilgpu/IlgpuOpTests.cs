@@ -82,6 +82,8 @@ public sealed class IlgpuOpTests(IlgpuFixture fixture)
     [InlineData(KvPrecision.Float32, 4, 2, 8, 5, 3)]
     [InlineData(KvPrecision.Float16, 4, 2, 8, 5, 3)]
     [InlineData(KvPrecision.Float32, 3, 3, 6, 40, 1)]
+    [InlineData(KvPrecision.Float32, 16, 1, 8, 9, 3)]  // 16 query heads per KV head: two groups of 8 per KV head
+    [InlineData(KvPrecision.Float16, 12, 2, 4, 30, 2)] // 6 per KV head
     public void Attention_MatchesReference(KvPrecision precision, int heads, int kvHeads, int headSize, int start, int rows)
     {
         const int rowOffset = 1;

@@ -43,7 +43,7 @@ public sealed class PtxCompileTests
     }
 
     /// <summary>
-    /// The W4A16 kernel's design, checked in its PTX: weights come in 128-bit loads, nothing is staged in shared memory,
+    /// The W4A16 kernels' design, checked in their PTX: weights come in 128-bit loads, nothing is staged in shared memory,
     /// no barrier, and no division or remainder by a run-time value (group sizes are shifts, warp-size divisions are by
     /// the constant 32, which ptxas strength-reduces).
     /// </summary>
@@ -52,12 +52,16 @@ public sealed class PtxCompileTests
     [InlineData(90)]
     public void LinearW4A16_Ptx_Has128BitLoads_NoSharedMemory_NoRuntimeDivision(int sm)
     {
-        var entry = KernelSet.EntryPoints.Single(e => e.Method.DeclaringType == typeof(LinearW4A16Kernel));
-        var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
-        Assert.Matches(@"ld(\.global)?\.v4\.[bu]32", ptx);
-        Assert.DoesNotContain(".shared", ptx);
-        Assert.DoesNotMatch(@"\bbar(rier)?\.sync", ptx);
-        Assert.DoesNotMatch(@"\b(div|rem)\.[su](32|64)\s+%r[d]?\d+,\s*%r[d]?\d+,\s*%r[d]?\d+;", ptx);
+        var entries = KernelSet.EntryPoints.Where(e => e.Method.DeclaringType == typeof(LinearW4A16Kernel)).ToArray();
+        Assert.Equal(3, entries.Length); // Run, RunMany (QKV, residual add), RunSwiGlu
+        foreach (var entry in entries)
+        {
+            var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+            Assert.Matches(@"ld(\.global)?\.v4\.[bu]32", ptx);
+            Assert.DoesNotContain(".shared", ptx);
+            Assert.DoesNotMatch(@"\bbar(rier)?\.sync", ptx);
+            Assert.DoesNotMatch(@"\b(div|rem)\.[su](32|64)\s+%r[d]?\d+,\s*%r[d]?\d+,\s*%r[d]?\d+;", ptx);
+        }
     }
 
     /// <summary>The attention kernels keep their partial results in shared memory: no device-level fence in the PTX.</summary>

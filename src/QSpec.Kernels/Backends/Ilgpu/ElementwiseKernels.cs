@@ -13,11 +13,10 @@ internal static class ElementwiseKernels
     }
 
     /// <summary>gate = silu(gate) · up. On CUDA MathF.Exp lowers to ex2.approx (tolerance).</summary>
-    public static void SwiGlu(Index1D i, ArrayView<float> gate, ArrayView<float> up)
-    {
-        float v = gate[i];
-        gate[i] = v / (1f + MathF.Exp(-v)) * up[i];
-    }
+    public static void SwiGlu(Index1D i, ArrayView<float> gate, ArrayView<float> up) => gate[i] = SiluTimes(gate[i], up[i]);
+
+    /// <summary>silu(v) · u = v / (1 + e^(−v)) · u: the one formula of SwiGlu and of the fused linear's SwiGLU epilogue.</summary>
+    public static float SiluTimes(float v, float u) => v / (1f + MathF.Exp(-v)) * u;
 
     /// <summary>x += delta (exact).</summary>
     public static void Add(Index1D i, ArrayView<float> x, ArrayView<float> delta) => x[i] += delta[i];

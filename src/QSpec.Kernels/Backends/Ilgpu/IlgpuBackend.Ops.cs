@@ -14,7 +14,7 @@ public sealed partial class IlgpuBackend
         foreach (int t in tokens)
             if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id outside the vocabulary of {vocab}.");
         using var _ = Enter();
-        var ids = UploadIndices(tokens);
+        var ids = UploadIndices(_tokens, tokens);
         Launched();
         _kernels.Embedding(tokens.Length * dim, F(table), ids, F(x), dim);
     }
@@ -103,7 +103,7 @@ public sealed partial class IlgpuBackend
         }
         using var _ = Enter();
         var table = RopeTableView(theta, headSize, maxPosition + 1);
-        var pos = UploadIndices(positions[..rows]);
+        var pos = UploadIndices(_positions, positions[..rows]);
         Launched();
         _kernels.Rope(rows * heads * (headSize / 2), F(x), pos, table, heads, headSize);
     }
@@ -130,22 +130,49 @@ public sealed partial class IlgpuBackend
     public void Attention(DeviceBuffer q, int rowOffset, int rows, int heads, int kvHeads, int headSize,
                           DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
     {
+        CheckAttention(heads, kvHeads, headSize);
+        if (rows == 0) return;
+        using var _ = Enter();
+        var unused = F(q); // k, v and the RoPE table are not read in plain mode
+        LaunchAttention(q, q, q, rowOffset, rows, heads, kvHeads, headSize, keyCache, valueCache, layerOffset, start, unused, output, fresh: 0);
+    }
+
+    /// <summary>
+    /// Tests only: the group count below which attention spreads a KV head's query heads over more groups (null: the
+    /// device's default). The result must not depend on it.
+    /// </summary>
+    internal int? AttentionTargetGroups { get; set; }
+
+    private static void CheckAttention(int heads, int kvHeads, int headSize)
+    {
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw new ArgumentOutOfRangeException(nameof(kvHeads), kvHeads, $"KV heads must divide the {heads} query heads.");
-        if (headSize > AttentionKernel.MaxHeadSize)
-            throw new ArgumentOutOfRangeException(nameof(headSize), headSize, $"The ILGPU attention kernel supports head sizes up to {AttentionKernel.MaxHeadSize}.");
-        if (rows == 0) return;
+        if (headSize <= 0 || headSize > AttentionKernel.MaxHeadSize)
+            throw new ArgumentOutOfRangeException(nameof(headSize), headSize, $"The ILGPU attention kernel supports head sizes 1 to {AttentionKernel.MaxHeadSize}.");
+    }
+
+    /// <summary>
+    /// One attention launch (the caller holds the gate): from the cache alone (<paramref name="fresh"/> = 0), or the fused
+    /// RoPE + StoreKv + attention of one sequence's rows (1; see <see cref="AttentionKernel"/>).
+    /// </summary>
+    private void LaunchAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int heads, int kvHeads,
+                                 int headSize, DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start,
+                                 ArrayView<float> table, DeviceBuffer output, int fresh)
+    {
         var kc = Buffer(keyCache);
         var vc = Buffer(valueCache);
-        using var _ = Enter();
-        Launched();
-        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize));
         int warps = Math.Min(AttentionKernel.MaxWarps, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
-        var config = new KernelConfig(rows * heads, warps * _accelerator.WarpSize);
+        // On a GPU, spread a small launch (decode at B = 1) over more groups; on the CPU accelerator one group per
+        // multiprocessor is all that runs at once.
+        int target = AttentionTargetGroups ?? (IsCuda ? 2 * _accelerator.NumMultiprocessors : 1);
+        int perGroup = AttentionKernel.HeadsPerGroup(heads, kvHeads, headSize, rows, target);
+        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize), perGroup, fresh);
+        var config = new KernelConfig(rows * heads / perGroup, warps * _accelerator.WarpSize);
+        Launched();
         if (kc.Precision == KvPrecision.Float32)
-            _kernels.AttentionF32(config, F(q), new F32Cache(kc.Floats), new F32Cache(vc.Floats), F(output), shape);
+            _kernels.AttentionF32(config, F(q), F(k), F(v), new F32Cache(kc.Floats), new F32Cache(vc.Floats), table, F(output), shape);
         else
-            _kernels.AttentionF16(config, F(q), new F16Cache(kc.Halves), new F16Cache(vc.Halves), F(output), shape);
+            _kernels.AttentionF16(config, F(q), F(k), F(v), new F16Cache(kc.Halves), new F16Cache(vc.Halves), table, F(output), shape);
     }
 
     /// <inheritdoc />

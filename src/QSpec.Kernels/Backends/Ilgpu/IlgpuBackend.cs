@@ -18,9 +18,8 @@ public sealed partial class IlgpuBackend : IBackend
     private readonly Accelerator _accelerator;
     private readonly AcceleratorStream _stream;
     private readonly KernelSet _kernels;
-    private MemoryBuffer1D<int, Stride1D.Dense>? _indices;    // token ids / positions of the current call
-    private int[] _indicesHost = [];                           // what _indices holds: its first _indicesCount values
-    private int _indicesCount = -1;
+    private readonly DeviceIndices _tokens = new();             // the token ids of the last Embedding
+    private readonly DeviceIndices _positions = new();          // the positions of the last plain Rope
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult;
@@ -219,7 +218,8 @@ public sealed partial class IlgpuBackend : IBackend
         using var _ = _gate.EnterScope();
         if (_disposed) return;
         _disposed = true;
-        _indices?.Dispose();
+        _tokens.Dispose();
+        _positions.Dispose();
         _ropeTable?.Dispose();
         _argmaxResult.Dispose();
         _accelerator.Dispose(); // also releases any buffer the caller has not disposed
@@ -277,25 +277,22 @@ public sealed partial class IlgpuBackend : IBackend
     };
 
     /// <summary>
-    /// Uploads ints (token ids, positions) to the reusable index buffer; ordered with the ops on the stream. When the
-    /// buffer already holds exactly these values (the same positions for every layer's two RoPE calls of a forward)
-    /// the upload is skipped: a decode step then uploads twice (its token and its position) instead of 2·layers + 1 times.
+    /// Uploads ints (token ids or positions) to their reusable buffer, ordered with the ops on the stream; skipped when
+    /// the buffer already holds exactly these values. A forward uploads its token ids once (the fused attention derives
+    /// positions from each sequence's start, so none are uploaded); a plain <see cref="Rope"/> call uploads its positions
+    /// once for any number of calls with the same positions.
     /// </summary>
-    private ArrayView<int> UploadIndices(ReadOnlySpan<int> values)
+    private ArrayView<int> UploadIndices(DeviceIndices indices, ReadOnlySpan<int> values)
     {
-        if (_indices is null || _indices.Length < values.Length)
+        if (indices.Buffer is null || indices.Buffer.Length < values.Length)
         {
-            ReleaseAfterQueuedWork(_indices);
-            _indices = null;
-            _indicesCount = -1;
-            _indices = AllocateDevice<int>(Math.Max(values.Length, 64));
-            _indicesHost = new int[_indices.Length];
+            ReleaseAfterQueuedWork(indices.Detach());
+            indices.Replace(AllocateDevice<int>(Math.Max(values.Length, 64)));
         }
-        var view = _indices.View.SubView(0, values.Length);
-        if (_indicesCount == values.Length && values.SequenceEqual(_indicesHost.AsSpan(0, values.Length))) return view;
+        var view = indices.Buffer!.View.SubView(0, values.Length);
+        if (indices.Holds(values)) return view;
         CopyToDevice(values, view);
-        values.CopyTo(_indicesHost);
-        _indicesCount = values.Length;
+        indices.Record(values);
         return view;
     }
 

@@ -13,6 +13,11 @@ internal sealed class KernelSet
     public KernelSet(Accelerator a)
     {
         LinearW4A16 = a.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearW4A16Kernel.Run);
+        LinearW4A16Many = a.LoadStreamKernel<ArrayView<float>, MatrixSet, int, LinearShape>(LinearW4A16Kernel.RunMany);
+        LinearW4A16SwiGlu = a.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearW4A16Kernel.RunSwiGlu);
+        LinearIntMany = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape>(LinearIntKernel.RunMany);
+        LinearIntSwiGlu = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntKernel.RunSwiGlu);
+        RmsNormQuantize = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int>(RmsNormQuantizeKernel.Run);
         LinearF32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearF32Kernel.Run);
         LinearInt = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntKernel.Run);
         QuantizeActivations = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ActivationQuantKernel.Run);
@@ -20,8 +25,8 @@ internal sealed class KernelSet
         Rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(RopeKernel.Run);
         StoreF32 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, long, long>(KvCacheKernels.Store);
         StoreF16 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, long, long>(KvCacheKernels.Store);
-        AttentionF32 = a.LoadStreamKernel<ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
-        AttentionF16 = a.LoadStreamKernel<ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
+        AttentionF32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
+        AttentionF16 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
         Embedding = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.Embedding);
         SwiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.SwiGlu);
         Add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add);
@@ -30,6 +35,11 @@ internal sealed class KernelSet
     }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearW4A16 { get; }
+    public Action<KernelConfig, ArrayView<float>, MatrixSet, int, LinearShape> LinearW4A16Many { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearW4A16SwiGlu { get; }
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape> LinearIntMany { get; }
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearIntSwiGlu { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int> RmsNormQuantize { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearShape> LinearF32 { get; }
     public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearInt { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> QuantizeActivations { get; }
@@ -37,8 +47,8 @@ internal sealed class KernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> Rope { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, long, long> StoreF32 { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, long, long> StoreF16 { get; }
-    public Action<KernelConfig, ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, AttentionShape> AttentionF32 { get; }
-    public Action<KernelConfig, ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, AttentionShape> AttentionF16 { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF32 { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF16 { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> Embedding { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>> SwiGlu { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>> Add { get; }
@@ -52,8 +62,13 @@ internal sealed class KernelSet
     internal static IReadOnlyList<EntryPoint> EntryPoints { get; } =
     [
         Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.Run)),
+        Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.RunMany)),
+        Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.RunSwiGlu)),
         Explicit(typeof(LinearF32Kernel), nameof(LinearF32Kernel.Run)),
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.Run)) with { UsesDp4a = true },
+        Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.RunMany)) with { UsesDp4a = true },
+        Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.RunSwiGlu)) with { UsesDp4a = true },
+        Explicit(typeof(RmsNormQuantizeKernel), nameof(RmsNormQuantizeKernel.Run)),
         Explicit(typeof(ActivationQuantKernel), nameof(ActivationQuantKernel.Run)),
         Explicit(typeof(RmsNormKernel), nameof(RmsNormKernel.Run)),
         Implicit(typeof(RopeKernel), nameof(RopeKernel.Run)),

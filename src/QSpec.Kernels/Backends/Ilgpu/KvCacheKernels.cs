@@ -9,6 +9,8 @@ internal interface ICacheView
     float Load(long i);
     /// <summary>Stores element i (rounded to the cache precision).</summary>
     void Store(long i, float value);
+    /// <summary>What <see cref="Load"/> returns after <see cref="Store"/> of <paramref name="value"/>: the value rounded to the cache precision.</summary>
+    float Round(float value);
 }
 
 /// <summary>A float32 cache.</summary>
@@ -21,6 +23,9 @@ internal struct F32Cache(ArrayView<float> view) : ICacheView
 
     /// <inheritdoc />
     public readonly void Store(long i, float value) => _view[i] = value;
+
+    /// <inheritdoc />
+    public readonly float Round(float value) => value;
 }
 
 /// <summary>An FP16 cache of binary16 bits (round to nearest even on store).</summary>
@@ -33,6 +38,9 @@ internal struct F16Cache(ArrayView<ushort> view) : ICacheView
 
     /// <inheritdoc />
     public readonly void Store(long i, float value) => _view[i] = HalfBits.FromFloat(value);
+
+    /// <inheritdoc />
+    public readonly float Round(float value) => HalfBits.ToFloat(HalfBits.FromFloat(value));
 }
 
 /// <summary>StoreKv: copies K and V rows into the caches of one sequence (one thread per element).</summary>

@@ -38,49 +38,105 @@ internal static class LinearW4A16Kernel
     public static void Run(ArrayView<float> x, ArrayView<uint> packed, ArrayView<float> scales, ArrayView<float> y, LinearShape s)
     {
         int lane = Warp.LaneIdx, warpSize = Warp.WarpSize;
-        int warps = Group.DimX / warpSize, quads = s.PaddedK / 32;
-        var quadView = packed.Cast<Quad>();
+        int warps = Group.DimX / warpSize;
         for (int nBase = Grid.IdxX * warps; nBase < s.N; nBase += Grid.DimX * warps)
         {
             int n = nBase + Warp.WarpIdx;
             if (n >= s.N) continue; // uniform over the warp: no shuffles are skipped by part of it
-            long quadRow = (long)n * quads;
-            long scaleRow = (long)n * s.GroupCount;
             for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
             {
                 int rows = Math.Min(BlockRows, s.Rows - m0);
-                float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-                for (int j = lane; j < quads; j += warpSize)
-                {
-                    var p = quadView[quadRow + j];
-                    int c = (j >> 1) * 64 + (j & 1) * 16; // j ≥ 0: shifts, not signed divisions
-                    float sLo = scales[scaleRow + s.GroupOf(c)];
-                    float sHi = scales[scaleRow + s.GroupOf(c + 32)];
-                    var lo = Run16.Decode(p, 0);
-                    var hi = Run16.Decode(p, 4);
-                    bool inside = c + 48 <= s.K; // else the quad reaches past K: those columns have q = 0, x is not read
-                    long xRow = (long)m0 * s.K;
-                    a0 += Term(x, xRow, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 1) a1 += Term(x, xRow + s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 2) a2 += Term(x, xRow + 2L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 3) a3 += Term(x, xRow + 3L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 4) a4 += Term(x, xRow + 4L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 5) a5 += Term(x, xRow + 5L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 6) a6 += Term(x, xRow + 6L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                    if (rows > 7) a7 += Term(x, xRow + 7L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-                }
-                // `rows` is uniform over the warp, so the shuffles stay converged.
-                long yRow = (long)m0 * s.N + n;
-                Store(y, yRow, a0, lane);
-                if (rows > 1) Store(y, yRow + s.N, a1, lane);
-                if (rows > 2) Store(y, yRow + 2L * s.N, a2, lane);
-                if (rows > 3) Store(y, yRow + 3L * s.N, a3, lane);
-                if (rows > 4) Store(y, yRow + 4L * s.N, a4, lane);
-                if (rows > 5) Store(y, yRow + 5L * s.N, a5, lane);
-                if (rows > 6) Store(y, yRow + 6L * s.N, a6, lane);
-                if (rows > 7) Store(y, yRow + 7L * s.N, a7, lane);
+                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize);
+                if (lane == 0) sums.Store(y, (long)m0 * s.N + n, s.N, rows);
             }
         }
+    }
+
+    /// <summary>
+    /// LinearMany and LinearAdd in one launch: the channels of up to three matrices (<see cref="MatrixSet"/>; s.N is their
+    /// total), each computed exactly as <see cref="Run"/> computes it, then stored (<paramref name="accumulate"/> = 0) or
+    /// added to the output (1, the residual epilogue). Same launch shape as <see cref="Run"/>.
+    /// </summary>
+    public static void RunMany(ArrayView<float> x, MatrixSet w, int accumulate, LinearShape s)
+    {
+        int lane = Warp.LaneIdx, warpSize = Warp.WarpSize;
+        int warps = Group.DimX / warpSize;
+        for (int cBase = Grid.IdxX * warps; cBase < s.N; cBase += Grid.DimX * warps)
+        {
+            int c = cBase + Warp.WarpIdx;
+            if (c >= s.N) continue;
+            int which = w.Which(c), n = c - w.First(which), width = w.Width(which);
+            var packed = w.Packed(which);
+            var scales = w.Scales(which);
+            var y = w.Output(which);
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize);
+                if (lane != 0) continue;
+                if (accumulate != 0) sums.AddTo(y, (long)m0 * width + n, width, rows);
+                else sums.Store(y, (long)m0 * width + n, width, rows);
+            }
+        }
+    }
+
+    /// <summary>
+    /// LinearSwiGlu: channel n of W1 and of W3, each as <see cref="Run"/> computes it, then gate = silu(x·W1ᵀ) · (x·W3ᵀ)
+    /// as <see cref="ElementwiseKernels.SwiGlu"/> (the W3 product never leaves registers). Same launch shape as <see cref="Run"/>.
+    /// </summary>
+    public static void RunSwiGlu(ArrayView<float> x, ArrayView<uint> packed1, ArrayView<float> scales1,
+                                 ArrayView<uint> packed3, ArrayView<float> scales3, ArrayView<float> gate, LinearShape s)
+    {
+        int lane = Warp.LaneIdx, warpSize = Warp.WarpSize;
+        int warps = Group.DimX / warpSize;
+        for (int nBase = Grid.IdxX * warps; nBase < s.N; nBase += Grid.DimX * warps)
+        {
+            int n = nBase + Warp.WarpIdx;
+            if (n >= s.N) continue;
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var g = Sums(x, packed1, scales1, n, m0, rows, s, lane, warpSize);
+                var u = Sums(x, packed3, scales3, n, m0, rows, s, lane, warpSize);
+                if (lane == 0) g.StoreSwiGlu(u, gate, (long)m0 * s.N + n, s.N, rows);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Channel n of rows m0 .. m0 + rows − 1 (rows ≤ 8): every lane's partial sums over its quads, then the warp sums
+    /// (every lane gets them). The one place the W4A16 float order is defined, so every kernel above agrees bit for bit.
+    /// </summary>
+    private static Floats8 Sums(ArrayView<float> x, ArrayView<uint> packed, ArrayView<float> scales, int n, int m0, int rows,
+                                LinearShape s, int lane, int warpSize)
+    {
+        int quads = s.PaddedK / 32;
+        var quadView = packed.Cast<Quad>();
+        long quadRow = (long)n * quads;
+        long scaleRow = (long)n * s.GroupCount;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        for (int j = lane; j < quads; j += warpSize)
+        {
+            var p = quadView[quadRow + j];
+            int c = (j >> 1) * 64 + (j & 1) * 16; // j ≥ 0: shifts, not signed divisions
+            float sLo = scales[scaleRow + s.GroupOf(c)];
+            float sHi = scales[scaleRow + s.GroupOf(c + 32)];
+            var lo = Run16.Decode(p, 0);
+            var hi = Run16.Decode(p, 4);
+            bool inside = c + 48 <= s.K; // else the quad reaches past K: those columns have q = 0, x is not read
+            long xRow = (long)m0 * s.K;
+            a0 += Term(x, xRow, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 1) a1 += Term(x, xRow + s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 2) a2 += Term(x, xRow + 2L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 3) a3 += Term(x, xRow + 3L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 4) a4 += Term(x, xRow + 4L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 5) a5 += Term(x, xRow + 5L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 6) a6 += Term(x, xRow + 6L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            if (rows > 7) a7 += Term(x, xRow + 7L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        }
+        // `rows` is uniform over the warp, so the shuffles stay converged.
+        var partial = new Floats8 { F0 = a0, F1 = a1, F2 = a2, F3 = a3, F4 = a4, F5 = a5, F6 = a6, F7 = a7 };
+        return Floats8.WarpSums(partial, rows);
     }
 
     /// <summary>One quad's contribution to one row: (low run · s_lo) + (high run · s_hi).</summary>
@@ -88,12 +144,6 @@ internal static class LinearW4A16Kernel
         inside
             ? lo.Dot(x, xRow + c) * sLo + hi.Dot(x, xRow + c + 32) * sHi
             : lo.DotClipped(x, xRow, c, k) * sLo + hi.DotClipped(x, xRow, c + 32, k) * sHi;
-
-    private static void Store(ArrayView<float> y, long index, float partial, int lane)
-    {
-        float sum = WarpSum(partial);
-        if (lane == 0) y[index] = sum;
-    }
 
     /// <summary>16 bytes of packed weights: four consecutive words, loaded together.</summary>
     internal struct Quad

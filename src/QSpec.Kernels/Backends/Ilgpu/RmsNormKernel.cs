@@ -18,6 +18,6 @@ internal static class RmsNormKernel
         for (int i = lane; i < dim; i += warpSize) ss += x[row + i] * x[row + i];
         ss = WarpSum(ss);
         float inv = 1f / MathF.Sqrt(ss / dim + eps);
-        for (int i = lane; i < dim; i += warpSize) y[row + i] = weight[i] * (inv * x[row + i]);
+        for (int i = lane; i < dim; i += warpSize) y[row + i] = weight[i] * (inv * x[row + i]); // as RmsNormQuantizeKernel.Normalized
     }
 }

@@ -20,7 +20,13 @@ internal static class RopeKernel
         float c = table[t], sn = table[t + 1];
         long o = (long)m * heads * headSize + h * headSize + 2 * i;
         float a = x[o], b = x[o + 1];
-        x[o] = Add(Mul(a, c), -Mul(b, sn));
-        x[o + 1] = Add(Mul(a, sn), Mul(b, c));
+        x[o] = Even(a, b, c, sn);
+        x[o + 1] = Odd(a, b, c, sn);
     }
+
+    /// <summary>Element 2i of a rotated pair (a, b) = (x[2i], x[2i + 1]): a·cos − b·sin, each product rounded once.</summary>
+    public static float Even(float a, float b, float c, float sn) => Add(Mul(a, c), -Mul(b, sn));
+
+    /// <summary>Element 2i + 1 of a rotated pair: a·sin + b·cos.</summary>
+    public static float Odd(float a, float b, float c, float sn) => Add(Mul(a, sn), Mul(b, c));
 }
