@@ -10,7 +10,7 @@ namespace QSpec.DeviceCheck;
 /// </summary>
 public static class Program
 {
-    private const string Usage = "usage: QSpec.DeviceCheck [--sim] [--out FILE.jsonl] [--budget SECONDS] [--only ops,model,speed,kernels,e2e]";
+    private const string Usage = "usage: QSpec.DeviceCheck [--sim] [--out FILE.jsonl] [--budget SECONDS] [--only ops,fused,model,speed,kernels,e2e]";
 
     public static int Main(string[] args) => Run(args, Console.Out);
 
@@ -60,6 +60,7 @@ public static class Program
             });
             bool Wants(string group) => only is null || only.Contains(group);
             if (Wants("ops")) new OpChecks(device, plan, log).RunAll();
+            if (Wants("fused")) new FusedChecks(device, plan, log).RunAll();
             var model = new ModelChecks(device, plan, log);
             if (Wants("model")) model.RunAll();
             var speed = new SpeedChecks(device, plan, log);

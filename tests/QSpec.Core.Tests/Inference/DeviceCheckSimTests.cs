@@ -22,15 +22,25 @@ public class DeviceCheckSimTests
             var checks = lines.Where(l => l.TryGetProperty("status", out _)).ToArray();
             var statuses = checks.Select(l => l.GetProperty("status").GetString()).Distinct().Order().ToArray();
             Assert.Subset(new HashSet<string?> { "pass", "measured" }, statuses.ToHashSet());
-            string[] groups = ["ops", "model", "speed", "kernels", "end_to_end"];
+            string[] groups = ["ops", "fused", "model", "speed", "kernels", "end_to_end"];
             foreach (string g in groups) Assert.Contains(checks, l => l.GetProperty("group").GetString() == g);
             Assert.Equal(17, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
-            var counts = checks.Single(l => l.GetProperty("check").GetString()!.StartsWith("launches", StringComparison.Ordinal));
-            // stories260K (5 layers): 16 kernels per layer + embedding, final norm, classifier, argmax; one wait (argmax)
-            // and two uploads (the token and its position, reused by every RoPE call).
-            Assert.Equal(16 * 5 + 4, counts.GetProperty("kernels").GetInt32());
-            Assert.Equal(1, counts.GetProperty("host_syncs").GetInt32());
-            Assert.Equal(2, counts.GetProperty("host_uploads").GetInt32());
+            var counts = checks.Where(l => l.GetProperty("check").GetString()!.StartsWith("launches", StringComparison.Ordinal)).ToArray();
+            // Per W4A16 decode token: 7 kernels per layer with the fused ops (norm, QKV, RoPE+store+attention, wo+add,
+            // norm, W1|W3+SwiGLU, w2+add) + embedding, final norm, classifier, argmax; one wait (argmax), none inside the
+            // forward, one upload (the token; positions come from the sequence's start). Composed: 16 per layer, and
+            // the position is uploaded too. stories260K has 5 layers, TinyLlama-1.1B's structure 22.
+            foreach (var (c, layers) in counts.Zip(new[] { 5, 22 }))
+            {
+                Assert.Equal(layers, c.GetProperty("layers").GetInt32());
+                Assert.Equal(7 * layers + 4, c.GetProperty("kernels").GetInt32());
+                Assert.Equal(1, c.GetProperty("host_syncs").GetInt32());
+                Assert.Equal(0, c.GetProperty("host_syncs_in_forward").GetInt32());
+                Assert.Equal(1, c.GetProperty("host_uploads").GetInt32());
+                Assert.Equal(16 * layers + 4, c.GetProperty("composed").GetProperty("kernels").GetInt32());
+                Assert.Equal(2, c.GetProperty("composed").GetProperty("host_uploads").GetInt32());
+            }
+            Assert.Equal(2, counts.Length);
             Assert.Equal("summary", lines[^1].GetProperty("check").GetString());
         }
         finally
