@@ -23,6 +23,7 @@ public sealed partial class IlgpuBackend
             for (int i = 0; i < weights.Length; i++) ((IBackend)this).Linear(kind, x, q, weights[i], outputs[i], rows);
             return;
         }
+        for (int i = 0; i < weights.Length; i++) CheckRange(outputs[i], 0, (long)rows * weights[i].Rows, nameof(outputs));
         LaunchMany(kind, x, q, Set(weights, outputs), Matrix(weights[0]), accumulate: 0, rows);
     }
 
@@ -36,6 +37,7 @@ public sealed partial class IlgpuBackend
             Add(residual, scratch, (long)rows * w.Rows);
             return;
         }
+        CheckRange(residual, 0, (long)rows * w.Rows, nameof(residual));
         LaunchMany(kind, x, q, Set([w], [residual]), Matrix(w), accumulate: 1, rows);
     }
 
@@ -52,6 +54,7 @@ public sealed partial class IlgpuBackend
             SwiGlu(gate, up, (long)rows * w1.Rows);
             return;
         }
+        CheckRange(gate, 0, (long)rows * m1.Rows, nameof(gate));
         var (p1, p3) = (m1.Packed, m3.Packed);
         if (rows == 0) return;
         var shape = Shape(m1, rows);
@@ -76,6 +79,7 @@ public sealed partial class IlgpuBackend
     {
         int qmax = ActivationQuantReference.MaxLevel(bits);
         var qa = Activations(q, rows, dim);
+        CheckRange(y, 0, (long)rows * dim, nameof(y));
         if (rows == 0) return;
         using var _ = Enter();
         Launched();
@@ -99,6 +103,12 @@ public sealed partial class IlgpuBackend
             maxPosition = Math.Max(maxPosition, sl.Start + sl.Rows - 1);
         }
         if (maxPosition < 0) return;
+        int total = 0;
+        foreach (var sl in slices) total += sl.Rows;
+        CheckRange(output, 0, (long)total * heads * headSize, nameof(output));
+        CheckRange(q, 0, (long)total * heads * headSize, nameof(q));
+        CheckRange(k, 0, (long)total * kvDim, nameof(k));
+        CheckRange(v, 0, (long)total * kvDim, nameof(v));
         using var _ = Enter();
         var table = RopeTableView(theta, headSize, maxPosition + 1);
         int row = 0;

@@ -9,8 +9,10 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
 /// The GPU backend: the op set as ILGPU kernels over device buffers, on CUDA or (for tests) on ILGPU's CPU
-/// accelerator. Weights, KV caches and activations stay on the device; only token ids and positions go up and
-/// <see cref="Argmax"/> brings one int back. Ops are queued on the accelerator's default stream, in order.
+/// accelerator. Weights, KV caches and activations stay on the device; a forward uploads only its token ids (the fused
+/// attention derives positions from each sequence's start) and nothing in it waits for the device: <see cref="Argmax"/>
+/// (or a logits download) at the end is the one host sync. Ops are queued on the accelerator's default stream, in order.
+/// The fused ops are single launches (IlgpuBackend.Fused.cs): 7 kernels per layer for a W4A16 token.
 /// </summary>
 public sealed partial class IlgpuBackend : IBackend
 {

@@ -5,6 +5,8 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
 /// W4A4 / W4A8 integer linear with dp4a: Y[m, n] = s_a[m] · Σ_g s_w[n, g] · Σ_{k∈g} q_a[m, k] · q_w[n, k].
+/// <see cref="RunMany"/> (QKV; the residual add) and <see cref="RunSwiGlu"/> are the fused forms over the same
+/// per-channel arithmetic (<c>Channel</c>).
 /// </summary>
 /// <remarks>
 /// <para>One warp per output channel n, rows in blocks of <see cref="BlockRows"/>: each packed weight word is loaded and

@@ -5,7 +5,9 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
 /// W4A16 linear: Y[M, N] = X[M, K] · dequant(W)ᵀ with the INT4 weights dequantized in registers; no shared memory,
-/// no barriers.
+/// no barriers. <see cref="RunMany"/> (QKV; the residual add) and <see cref="RunSwiGlu"/> are the fused forms: the same
+/// per-channel arithmetic (<c>Sums</c>) with another epilogue, so they equal the plain kernel plus the elementwise op
+/// bit for bit.
 /// </summary>
 /// <remarks>
 /// <para>Layout: warp w of a group computes output channel n = group · warps + w for every row, in blocks of
