@@ -8,7 +8,7 @@ namespace QSpec.Kernels.Tests.Ilgpu;
 /// <summary>
 /// The ILGPU fused ops really are single launches (BackendOpTests.Fused* pins their results to the composition; this
 /// pins that they do not silently fall back to it): one kernel per fused linear or norm, one per sequence for the
-/// fused attention, and no host wait or upload among them.
+/// fused attention per 8 sequences, and no host wait or upload among them.
 /// </summary>
 [Collection(IlgpuCollection.Name)]
 public sealed class IlgpuFusedLaunchTests(IlgpuFixture fixture)
@@ -39,21 +39,56 @@ public sealed class IlgpuFusedLaunchTests(IlgpuFixture fixture)
         AssertOneLaunch(() => b.RmsNormQuantize(x, norm, yn, m, k, 1e-5f, 4, q), 1, "RmsNormQuantize");
     }
 
-    [Fact]
-    public void RopeStoreKvAttention_IsOneLaunchPerSequence_WithNoUpload()
+    /// <summary>
+    /// One launch per run of up to 8 sequences (each with its own caches, one precision): 10 one-row sequences and an
+    /// empty one take 2 launches, 3 sequences 1; the result equals the composition bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(3, KvPrecision.Float32, 1)]
+    [InlineData(11, KvPrecision.Float32, 2)]
+    [InlineData(11, KvPrecision.Float16, 2)]
+    public void RopeStoreKvAttention_IsOneLaunchPerEightSequences(int sequences, KvPrecision precision, int launches)
     {
-        const int heads = 4, kvHeads = 2, hs = 8, capacity = 8;
-        int kvDim = kvHeads * hs;
-        using var q = _b.UploadNew(Random(3 * heads * hs, 6));
-        using var k = _b.UploadNew(Random(3 * kvDim, 7));
-        using var v = _b.UploadNew(Random(3 * kvDim, 8));
-        using var o = _b.Allocate(3 * heads * hs);
-        using var k2 = _b.AllocateKv(capacity * kvDim, KvPrecision.Float32);
-        using var v2 = _b.AllocateKv(capacity * kvDim, KvPrecision.Float32);
-        IBackend b = _b;
-        b.RopeStoreKvAttention(q, k, v, heads, kvHeads, hs, 1e4f, [new KvSlice(1, 0, k2, v2, 0)], o); // builds the RoPE table
-        AssertOneLaunch(() => b.RopeStoreKvAttention(q, k, v, heads, kvHeads, hs, 1e4f,
-            [new KvSlice(2, 5, k2, v2, 0), new KvSlice(0, 1, k2, v2, 0), new KvSlice(1, 3, k2, v2, 0)], o), 2, "RopeStoreKvAttention");
+        const int heads = 4, kvHeads = 2, hs = 8, capacity = 16;
+        int kvDim = kvHeads * hs, width = heads * hs;
+        var parts = Enumerable.Range(0, sequences).Select(i => (Rows: i == 4 ? 0 : 1 + i % 2, Start: 3 * i % 11)).ToArray();
+        int m = parts.Sum(p => p.Rows);
+        var qh = Random(m * width, 6, 2f);
+        var kh = Random(m * kvDim, 7, 2f);
+        var vh = Random(m * kvDim, 8);
+        var owned = new List<IDisposable>();
+        T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
+        try
+        {
+            var caches = parts.Select(_ => Enumerable.Range(0, 4).Select(_ => Own(_b.AllocateKv(capacity * kvDim, precision))).ToArray()).ToArray();
+            var (q, k, v, o) = (Own(_b.UploadNew(qh)), Own(_b.UploadNew(kh)), Own(_b.UploadNew(vh)), Own(_b.Allocate(m * width)));
+            var slices = parts.Select((p, i) => new KvSlice(p.Rows, p.Start, caches[i][0], caches[i][1], 0)).ToArray();
+            IBackend b = _b;
+            var (wk, wv) = (Own(_b.AllocateKv(capacity * kvDim, precision)), Own(_b.AllocateKv(capacity * kvDim, precision)));
+            b.RopeStoreKvAttention(q, k, v, heads, kvHeads, hs, 1e4f, [new KvSlice(1, capacity - 1, wk, wv, 0)], o); // builds the RoPE table
+            _b.Upload(qh, q);
+            AssertOneLaunch(() => b.RopeStoreKvAttention(q, k, v, heads, kvHeads, hs, 1e4f, slices, o), launches, "RopeStoreKvAttention");
+
+            var (qc, kc, vc, oc) = (Own(_b.UploadNew(qh)), Own(_b.UploadNew(kh)), Own(_b.UploadNew(vh)), Own(_b.Allocate(m * width)));
+            var positions = parts.SelectMany(p => Enumerable.Range(p.Start, p.Rows)).ToArray();
+            b.Rope(qc, m, heads, hs, positions, 1e4f);
+            b.Rope(kc, m, kvHeads, hs, positions, 1e4f);
+            for (int i = 0, row = 0; i < parts.Length; row += parts[i].Rows, i++)
+            {
+                b.StoreKv(kc, vc, row, parts[i].Rows, kvDim, caches[i][2], caches[i][3], 0, parts[i].Start);
+                b.Attention(qc, row, parts[i].Rows, heads, kvHeads, hs, caches[i][2], caches[i][3], 0, parts[i].Start, oc);
+            }
+            AssertBitwise(_b.DownloadAll(oc), _b.DownloadAll(o), "output");
+            for (int i = 0; i < parts.Length; i++)
+            {
+                AssertBitwise(_b.DownloadAll(caches[i][2]), _b.DownloadAll(caches[i][0]), $"keys of sequence {i}");
+                AssertBitwise(_b.DownloadAll(caches[i][3]), _b.DownloadAll(caches[i][1]), $"values of sequence {i}");
+            }
+        }
+        finally
+        {
+            foreach (var d in owned) d.Dispose();
+        }
     }
 
     private void AssertOneLaunch(Action op, int kernels, string what)

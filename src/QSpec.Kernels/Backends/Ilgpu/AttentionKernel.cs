@@ -4,7 +4,8 @@ using static QSpec.Kernels.Backends.Ilgpu.DeviceMath;
 namespace QSpec.Kernels.Backends.Ilgpu;
 
 /// <summary>
-/// Causal grouped-query attention over the device KV cache, one thread group per (query row, KV head, head chunk):
+/// Causal grouped-query attention over the device KV caches of up to <see cref="KvSlots{TCache}.Count"/> sequences
+/// (each with its own cache buffers) in one launch, one thread group per (query row, KV head, head chunk):
 /// the group's query heads share every K and V element it loads (GQA K/V read once per KV head), its warps split the
 /// positions (split-K flash decoding inside the group), with no global scratch and no device fence. The same kernel,
 /// with <see cref="AttentionShape.Fresh"/> = 1, is also the fused RoPE + StoreKv + attention of a layer.
@@ -65,7 +66,7 @@ internal static class AttentionKernel
     /// The kernel (explicitly grouped: group = warps · warp size, grid rows · heads / HeadsPerGroup). In plain mode
     /// (Fresh = 0) <paramref name="k"/>, <paramref name="v"/> and <paramref name="table"/> are not read.
     /// </summary>
-    public static void Run<TCache>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, TCache keys, TCache values,
+    public static void Run<TCache>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, KvSlots<TCache> slots,
                                    ArrayView<float> table, ArrayView<float> output, AttentionShape s)
         where TCache : struct, ICacheView
     {
@@ -74,11 +75,16 @@ internal static class AttentionKernel
         int warps = Group.DimX / warpSize;
         int hc = s.HeadsPerGroup, chunks = s.Heads / s.KvHeads / hc;
         int item = Grid.IdxX, perRow = s.KvHeads * chunks;
-        int r = item / perRow, kvHead = (item - r * perRow) / chunks, chunk = item - r * perRow - kvHead * chunks;
+        int launchRow = item / perRow, kvHead = (item - launchRow * perRow) / chunks, chunk = item - launchRow * perRow - kvHead * chunks;
+        int row = s.FirstRow + launchRow, slot = slots.SlotOf(row);
+        var keys = slots.Keys(slot);
+        var values = slots.Values(slot);
+        int rowOffset = slots.RowOffset(slot), start = slots.Start(slot);
+        long layerOffset = slots.LayerOffset(slot);
         int h0 = kvHead * (s.Heads / s.KvHeads) + chunk * hc;
         int hs = s.HeadSize, half = hs / 2, kvDim = s.KvHeads * hs, kvOff = kvHead * hs;
-        int position = s.Start + r, len = position + 1;
-        long qRow = (long)(s.RowOffset + r) * s.Heads * hs;
+        int position = start + row - rowOffset, len = position + 1;
+        long qRow = (long)row * s.Heads * hs;
 
         if (s.Fresh != 0)
         {
@@ -92,7 +98,7 @@ internal static class AttentionKernel
             }
             if (chunk == 0)
             {
-                long source = (long)(s.RowOffset + r) * kvDim + kvOff, destination = s.LayerOffset + (long)position * kvDim + kvOff;
+                long source = (long)row * kvDim + kvOff, destination = layerOffset + (long)position * kvDim + kvOff;
                 for (int i = Group.IdxX; i < half; i += Group.DimX)
                 {
                     long t = ((long)position * half + i) * 2;
@@ -115,9 +121,9 @@ internal static class AttentionKernel
         var l = default(Floats8);
         for (int t = t0; t < t1; t++)
         {
-            bool fresh = s.Fresh != 0 && t >= s.Start;
-            long cached = s.LayerOffset + (long)t * kvDim + kvOff;
-            long current = (long)(s.RowOffset + t - s.Start) * kvDim + kvOff; // read only when fresh
+            bool fresh = s.Fresh != 0 && t >= start;
+            long cached = layerOffset + (long)t * kvDim + kvOff;
+            long current = (long)(rowOffset + t - start) * kvDim + kvOff; // read only when fresh
             long rope = (long)t * half * 2;
             for (int j = 0; j < hc; j++)
             {

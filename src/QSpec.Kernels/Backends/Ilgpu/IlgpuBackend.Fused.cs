@@ -12,6 +12,8 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// </summary>
 public sealed partial class IlgpuBackend
 {
+    private readonly KvSlice[] _attentionBatch = new KvSlice[KvSlots<F32Cache>.Count]; // used under the gate
+
     /// <inheritdoc />
     public void LinearMany(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, ReadOnlySpan<DeviceMatrix> weights,
                            ReadOnlySpan<DeviceBuffer> outputs, int rows)
@@ -111,12 +113,23 @@ public sealed partial class IlgpuBackend
         CheckRange(v, 0, (long)total * kvDim, nameof(v));
         using var _ = Enter();
         var table = RopeTableView(theta, headSize, maxPosition + 1);
-        int row = 0;
+        // One launch per run of up to KvSlots.Count non-empty sequences with caches of one precision (a batch of B ≤ 8 is
+        // one launch per layer).
+        var batch = _attentionBatch;
+        int count = 0, firstRow = 0, row = 0;
         foreach (var sl in slices)
         {
-            if (sl.Rows > 0) LaunchAttention(q, k, v, row, sl.Rows, heads, kvHeads, headSize, sl.Keys, sl.Values, sl.LayerOffset, sl.Start, table, output, fresh: 1);
+            if (sl.Rows == 0) continue;
+            if (count == batch.Length || (count > 0 && Buffer(sl.Keys).Precision != Buffer(batch[0].Keys).Precision))
+            {
+                LaunchAttention(q, k, v, heads, kvHeads, headSize, batch.AsSpan(0, count), firstRow, table, output, fresh: 1);
+                count = 0;
+            }
+            if (count == 0) firstRow = row;
+            batch[count++] = sl;
             row += sl.Rows;
         }
+        if (count > 0) LaunchAttention(q, k, v, heads, kvHeads, headSize, batch.AsSpan(0, count), firstRow, table, output, fresh: 1);
     }
 
     /// <summary>One launch of the many-matrix kernel of <paramref name="kind"/> over <paramref name="set"/>.</summary>

@@ -134,7 +134,8 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var _ = Enter();
         var unused = F(q); // k, v and the RoPE table are not read in plain mode
-        LaunchAttention(q, q, q, rowOffset, rows, heads, kvHeads, headSize, keyCache, valueCache, layerOffset, start, unused, output, fresh: 0);
+        LaunchAttention(q, q, q, heads, kvHeads, headSize, [new KvSlice(rows, start, keyCache, valueCache, layerOffset)], rowOffset,
+            unused, output, fresh: 0);
     }
 
     /// <summary>
@@ -152,27 +153,47 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>
-    /// One attention launch (the caller holds the gate): from the cache alone (<paramref name="fresh"/> = 0), or the fused
-    /// RoPE + StoreKv + attention of one sequence's rows (1; see <see cref="AttentionKernel"/>).
+    /// One attention launch (the caller holds the gate) over up to <see cref="KvSlots{TCache}.Count"/> non-empty sequences
+    /// whose rows follow one another from q row <paramref name="firstRow"/>, with caches of one precision: from the cache
+    /// alone (<paramref name="fresh"/> = 0), or the fused RoPE + StoreKv + attention (1; see <see cref="AttentionKernel"/>).
     /// </summary>
-    private void LaunchAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int rowOffset, int rows, int heads, int kvHeads,
-                                 int headSize, DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start,
-                                 ArrayView<float> table, DeviceBuffer output, int fresh)
+    private void LaunchAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int heads, int kvHeads, int headSize,
+                                 ReadOnlySpan<KvSlice> slices, int firstRow, ArrayView<float> table, DeviceBuffer output, int fresh)
     {
-        var kc = Buffer(keyCache);
-        var vc = Buffer(valueCache);
+        int rows = 0;
+        foreach (var sl in slices) rows += sl.Rows;
         int warps = Math.Min(AttentionKernel.MaxWarps, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
         // On a GPU, spread a small launch (decode at B = 1) over more groups; on the CPU accelerator one group per
         // multiprocessor is all that runs at once.
         int target = AttentionTargetGroups ?? (IsCuda ? 2 * _accelerator.NumMultiprocessors : 1);
         int perGroup = AttentionKernel.HeadsPerGroup(heads, kvHeads, headSize, rows, target);
-        var shape = new AttentionShape(rowOffset, rows, heads, kvHeads, headSize, start, layerOffset, 1f / MathF.Sqrt(headSize), perGroup, fresh);
+        var shape = new AttentionShape(firstRow, rows, heads, kvHeads, headSize, 1f / MathF.Sqrt(headSize), perGroup, fresh);
         var config = new KernelConfig(rows * heads / perGroup, warps * _accelerator.WarpSize);
         Launched();
-        if (kc.Precision == KvPrecision.Float32)
-            _kernels.AttentionF32(config, F(q), F(k), F(v), new F32Cache(kc.Floats), new F32Cache(vc.Floats), table, F(output), shape);
+        if (Buffer(slices[0].Keys).Precision == KvPrecision.Float32)
+        {
+            var slots = default(KvSlots<F32Cache>);
+            for (int j = 0, row = firstRow; j < KvSlots<F32Cache>.Count; j++)
+            {
+                var sl = slices[Math.Min(j, slices.Length - 1)];
+                int n = j < slices.Length ? sl.Rows : 0;
+                slots = KvSlots<F32Cache>.With(slots, j, new F32Cache(Buffer(sl.Keys).Floats), new F32Cache(Buffer(sl.Values).Floats), row, n, sl.Start, sl.LayerOffset);
+                row += n;
+            }
+            _kernels.AttentionF32(config, F(q), F(k), F(v), slots, table, F(output), shape);
+        }
         else
-            _kernels.AttentionF16(config, F(q), F(k), F(v), new F16Cache(kc.Halves), new F16Cache(vc.Halves), table, F(output), shape);
+        {
+            var slots = default(KvSlots<F16Cache>);
+            for (int j = 0, row = firstRow; j < KvSlots<F16Cache>.Count; j++)
+            {
+                var sl = slices[Math.Min(j, slices.Length - 1)];
+                int n = j < slices.Length ? sl.Rows : 0;
+                slots = KvSlots<F16Cache>.With(slots, j, new F16Cache(Buffer(sl.Keys).Halves), new F16Cache(Buffer(sl.Values).Halves), row, n, sl.Start, sl.LayerOffset);
+                row += n;
+            }
+            _kernels.AttentionF16(config, F(q), F(k), F(v), slots, table, F(output), shape);
+        }
     }
 
     /// <inheritdoc />

@@ -25,8 +25,8 @@ internal sealed class KernelSet
         Rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(RopeKernel.Run);
         StoreF32 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, long, long>(KvCacheKernels.Store);
         StoreF16 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, long, long>(KvCacheKernels.Store);
-        AttentionF32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
-        AttentionF16 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
+        AttentionF32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, KvSlots<F32Cache>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
+        AttentionF16 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, KvSlots<F16Cache>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernel.Run);
         Embedding = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.Embedding);
         SwiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.SwiGlu);
         Add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add);
@@ -47,8 +47,8 @@ internal sealed class KernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> Rope { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, long, long> StoreF32 { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, long, long> StoreF16 { get; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, F32Cache, F32Cache, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF32 { get; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, F16Cache, F16Cache, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF16 { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, KvSlots<F32Cache>, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF32 { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, KvSlots<F16Cache>, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionF16 { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> Embedding { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>> SwiGlu { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>> Add { get; }

@@ -11,13 +11,13 @@ internal readonly record struct LinearShape(int Rows, int N, int K, int PaddedK,
 }
 
 /// <summary>
-/// Shape of an attention call for the rows of one sequence (see IBackend.Attention): <see cref="HeadsPerGroup"/> query
-/// heads per thread group (see <see cref="AttentionKernel.HeadsPerGroup"/>); <see cref="Fresh"/> = 1 for the fused
-/// RoPE + StoreKv + attention (the call's rows are read unrotated from q and k), 0 for attention from the cache alone.
+/// Shape of an attention launch over the sequences of its <see cref="KvSlots{TCache}"/> (rows [FirstRow, FirstRow +
+/// Rows) of q): <see cref="HeadsPerGroup"/> query heads per thread group (see <see cref="AttentionKernel.HeadsPerGroup"/>);
+/// <see cref="Fresh"/> = 1 for the fused RoPE + StoreKv + attention (the call's rows are read unrotated from q and k),
+/// 0 for attention from the cache alone.
 /// </summary>
 internal readonly record struct AttentionShape(
-    int RowOffset, int Rows, int Heads, int KvHeads, int HeadSize, int Start, long LayerOffset, float Scale,
-    int HeadsPerGroup, int Fresh);
+    int FirstRow, int Rows, int Heads, int KvHeads, int HeadSize, float Scale, int HeadsPerGroup, int Fresh);
 
 /// <summary>One butterfly stage of the blockwise Walsh–Hadamard transform.</summary>
 internal readonly record struct HadamardStage(int Dim, int BlockSize, int Span, float Norm, int IsLast);
