@@ -99,8 +99,33 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             o[key] = value;
         }
         o["composed"] = plain;
+        if (!plan.Simulated || Environment.GetEnvironmentVariable("QSPEC_DEVICECHECK_BATCH_COUNTS") == "1")
+        {
+            // Slow on the simulator (a minute for both models): off in --sim unless asked for.
+            o["batch_step_b8"] = BatchStep(model, 8);
+            o["batch_step_b8_composed"] = BatchStep(composed, 8);
+        }
         o["note"] = "counted in the backend; the same on CUDA and on the CPU accelerator; 'composed' = the fused ops' default bodies";
         return o;
+    }
+
+    /// <summary>
+    /// Launches and host waits of one W4A16 decode step of a batch of <paramref name="batch"/> sequences: a greedy batch
+    /// generation of 3 tokens minus one of 2 (same prompts, so the prefills cancel).
+    /// </summary>
+    private JsonObject BatchStep(LlamaModel model, int batch)
+    {
+        var prompts = Enumerable.Range(0, batch).Select(b => (IReadOnlyList<int>)[Bos, 5 + b]).ToArray();
+        (long Kernels, long Syncs) Run(int tokens)
+        {
+            device.Synchronize();
+            long launches = device.KernelLaunches, syncs = device.HostSyncs;
+            BatchGenerator.Generate(model, prompts, new GenerationOptions { MaxTokens = tokens, Mode = ExecutionMode.W4A16 });
+            return (device.KernelLaunches - launches, device.HostSyncs - syncs);
+        }
+        var two = Run(2);
+        var three = Run(3);
+        return new JsonObject { ["kernels"] = three.Kernels - two.Kernels, ["host_syncs"] = three.Syncs - two.Syncs };
     }
 
     private JsonObject Count(LlamaModel model)
