@@ -60,17 +60,23 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
         var config = plan.EndToEndConfig;
         var weights = SyntheticModel.Create(config, groupSize: plan.Simulated ? 64 : GroupSize);
         using var model = LlamaModel.Create(weights, device);
+        // The same weights with the fused ops composed from plain ones: what fusion saves end to end (GPU run only; on
+        // the simulator launch costs are not a GPU's).
+        using var composed = plan.Simulated ? null : LlamaModel.Create(weights, new ComposedBackend(device));
         double rate = acceptance ?? 0.8;
         foreach (int batch in plan.EndToEndBatches)
         {
             var prompts = Enumerable.Range(0, batch)
                 .Select(b => (IReadOnlyList<int>)Enumerable.Range(0, 8).Select(i => 1 + (b * 131 + i * 17) % (config.VocabSize - 1)).ToArray()).ToArray();
-            foreach (string mode in new[] { "w4a16", "w4a8", "w4a4", "qspec" })
-                log.Measure("end_to_end", $"{plan.EndToEndShape} {mode} B={batch}", () =>
+            string[] names = composed is null ? ["w4a16", "w4a8", "w4a4", "qspec"] : ["w4a16", "w4a8", "w4a4", "qspec", "w4a16-composed"];
+            foreach (string name in names)
+                log.Measure("end_to_end", $"{plan.EndToEndShape} {name} B={batch}", () =>
                 {
-                    Generate(model, prompts, mode, 2, rate); // warm-up
+                    var m = name.EndsWith("-composed", StringComparison.Ordinal) ? composed! : model;
+                    string mode = name.Split('-')[0];
+                    Generate(m, prompts, mode, 2, rate); // warm-up
                     long t = Stopwatch.GetTimestamp();
-                    long tokens = Generate(model, prompts, mode, plan.EndToEndTokens, rate);
+                    long tokens = Generate(m, prompts, mode, plan.EndToEndTokens, rate);
                     double seconds = Stopwatch.GetElapsedTime(t).TotalSeconds;
                     var o = new JsonObject { ["batch"] = batch, ["tokens"] = tokens, ["tok_per_s"] = Math.Round(tokens / seconds, 2) };
                     if (mode == "qspec")
