@@ -64,14 +64,14 @@ public sealed partial class IlgpuBackend
         {
             using var _ = Enter();
             Launched();
-            _kernels.LinearW4A16SwiGlu(W4A16Config(m1.Rows), F(x), p1, m1.Scales, p3, m3.Scales, F(gate), shape);
+            _kernels.LinearW4A16SwiGlu(WarpPerChannelConfig(m1.Rows, LinearW4A16Kernel.WarpsPerGroup), F(x), p1, m1.Scales, p3, m3.Scales, F(gate), shape);
         }
         else
         {
             var qa = Activations(q ?? throw new ArgumentNullException(nameof(q), "LinearKind.Int reads quantized activations."), rows, m1.Columns);
             using var _ = Enter();
             Launched();
-            _kernels.LinearIntSwiGlu(new KernelConfig(m1.Rows, _accelerator.WarpSize), qa.Values, qa.Scales, p1, m1.Scales, p3, m3.Scales, F(gate), shape);
+            _kernels.LinearIntSwiGlu(WarpPerChannelConfig(m1.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, p1, m1.Scales, p3, m3.Scales, F(gate), shape);
         }
     }
 
@@ -141,7 +141,7 @@ public sealed partial class IlgpuBackend
         {
             using var _ = Enter();
             Launched();
-            _kernels.LinearW4A16Many(W4A16Config(set.Channels), F(x), set, accumulate, shape);
+            _kernels.LinearW4A16Many(WarpPerChannelConfig(set.Channels, LinearW4A16Kernel.WarpsPerGroup), F(x), set, accumulate, shape);
             return;
         }
         if (kind != LinearKind.Int) throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown linear kind.");
@@ -149,14 +149,17 @@ public sealed partial class IlgpuBackend
         using (Enter())
         {
             Launched();
-            _kernels.LinearIntMany(new KernelConfig(set.Channels, _accelerator.WarpSize), qa.Values, qa.Scales, set, accumulate, shape);
+            _kernels.LinearIntMany(WarpPerChannelConfig(set.Channels, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
         }
     }
 
-    /// <summary>The W4A16 launch for <paramref name="channels"/> output channels (see <see cref="LinearW4A16Kernel.Run"/>).</summary>
-    private KernelConfig W4A16Config(int channels)
+    /// <summary>
+    /// The launch of a warp-per-channel linear kernel over <paramref name="channels"/> output channels: groups of
+    /// <paramref name="warps"/> warps (fewer where the device's groups are smaller), each striding over channel blocks.
+    /// </summary>
+    private KernelConfig WarpPerChannelConfig(int channels, int warps)
     {
-        int warps = Math.Min(LinearW4A16Kernel.WarpsPerGroup, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
+        warps = Math.Min(warps, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
         return new KernelConfig(ResidentGroups((channels + warps - 1) / warps), warps * _accelerator.WarpSize);
     }
 

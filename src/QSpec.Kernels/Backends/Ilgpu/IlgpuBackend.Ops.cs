@@ -46,9 +46,7 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var _ = Enter();
         Launched();
-        int warps = Math.Min(LinearW4A16Kernel.WarpsPerGroup, _accelerator.MaxNumThreadsPerGroup / _accelerator.WarpSize);
-        _kernels.LinearW4A16(new KernelConfig(ResidentGroups((m.Rows + warps - 1) / warps), warps * _accelerator.WarpSize),
-            F(x), packed, m.Scales, F(y), Shape(m, rows));
+        _kernels.LinearW4A16(WarpPerChannelConfig(m.Rows, LinearW4A16Kernel.WarpsPerGroup), F(x), packed, m.Scales, F(y), Shape(m, rows));
     }
 
     /// <inheritdoc />
@@ -72,7 +70,7 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var _ = Enter();
         Launched();
-        _kernels.LinearInt(new KernelConfig(m.Rows, _accelerator.WarpSize), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
+        _kernels.LinearInt(WarpPerChannelConfig(m.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
     }
 
     /// <inheritdoc />

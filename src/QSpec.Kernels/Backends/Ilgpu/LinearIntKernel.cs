@@ -9,7 +9,7 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// per-channel arithmetic (<c>Channel</c>).
 /// </summary>
 /// <remarks>
-/// <para>One warp per output channel n, rows in blocks of <see cref="BlockRows"/>: each packed weight word is loaded and
+/// <para>One warp per output channel n (several warps per group), rows in blocks of <see cref="BlockRows"/>: each packed weight word is loaded and
 /// sign-extended once per block and multiplied into every row's int32 sums (M ≤ 8 reads the weights once). A word holds
 /// columns c..c+3 (low nibbles) and c+32..c+35 (high nibbles); each nibble quad becomes four signed bytes for one dp4a
 /// with the matching activation word.</para>
@@ -23,61 +23,76 @@ internal static class LinearIntKernel
     /// <summary>Rows whose sums a warp keeps in registers per pass over the weights.</summary>
     public const int BlockRows = Dots8.Count;
 
-    /// <summary>The kernel (explicitly grouped, one warp per group, grid N).</summary>
+    /// <summary>Output channels per thread group (fewer where the device's groups hold fewer warps).</summary>
+    public const int WarpsPerGroup = 4;
+
+    /// <summary>
+    /// The kernel (explicitly grouped: group = warps · warp size, one channel per warp; any grid, each group striding over
+    /// channel blocks, as <see cref="LinearW4A16Kernel.Run"/>).
+    /// </summary>
     public static void Run(ArrayView<int> qa, ArrayView<float> sa, ArrayView<uint> packed, ArrayView<float> scales,
                            ArrayView<float> y, LinearShape s)
     {
-        int lane = Warp.LaneIdx;
-        int n = Grid.IdxX;
-        if (n >= s.N) return;
-        for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+        int lane = Warp.LaneIdx, warps = Group.DimX / Warp.WarpSize;
+        for (int nBase = Grid.IdxX * warps; nBase < s.N; nBase += Grid.DimX * warps)
         {
-            int rows = Math.Min(BlockRows, s.Rows - m0);
-            var v = Channel(qa, sa, packed, scales, n, m0, rows, s, lane);
-            if (lane == 0) v.Store(y, (long)m0 * s.N + n, s.N, rows);
+            int n = nBase + Warp.WarpIdx;
+            if (n >= s.N) continue; // uniform over the warp
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var v = Channel(qa, sa, packed, scales, n, m0, rows, s, lane);
+                if (lane == 0) v.Store(y, (long)m0 * s.N + n, s.N, rows);
+            }
         }
     }
 
     /// <summary>
-    /// LinearMany and LinearAdd in one launch (explicitly grouped, one warp per group, grid = the set's total channels):
+    /// LinearMany and LinearAdd in one launch (launch shape as <see cref="Run"/>, over the set's total channels s.N):
     /// each channel of up to three matrices (<see cref="MatrixSet"/>) exactly as <see cref="Run"/> computes it, stored
     /// (<paramref name="accumulate"/> = 0) or added to the output (1, the residual epilogue).
     /// </summary>
     public static void RunMany(ArrayView<int> qa, ArrayView<float> sa, MatrixSet w, int accumulate, LinearShape s)
     {
-        int lane = Warp.LaneIdx;
-        int c = Grid.IdxX;
-        if (c >= s.N) return;
-        int which = w.Which(c), n = c - w.First(which), width = w.Width(which);
-        var packed = w.Packed(which);
-        var scales = w.Scales(which);
-        var y = w.Output(which);
-        for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+        int lane = Warp.LaneIdx, warps = Group.DimX / Warp.WarpSize;
+        for (int cBase = Grid.IdxX * warps; cBase < s.N; cBase += Grid.DimX * warps)
         {
-            int rows = Math.Min(BlockRows, s.Rows - m0);
-            var v = Channel(qa, sa, packed, scales, n, m0, rows, s, lane);
-            if (lane != 0) continue;
-            if (accumulate != 0) v.AddTo(y, (long)m0 * width + n, width, rows);
-            else v.Store(y, (long)m0 * width + n, width, rows);
+            int c = cBase + Warp.WarpIdx;
+            if (c >= s.N) continue;
+            int which = w.Which(c), n = c - w.First(which), width = w.Width(which);
+            var packed = w.Packed(which);
+            var scales = w.Scales(which);
+            var y = w.Output(which);
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var v = Channel(qa, sa, packed, scales, n, m0, rows, s, lane);
+                if (lane != 0) continue;
+                if (accumulate != 0) v.AddTo(y, (long)m0 * width + n, width, rows);
+                else v.Store(y, (long)m0 * width + n, width, rows);
+            }
         }
     }
 
     /// <summary>
-    /// LinearSwiGlu (explicitly grouped, one warp per group, grid N): channel n of W1 and of W3 as <see cref="Run"/>
-    /// computes them, then gate = silu(x·W1ᵀ) · (x·W3ᵀ) as <see cref="ElementwiseKernels.SwiGlu"/>.
+    /// LinearSwiGlu (launch shape as <see cref="Run"/>): channel n of W1 and of W3 as <see cref="Run"/> computes them,
+    /// then gate = silu(x·W1ᵀ) · (x·W3ᵀ) as <see cref="ElementwiseKernels.SwiGlu"/>.
     /// </summary>
     public static void RunSwiGlu(ArrayView<int> qa, ArrayView<float> sa, ArrayView<uint> packed1, ArrayView<float> scales1,
                                  ArrayView<uint> packed3, ArrayView<float> scales3, ArrayView<float> gate, LinearShape s)
     {
-        int lane = Warp.LaneIdx;
-        int n = Grid.IdxX;
-        if (n >= s.N) return;
-        for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+        int lane = Warp.LaneIdx, warps = Group.DimX / Warp.WarpSize;
+        for (int nBase = Grid.IdxX * warps; nBase < s.N; nBase += Grid.DimX * warps)
         {
-            int rows = Math.Min(BlockRows, s.Rows - m0);
-            var g = Channel(qa, sa, packed1, scales1, n, m0, rows, s, lane);
-            var u = Channel(qa, sa, packed3, scales3, n, m0, rows, s, lane);
-            if (lane == 0) g.StoreSwiGlu(u, gate, (long)m0 * s.N + n, s.N, rows);
+            int n = nBase + Warp.WarpIdx;
+            if (n >= s.N) continue;
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var g = Channel(qa, sa, packed1, scales1, n, m0, rows, s, lane);
+                var u = Channel(qa, sa, packed3, scales3, n, m0, rows, s, lane);
+                if (lane == 0) g.StoreSwiGlu(u, gate, (long)m0 * s.N + n, s.N, rows);
+            }
         }
     }
 
