@@ -7,8 +7,8 @@ namespace QSpec.Kernels.Tests.Ilgpu;
 
 /// <summary>
 /// The ILGPU fused ops really are single launches (BackendOpTests.Fused* pins their results to the composition; this
-/// pins that they do not silently fall back to it): one kernel per fused linear or norm, one per sequence for the
-/// fused attention per 8 sequences, and no host wait or upload among them.
+/// pins that they do not silently fall back to it): one kernel per fused linear or norm, one for the fused attention
+/// of up to 8 sequences, and no host wait or upload among them.
 /// </summary>
 [Collection(IlgpuCollection.Name)]
 public sealed class IlgpuFusedLaunchTests(IlgpuFixture fixture)
