@@ -4,10 +4,11 @@ using System.Runtime.Intrinsics;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
-/// AVX-512F W4A16 kernel with a shuffle-free dequantization: 64 packed bytes (two 64-column blocks, 128 weights) load as
-/// 16 dwords, and nibble i of every dword becomes the float 1 + u/16 = 1.5 + q/16 with one shift and one vpternlogd
-/// ((d ≪ 19 − 4i) AND 0x00780000 OR 0x3F800000). The activations are permuted once per call
-/// (<see cref="LinearW4A16NibbleActivations"/>) into the order the nibbles come out, so the inner loop has no shuffle.
+/// AVX-512F W4A16 kernel over whole 64-byte pairs of blocks: 64 packed bytes (two 64-column blocks, 128 weights) load as
+/// 16 dwords and nibble i of every dword is extracted in place, with no zero-extension. For G = 32 and 64 the weights
+/// become the float 1 + u/16 = 1.5 + q/16 with one shift and one vpternlogd ((d ≪ 19 − 4i) AND 0x00780000 OR 0x3F800000:
+/// no shuffle at all); for G ≥ 128 and per channel, one shift and one vpermps from the table (u − 8)·s. The activations
+/// are permuted once per call (<see cref="LinearW4A16NibbleActivations"/>) into the order the nibbles come out.
 /// </summary>
 /// <remarks>
 /// <para><b>Arithmetic.</b> Per pair p of blocks, row m, channel c and scale group g (a half pair of lanes):
@@ -15,7 +16,11 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// (so no subtraction of the offset remains), then acc += S·P with S the group's scales per lane, and finally
 /// y = 16·Reduce(acc). The scale is applied once per group and lane to a partial sum (not per weight), so a weight costs
 /// one shift, one vpternlogd and one FMA per row. G = 32 (<see cref="SplitGroups"/>) folds P twice per pair, after the even
-/// nibbles (columns 0..31 of each block) and after the odd ones (32..63); wider groups fold once.</para>
+/// nibbles (columns 0..31 of each block) and after the odd ones (32..63); G = 64 folds once.</para>
+/// <para><b>Table form (G ≥ 128, per channel).</b> Where one scale covers the whole pair, nibble i instead indexes the
+/// 16-entry table (u − 8)·s with vpermps (which reads index bits 0..3, so a shift alone extracts it): the reference's
+/// products, no offset and no partial sum to fold, 8 FMAs per row and pair instead of 9. Measured against the fold form
+/// (w4a16ab, G = 128 and per channel): equal at M = 1, 5..10 % faster at M = 4 and 8.</para>
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
 /// activations and the weights: they depend on neither M, the tile, the K chunking (accumulators are parked in scratch
 /// between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits in any batch.</para>
@@ -41,6 +46,7 @@ internal static unsafe partial class LinearW4A16Nibble
     /// 4..16 rows ahead (flat within noise; 8 slightly best): memory latency × bandwidth needs several KB in flight.
     /// </summary>
     public const int PrefetchRows = 8;
+
 
     /// <summary>Vector512 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
     public static int AccumulatorCount(int rows) => ChannelBlock * rows;
@@ -96,7 +102,7 @@ internal static unsafe partial class LinearW4A16Nibble
             }
             for (int c = 0; c < jn; c++)
                 for (int m = 0; m < rows; m++)
-                    y[(long)m * n + j0 + c] = 16f * Reduce(acc[c * rows + m]);
+                    y[(long)m * n + j0 + c] = (TG.Table ? 1f : 16f) * Reduce(acc[c * rows + m]);
         }
     }
 
@@ -113,7 +119,10 @@ internal static unsafe partial class LinearW4A16Nibble
             Vector512<float>* a = acc + m0;
             switch (r)
             {
-                case 1: Tile4<OneRow, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
+                case 1:
+                    if (TG.Table) Table4<OneRow>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
+                    else Tile4<OneRow, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
+                    break;
                 case 2: Pairs<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
                 case 3: Pairs<ThreeRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
                 default: Pairs<FourRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
@@ -128,8 +137,16 @@ internal static unsafe partial class LinearW4A16Nibble
                                       long ahead, int p0, int p1, float* x, int xs, Vector512<float>* acc, int rows)
         where TR : struct, IRowTile where TG : struct, IGroupSplit
     {
-        Tile2<TR, TG>(w0, w1, s0, s1, shift, last, ahead, p0, p1, x, xs, acc, rows);
-        Tile2<TR, TG>(w2, w3, s2, s3, shift, last, ahead, p0, p1, x, xs, acc + 2 * rows, rows);
+        if (TG.Table)
+        {
+            Table2<TR>(w0, w1, s0, s1, shift, last, ahead, p0, p1, x, xs, acc, rows);
+            Table2<TR>(w2, w3, s2, s3, shift, last, ahead, p0, p1, x, xs, acc + 2 * rows, rows);
+        }
+        else
+        {
+            Tile2<TR, TG>(w0, w1, s0, s1, shift, last, ahead, p0, p1, x, xs, acc, rows);
+            Tile2<TR, TG>(w2, w3, s2, s3, shift, last, ahead, p0, p1, x, xs, acc + 2 * rows, rows);
+        }
     }
 
     /// <summary>The fixed horizontal sum: halves down to four lanes, then pairwise.</summary>
@@ -149,11 +166,13 @@ internal interface IGroupSplit
     static abstract bool Split { get; }
     /// <summary>G ≥ 128 or per channel: one scale for the whole pair (one broadcast instead of two halves).</summary>
     static abstract bool Uniform { get; }
+    /// <summary>Uniform, and dequantized by the table form (vpermps from (u − 8)·s, no partial sums to fold).</summary>
+    static abstract bool Table { get; }
 }
 
 /// <summary>G = 32.</summary>
-internal struct SplitGroups : IGroupSplit { public static bool Split => true; public static bool Uniform => false; }
+internal struct SplitGroups : IGroupSplit { public static bool Split => true; public static bool Uniform => false; public static bool Table => false; }
 /// <summary>G = 64: one group per block (half a pair).</summary>
-internal struct BlockGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => false; }
+internal struct BlockGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => false; public static bool Table => false; }
 /// <summary>G ≥ 128 or per channel.</summary>
-internal struct PairGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; }
+internal struct PairGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => true; }
