@@ -48,17 +48,17 @@ def tile(C, rmin, rmax):
         if idx == 3:
             L.append("            if (TG.Split)")
             L.append("            {")
+            # One scale vector live at a time (channel-major), then the odd halves' offsets.
             for c in range(C):
-                L.append(f"                var se{c} = Avx512F.InsertVector256(Vector512.Create(s{c}[e0]), Vector256.Create(s{c}[e1]), 1);")
+                fm = " ".join(f"{guard(r, rmin)}a{r}{c} = Avx512F.FusedMultiplyAdd(se, q{r}{c}, a{r}{c});" for r in range(rmax))
+                L.append(f"                {{ var se = Avx512F.InsertVector256(Vector512.Create(s{c}[e0]), Vector256.Create(s{c}[e1]), 1); {fm} }}")
             for r in range(rmax):
-                fm = " ".join(f"a{r}{c} = Avx512F.FusedMultiplyAdd(se{c}, q{r}{c}, a{r}{c}); q{r}{c} = xo;" for c in range(C))
+                fm = " ".join(f"q{r}{c} = xo;" for c in range(C))
                 L.append(f"                {guard(r, rmin)}{{ var xo = Vector512.Load(xp + {r} * xs + 144); {fm} }}")
             L.append("            }")
     for c in range(C):
-        L.append(f"            var so{c} = TG.Uniform ? Vector512.Create(s{c}[o0]) : Avx512F.InsertVector256(Vector512.Create(s{c}[o0]), Vector256.Create(s{c}[o1]), 1);")
-    for r in range(rmax):
-        fm = " ".join(f"a{r}{c} = Avx512F.FusedMultiplyAdd(so{c}, q{r}{c}, a{r}{c});" for c in range(C))
-        L.append(f"            {guard(r, rmin)}{{ {fm} }}")
+        fm = " ".join(f"{guard(r, rmin)}a{r}{c} = Avx512F.FusedMultiplyAdd(so, q{r}{c}, a{r}{c});" for r in range(rmax))
+        L.append(f"            {{ var so = TG.Uniform ? Vector512.Create(s{c}[o0]) : Avx512F.InsertVector256(Vector512.Create(s{c}[o0]), Vector256.Create(s{c}[o1]), 1); {fm} }}")
     L.append("        }")
     for r in range(rmax):
         for c in range(C):
@@ -127,4 +127,4 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static unsafe partial class LinearW4A16Nibble
 {
 '''
-open(sys.argv[1], "w").write(head + tile(4, 1, 1) + "\n\n" + tile(2, 2, 4) + "\n\n" + table_tile(4, 1, 1) + "\n\n" + table_tile(2, 2, 4) + "\n}\n")
+open(sys.argv[1], "w").write(head + tile(4, 1, 2) + "\n\n" + tile(2, 2, 4) + "\n\n" + table_tile(4, 1, 1) + "\n\n" + table_tile(2, 2, 4) + "\n}\n")

@@ -8,7 +8,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 
 internal static unsafe partial class LinearW4A16Nibble
 {
-    /// <summary>4 channel(s) × TR rows (1..1) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
+    /// <summary>4 channel(s) × TR rows (1..2) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4<TR, TG>(byte* w0, byte* w1, byte* w2, byte* w3, float* s0, float* s1, float* s2, float* s3, int shift, int last, long ahead, int p0, int p1, float* x, int xs,
                                     Vector512<float>* acc, int rows) where TR : struct, IRowTile where TG : struct, IGroupSplit
@@ -19,6 +19,10 @@ internal static unsafe partial class LinearW4A16Nibble
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a02 = default; a02 = acc[2 * rows + 0];
         Vector512<float> a03 = default; a03 = acc[3 * rows + 0];
+        Vector512<float> a10 = default; if (TR.Count > 1) a10 = acc[0 * rows + 1];
+        Vector512<float> a11 = default; if (TR.Count > 1) a11 = acc[1 * rows + 1];
+        Vector512<float> a12 = default; if (TR.Count > 1) a12 = acc[2 * rows + 1];
+        Vector512<float> a13 = default; if (TR.Count > 1) a13 = acc[3 * rows + 1];
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
@@ -33,64 +37,80 @@ internal static unsafe partial class LinearW4A16Nibble
             Vector512<float> q01 = default; q01 = Vector512.Load(xp + 0 * xs + 128);
             Vector512<float> q02 = default; q02 = Vector512.Load(xp + 0 * xs + 128);
             Vector512<float> q03 = default; q03 = Vector512.Load(xp + 0 * xs + 128);
+            Vector512<float> q10 = default; if (TR.Count > 1) q10 = Vector512.Load(xp + 1 * xs + 128);
+            Vector512<float> q11 = default; if (TR.Count > 1) q11 = Vector512.Load(xp + 1 * xs + 128);
+            Vector512<float> q12 = default; if (TR.Count > 1) q12 = Vector512.Load(xp + 1 * xs + 128);
+            Vector512<float> q13 = default; if (TR.Count > 1) q13 = Vector512.Load(xp + 1 * xs + 128);
             var f0_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 19), mask, one, 0xEA).AsSingle();
             var f1_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 19), mask, one, 0xEA).AsSingle();
             var f2_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d2, 19), mask, one, 0xEA).AsSingle();
             var f3_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d3, 19), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 0); q00 = Avx512F.FusedMultiplyAdd(xr, f0_0, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_0, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_0, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_0, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 0); q10 = Avx512F.FusedMultiplyAdd(xr, f0_0, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_0, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_0, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_0, q13); }
             var f0_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 11), mask, one, 0xEA).AsSingle();
             var f1_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 11), mask, one, 0xEA).AsSingle();
             var f2_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d2, 11), mask, one, 0xEA).AsSingle();
             var f3_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d3, 11), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 32); q00 = Avx512F.FusedMultiplyAdd(xr, f0_2, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_2, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_2, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_2, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 32); q10 = Avx512F.FusedMultiplyAdd(xr, f0_2, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_2, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_2, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_2, q13); }
             var f0_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 3), mask, one, 0xEA).AsSingle();
             var f1_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 3), mask, one, 0xEA).AsSingle();
             var f2_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d2, 3), mask, one, 0xEA).AsSingle();
             var f3_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d3, 3), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 64); q00 = Avx512F.FusedMultiplyAdd(xr, f0_4, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_4, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_4, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_4, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 64); q10 = Avx512F.FusedMultiplyAdd(xr, f0_4, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_4, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_4, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_4, q13); }
             var f0_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 5), mask, one, 0xEA).AsSingle();
             var f1_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 5), mask, one, 0xEA).AsSingle();
             var f2_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d2, 5), mask, one, 0xEA).AsSingle();
             var f3_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d3, 5), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 96); q00 = Avx512F.FusedMultiplyAdd(xr, f0_6, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_6, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_6, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_6, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 96); q10 = Avx512F.FusedMultiplyAdd(xr, f0_6, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_6, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_6, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_6, q13); }
             if (TG.Split)
             {
-                var se0 = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1);
-                var se1 = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1);
-                var se2 = Avx512F.InsertVector256(Vector512.Create(s2[e0]), Vector256.Create(s2[e1]), 1);
-                var se3 = Avx512F.InsertVector256(Vector512.Create(s3[e0]), Vector256.Create(s3[e1]), 1);
-                { var xo = Vector512.Load(xp + 0 * xs + 144); a00 = Avx512F.FusedMultiplyAdd(se0, q00, a00); q00 = xo; a01 = Avx512F.FusedMultiplyAdd(se1, q01, a01); q01 = xo; a02 = Avx512F.FusedMultiplyAdd(se2, q02, a02); q02 = xo; a03 = Avx512F.FusedMultiplyAdd(se3, q03, a03); q03 = xo; }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1); a00 = Avx512F.FusedMultiplyAdd(se, q00, a00); if (TR.Count > 1) a10 = Avx512F.FusedMultiplyAdd(se, q10, a10); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1); a01 = Avx512F.FusedMultiplyAdd(se, q01, a01); if (TR.Count > 1) a11 = Avx512F.FusedMultiplyAdd(se, q11, a11); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s2[e0]), Vector256.Create(s2[e1]), 1); a02 = Avx512F.FusedMultiplyAdd(se, q02, a02); if (TR.Count > 1) a12 = Avx512F.FusedMultiplyAdd(se, q12, a12); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s3[e0]), Vector256.Create(s3[e1]), 1); a03 = Avx512F.FusedMultiplyAdd(se, q03, a03); if (TR.Count > 1) a13 = Avx512F.FusedMultiplyAdd(se, q13, a13); }
+                { var xo = Vector512.Load(xp + 0 * xs + 144); q00 = xo; q01 = xo; q02 = xo; q03 = xo; }
+                if (TR.Count > 1) { var xo = Vector512.Load(xp + 1 * xs + 144); q10 = xo; q11 = xo; q12 = xo; q13 = xo; }
             }
             var f0_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 15), mask, one, 0xEA).AsSingle();
             var f1_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 15), mask, one, 0xEA).AsSingle();
             var f2_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d2, 15), mask, one, 0xEA).AsSingle();
             var f3_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d3, 15), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 16); q00 = Avx512F.FusedMultiplyAdd(xr, f0_1, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_1, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_1, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_1, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 16); q10 = Avx512F.FusedMultiplyAdd(xr, f0_1, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_1, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_1, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_1, q13); }
             var f0_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 7), mask, one, 0xEA).AsSingle();
             var f1_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 7), mask, one, 0xEA).AsSingle();
             var f2_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d2, 7), mask, one, 0xEA).AsSingle();
             var f3_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d3, 7), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 48); q00 = Avx512F.FusedMultiplyAdd(xr, f0_3, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_3, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_3, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_3, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 48); q10 = Avx512F.FusedMultiplyAdd(xr, f0_3, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_3, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_3, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_3, q13); }
             var f0_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 1), mask, one, 0xEA).AsSingle();
             var f1_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 1), mask, one, 0xEA).AsSingle();
             var f2_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d2, 1), mask, one, 0xEA).AsSingle();
             var f3_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d3, 1), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 80); q00 = Avx512F.FusedMultiplyAdd(xr, f0_5, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_5, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_5, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_5, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 80); q10 = Avx512F.FusedMultiplyAdd(xr, f0_5, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_5, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_5, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_5, q13); }
             var f0_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 9), mask, one, 0xEA).AsSingle();
             var f1_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 9), mask, one, 0xEA).AsSingle();
             var f2_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d2, 9), mask, one, 0xEA).AsSingle();
             var f3_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d3, 9), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 112); q00 = Avx512F.FusedMultiplyAdd(xr, f0_7, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_7, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_7, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_7, q03); }
-            var so0 = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1);
-            var so1 = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1);
-            var so2 = TG.Uniform ? Vector512.Create(s2[o0]) : Avx512F.InsertVector256(Vector512.Create(s2[o0]), Vector256.Create(s2[o1]), 1);
-            var so3 = TG.Uniform ? Vector512.Create(s3[o0]) : Avx512F.InsertVector256(Vector512.Create(s3[o0]), Vector256.Create(s3[o1]), 1);
-            { a00 = Avx512F.FusedMultiplyAdd(so0, q00, a00); a01 = Avx512F.FusedMultiplyAdd(so1, q01, a01); a02 = Avx512F.FusedMultiplyAdd(so2, q02, a02); a03 = Avx512F.FusedMultiplyAdd(so3, q03, a03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 112); q10 = Avx512F.FusedMultiplyAdd(xr, f0_7, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_7, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_7, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_7, q13); }
+            { var so = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1); a00 = Avx512F.FusedMultiplyAdd(so, q00, a00); if (TR.Count > 1) a10 = Avx512F.FusedMultiplyAdd(so, q10, a10); }
+            { var so = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1); a01 = Avx512F.FusedMultiplyAdd(so, q01, a01); if (TR.Count > 1) a11 = Avx512F.FusedMultiplyAdd(so, q11, a11); }
+            { var so = TG.Uniform ? Vector512.Create(s2[o0]) : Avx512F.InsertVector256(Vector512.Create(s2[o0]), Vector256.Create(s2[o1]), 1); a02 = Avx512F.FusedMultiplyAdd(so, q02, a02); if (TR.Count > 1) a12 = Avx512F.FusedMultiplyAdd(so, q12, a12); }
+            { var so = TG.Uniform ? Vector512.Create(s3[o0]) : Avx512F.InsertVector256(Vector512.Create(s3[o0]), Vector256.Create(s3[o1]), 1); a03 = Avx512F.FusedMultiplyAdd(so, q03, a03); if (TR.Count > 1) a13 = Avx512F.FusedMultiplyAdd(so, q13, a13); }
         }
         acc[0 * rows + 0] = a00;
         acc[1 * rows + 0] = a01;
         acc[2 * rows + 0] = a02;
         acc[3 * rows + 0] = a03;
+        if (TR.Count > 1) acc[0 * rows + 1] = a10;
+        if (TR.Count > 1) acc[1 * rows + 1] = a11;
+        if (TR.Count > 1) acc[2 * rows + 1] = a12;
+        if (TR.Count > 1) acc[3 * rows + 1] = a13;
     }
 
     /// <summary>2 channel(s) × TR rows (2..4) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
@@ -150,12 +170,12 @@ internal static unsafe partial class LinearW4A16Nibble
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 96); q30 = Avx512F.FusedMultiplyAdd(xr, f0_6, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_6, q31); }
             if (TG.Split)
             {
-                var se0 = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1);
-                var se1 = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1);
-                { var xo = Vector512.Load(xp + 0 * xs + 144); a00 = Avx512F.FusedMultiplyAdd(se0, q00, a00); q00 = xo; a01 = Avx512F.FusedMultiplyAdd(se1, q01, a01); q01 = xo; }
-                { var xo = Vector512.Load(xp + 1 * xs + 144); a10 = Avx512F.FusedMultiplyAdd(se0, q10, a10); q10 = xo; a11 = Avx512F.FusedMultiplyAdd(se1, q11, a11); q11 = xo; }
-                if (TR.Count > 2) { var xo = Vector512.Load(xp + 2 * xs + 144); a20 = Avx512F.FusedMultiplyAdd(se0, q20, a20); q20 = xo; a21 = Avx512F.FusedMultiplyAdd(se1, q21, a21); q21 = xo; }
-                if (TR.Count > 3) { var xo = Vector512.Load(xp + 3 * xs + 144); a30 = Avx512F.FusedMultiplyAdd(se0, q30, a30); q30 = xo; a31 = Avx512F.FusedMultiplyAdd(se1, q31, a31); q31 = xo; }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1); a00 = Avx512F.FusedMultiplyAdd(se, q00, a00); a10 = Avx512F.FusedMultiplyAdd(se, q10, a10); if (TR.Count > 2) a20 = Avx512F.FusedMultiplyAdd(se, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(se, q30, a30); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1); a01 = Avx512F.FusedMultiplyAdd(se, q01, a01); a11 = Avx512F.FusedMultiplyAdd(se, q11, a11); if (TR.Count > 2) a21 = Avx512F.FusedMultiplyAdd(se, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(se, q31, a31); }
+                { var xo = Vector512.Load(xp + 0 * xs + 144); q00 = xo; q01 = xo; }
+                { var xo = Vector512.Load(xp + 1 * xs + 144); q10 = xo; q11 = xo; }
+                if (TR.Count > 2) { var xo = Vector512.Load(xp + 2 * xs + 144); q20 = xo; q21 = xo; }
+                if (TR.Count > 3) { var xo = Vector512.Load(xp + 3 * xs + 144); q30 = xo; q31 = xo; }
             }
             var f0_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 15), mask, one, 0xEA).AsSingle();
             var f1_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 15), mask, one, 0xEA).AsSingle();
@@ -181,12 +201,8 @@ internal static unsafe partial class LinearW4A16Nibble
             { var xr = Vector512.Load(xp + 1 * xs + 112); q10 = Avx512F.FusedMultiplyAdd(xr, f0_7, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_7, q11); }
             if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 112); q20 = Avx512F.FusedMultiplyAdd(xr, f0_7, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_7, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 112); q30 = Avx512F.FusedMultiplyAdd(xr, f0_7, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_7, q31); }
-            var so0 = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1);
-            var so1 = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1);
-            { a00 = Avx512F.FusedMultiplyAdd(so0, q00, a00); a01 = Avx512F.FusedMultiplyAdd(so1, q01, a01); }
-            { a10 = Avx512F.FusedMultiplyAdd(so0, q10, a10); a11 = Avx512F.FusedMultiplyAdd(so1, q11, a11); }
-            if (TR.Count > 2) { a20 = Avx512F.FusedMultiplyAdd(so0, q20, a20); a21 = Avx512F.FusedMultiplyAdd(so1, q21, a21); }
-            if (TR.Count > 3) { a30 = Avx512F.FusedMultiplyAdd(so0, q30, a30); a31 = Avx512F.FusedMultiplyAdd(so1, q31, a31); }
+            { var so = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1); a00 = Avx512F.FusedMultiplyAdd(so, q00, a00); a10 = Avx512F.FusedMultiplyAdd(so, q10, a10); if (TR.Count > 2) a20 = Avx512F.FusedMultiplyAdd(so, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(so, q30, a30); }
+            { var so = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1); a01 = Avx512F.FusedMultiplyAdd(so, q01, a01); a11 = Avx512F.FusedMultiplyAdd(so, q11, a11); if (TR.Count > 2) a21 = Avx512F.FusedMultiplyAdd(so, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(so, q31, a31); }
         }
         acc[0 * rows + 0] = a00;
         acc[1 * rows + 0] = a01;

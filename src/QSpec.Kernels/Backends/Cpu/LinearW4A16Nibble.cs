@@ -25,8 +25,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// activations and the weights: they depend on neither M, the tile, the K chunking (accumulators are parked in scratch
 /// between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits in any batch.</para>
 /// <para><b>Tiles.</b> The weights of a pair are dequantized once per tile and used for all its rows: 4 channels × 1 row
-/// or 2 channels × 2..4 rows (≤ 26 live vectors: accumulators, partial sums, packed weights); rows run in chunks of 4,
-/// so past 4 rows a pair is dequantized again per chunk (from L1).</para>
+/// (and × 2 rows for G = 32), or 2 channels × 2..4 rows (≤ 28 live vectors: accumulators, partial sums, packed weights);
+/// rows run in chunks of 4, so past 4 rows a pair is dequantized again per chunk (from L1).</para>
 /// <para><b>Padding.</b> A row's last pair may hold one block only (K rounded to 64 is an odd number of blocks); its
 /// 32 bytes are copied to a scratch pair whose upper half is zero (u = 0, multiplied by zero activations), so no load
 /// leaves the matrix. Scale indices past the last group are clamped (their lanes see zero activations).</para>
@@ -46,6 +46,7 @@ internal static unsafe partial class LinearW4A16Nibble
     /// 4..16 rows ahead (flat within noise; 8 slightly best): memory latency × bandwidth needs several KB in flight.
     /// </summary>
     public const int PrefetchRows = 8;
+
 
 
     /// <summary>Vector512 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
@@ -123,7 +124,11 @@ internal static unsafe partial class LinearW4A16Nibble
                     if (TG.Table) Table4<OneRow>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
                     else Tile4<OneRow, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
                     break;
-                case 2: Pairs<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
+                case 2:
+                    // G = 32: 4 channels share each activation load (measured 0.8-1.0x the 2-channel tiles; G = 64: 1.05x, so not there).
+                    if (!TG.Split) Pairs<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
+                    else Tile4<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
+                    break;
                 case 3: Pairs<ThreeRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
                 default: Pairs<FourRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
             }
