@@ -23,6 +23,7 @@ def tile(C, rmin, rmax):
     L.append("    {")
     L.append("        var mask = Vector512.Create(0x00780000u);")
     L.append("        var one = Vector512.Create(0x3F800000u);")
+    L.append("        long aheadScales = (long)PrefetchRows * (last + 1);")
     for r in range(rmax):
         for c in range(C):
             L.append(f"        Vector512<float> a{r}{c} = default; {guard(r, rmin)}a{r}{c} = acc[{c} * rows + {r}];")
@@ -31,6 +32,7 @@ def tile(C, rmin, rmax):
     L.append("            float* xp = x + PairFloats * p;")
     for c in range(C):
         L.append(f"            var d{c} = Vector512.Load((uint*)(w{c} + 64 * p)); Sse.Prefetch0(w{c} + 64 * p + ahead);")
+    L.append("            if (TG.Split && (p & 3) == 0) { " + " ".join(f"Sse.Prefetch0(s{c} + 4 * p + aheadScales);" for c in range(C)) + " }")
     L.append("            int e0, e1, o0, o1;")
     L.append("            if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }")
     L.append("            else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }")

@@ -15,6 +15,7 @@ internal static unsafe partial class LinearW4A16Nibble
     {
         var mask = Vector512.Create(0x00780000u);
         var one = Vector512.Create(0x3F800000u);
+        long aheadScales = (long)PrefetchRows * (last + 1);
         Vector512<float> a00 = default; a00 = acc[0 * rows + 0];
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a02 = default; a02 = acc[2 * rows + 0];
@@ -30,6 +31,7 @@ internal static unsafe partial class LinearW4A16Nibble
             var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w1 + 64 * p + ahead);
             var d2 = Vector512.Load((uint*)(w2 + 64 * p)); Sse.Prefetch0(w2 + 64 * p + ahead);
             var d3 = Vector512.Load((uint*)(w3 + 64 * p)); Sse.Prefetch0(w3 + 64 * p + ahead);
+            if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); Sse.Prefetch0(s2 + 4 * p + aheadScales); Sse.Prefetch0(s3 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
             else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }
@@ -120,6 +122,7 @@ internal static unsafe partial class LinearW4A16Nibble
     {
         var mask = Vector512.Create(0x00780000u);
         var one = Vector512.Create(0x3F800000u);
+        long aheadScales = (long)PrefetchRows * (last + 1);
         Vector512<float> a00 = default; a00 = acc[0 * rows + 0];
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a10 = default; a10 = acc[0 * rows + 1];
@@ -133,6 +136,7 @@ internal static unsafe partial class LinearW4A16Nibble
             float* xp = x + PairFloats * p;
             var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + 64 * p + ahead);
             var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w1 + 64 * p + ahead);
+            if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
             else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }
