@@ -129,4 +129,4 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static unsafe partial class LinearW4A16Nibble
 {
 '''
-open(sys.argv[1], "w").write(head + tile(4, 1, 2) + "\n\n" + tile(2, 2, 4) + "\n\n" + table_tile(4, 1, 1) + "\n\n" + table_tile(2, 2, 4) + "\n}\n")
+open(sys.argv[1], "w").write(head + tile(4, 1, 2) + "\n\n" + tile(2, 3, 4) + "\n\n" + table_tile(4, 1, 2) + "\n\n" + table_tile(2, 3, 4) + "\n}\n")

@@ -115,7 +115,7 @@ internal static unsafe partial class LinearW4A16Nibble
         if (TR.Count > 1) acc[3 * rows + 1] = a13;
     }
 
-    /// <summary>2 channel(s) × TR rows (2..4) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
+    /// <summary>2 channel(s) × TR rows (3..4) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile2<TR, TG>(byte* w0, byte* w1, float* s0, float* s1, int shift, int last, long ahead, int p0, int p1, float* x, int xs,
                                     Vector512<float>* acc, int rows) where TR : struct, IRowTile where TG : struct, IGroupSplit
@@ -127,8 +127,8 @@ internal static unsafe partial class LinearW4A16Nibble
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a10 = default; a10 = acc[0 * rows + 1];
         Vector512<float> a11 = default; a11 = acc[1 * rows + 1];
-        Vector512<float> a20 = default; if (TR.Count > 2) a20 = acc[0 * rows + 2];
-        Vector512<float> a21 = default; if (TR.Count > 2) a21 = acc[1 * rows + 2];
+        Vector512<float> a20 = default; a20 = acc[0 * rows + 2];
+        Vector512<float> a21 = default; a21 = acc[1 * rows + 2];
         Vector512<float> a30 = default; if (TR.Count > 3) a30 = acc[0 * rows + 3];
         Vector512<float> a31 = default; if (TR.Count > 3) a31 = acc[1 * rows + 3];
         for (int p = p0; p < p1; p++)
@@ -144,81 +144,81 @@ internal static unsafe partial class LinearW4A16Nibble
             Vector512<float> q01 = default; q01 = Vector512.Load(xp + 0 * xs + 128);
             Vector512<float> q10 = default; q10 = Vector512.Load(xp + 1 * xs + 128);
             Vector512<float> q11 = default; q11 = Vector512.Load(xp + 1 * xs + 128);
-            Vector512<float> q20 = default; if (TR.Count > 2) q20 = Vector512.Load(xp + 2 * xs + 128);
-            Vector512<float> q21 = default; if (TR.Count > 2) q21 = Vector512.Load(xp + 2 * xs + 128);
+            Vector512<float> q20 = default; q20 = Vector512.Load(xp + 2 * xs + 128);
+            Vector512<float> q21 = default; q21 = Vector512.Load(xp + 2 * xs + 128);
             Vector512<float> q30 = default; if (TR.Count > 3) q30 = Vector512.Load(xp + 3 * xs + 128);
             Vector512<float> q31 = default; if (TR.Count > 3) q31 = Vector512.Load(xp + 3 * xs + 128);
             var f0_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 19), mask, one, 0xEA).AsSingle();
             var f1_0 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 19), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 0); q00 = Avx512F.FusedMultiplyAdd(xr, f0_0, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_0, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 0); q10 = Avx512F.FusedMultiplyAdd(xr, f0_0, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_0, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 0); q20 = Avx512F.FusedMultiplyAdd(xr, f0_0, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_0, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 0); q20 = Avx512F.FusedMultiplyAdd(xr, f0_0, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_0, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 0); q30 = Avx512F.FusedMultiplyAdd(xr, f0_0, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_0, q31); }
             var f0_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 11), mask, one, 0xEA).AsSingle();
             var f1_2 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 11), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 32); q00 = Avx512F.FusedMultiplyAdd(xr, f0_2, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_2, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 32); q10 = Avx512F.FusedMultiplyAdd(xr, f0_2, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_2, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 32); q20 = Avx512F.FusedMultiplyAdd(xr, f0_2, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_2, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 32); q20 = Avx512F.FusedMultiplyAdd(xr, f0_2, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_2, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 32); q30 = Avx512F.FusedMultiplyAdd(xr, f0_2, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_2, q31); }
             var f0_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 3), mask, one, 0xEA).AsSingle();
             var f1_4 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 3), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 64); q00 = Avx512F.FusedMultiplyAdd(xr, f0_4, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_4, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 64); q10 = Avx512F.FusedMultiplyAdd(xr, f0_4, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_4, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 64); q20 = Avx512F.FusedMultiplyAdd(xr, f0_4, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_4, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 64); q20 = Avx512F.FusedMultiplyAdd(xr, f0_4, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_4, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 64); q30 = Avx512F.FusedMultiplyAdd(xr, f0_4, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_4, q31); }
             var f0_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 5), mask, one, 0xEA).AsSingle();
             var f1_6 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 5), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 96); q00 = Avx512F.FusedMultiplyAdd(xr, f0_6, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_6, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 96); q10 = Avx512F.FusedMultiplyAdd(xr, f0_6, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_6, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 96); q20 = Avx512F.FusedMultiplyAdd(xr, f0_6, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_6, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 96); q20 = Avx512F.FusedMultiplyAdd(xr, f0_6, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_6, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 96); q30 = Avx512F.FusedMultiplyAdd(xr, f0_6, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_6, q31); }
             if (TG.Split)
             {
-                { var se = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1); a00 = Avx512F.FusedMultiplyAdd(se, q00, a00); a10 = Avx512F.FusedMultiplyAdd(se, q10, a10); if (TR.Count > 2) a20 = Avx512F.FusedMultiplyAdd(se, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(se, q30, a30); }
-                { var se = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1); a01 = Avx512F.FusedMultiplyAdd(se, q01, a01); a11 = Avx512F.FusedMultiplyAdd(se, q11, a11); if (TR.Count > 2) a21 = Avx512F.FusedMultiplyAdd(se, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(se, q31, a31); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s0[e0]), Vector256.Create(s0[e1]), 1); a00 = Avx512F.FusedMultiplyAdd(se, q00, a00); a10 = Avx512F.FusedMultiplyAdd(se, q10, a10); a20 = Avx512F.FusedMultiplyAdd(se, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(se, q30, a30); }
+                { var se = Avx512F.InsertVector256(Vector512.Create(s1[e0]), Vector256.Create(s1[e1]), 1); a01 = Avx512F.FusedMultiplyAdd(se, q01, a01); a11 = Avx512F.FusedMultiplyAdd(se, q11, a11); a21 = Avx512F.FusedMultiplyAdd(se, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(se, q31, a31); }
                 { var xo = Vector512.Load(xp + 0 * xs + 144); q00 = xo; q01 = xo; }
                 { var xo = Vector512.Load(xp + 1 * xs + 144); q10 = xo; q11 = xo; }
-                if (TR.Count > 2) { var xo = Vector512.Load(xp + 2 * xs + 144); q20 = xo; q21 = xo; }
+                { var xo = Vector512.Load(xp + 2 * xs + 144); q20 = xo; q21 = xo; }
                 if (TR.Count > 3) { var xo = Vector512.Load(xp + 3 * xs + 144); q30 = xo; q31 = xo; }
             }
             var f0_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 15), mask, one, 0xEA).AsSingle();
             var f1_1 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 15), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 16); q00 = Avx512F.FusedMultiplyAdd(xr, f0_1, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_1, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 16); q10 = Avx512F.FusedMultiplyAdd(xr, f0_1, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_1, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 16); q20 = Avx512F.FusedMultiplyAdd(xr, f0_1, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_1, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 16); q20 = Avx512F.FusedMultiplyAdd(xr, f0_1, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_1, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 16); q30 = Avx512F.FusedMultiplyAdd(xr, f0_1, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_1, q31); }
             var f0_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d0, 7), mask, one, 0xEA).AsSingle();
             var f1_3 = Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d1, 7), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 48); q00 = Avx512F.FusedMultiplyAdd(xr, f0_3, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_3, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 48); q10 = Avx512F.FusedMultiplyAdd(xr, f0_3, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_3, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 48); q20 = Avx512F.FusedMultiplyAdd(xr, f0_3, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_3, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 48); q20 = Avx512F.FusedMultiplyAdd(xr, f0_3, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_3, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 48); q30 = Avx512F.FusedMultiplyAdd(xr, f0_3, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_3, q31); }
             var f0_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 1), mask, one, 0xEA).AsSingle();
             var f1_5 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 1), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 80); q00 = Avx512F.FusedMultiplyAdd(xr, f0_5, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_5, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 80); q10 = Avx512F.FusedMultiplyAdd(xr, f0_5, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_5, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 80); q20 = Avx512F.FusedMultiplyAdd(xr, f0_5, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_5, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 80); q20 = Avx512F.FusedMultiplyAdd(xr, f0_5, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_5, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 80); q30 = Avx512F.FusedMultiplyAdd(xr, f0_5, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_5, q31); }
             var f0_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d0, 9), mask, one, 0xEA).AsSingle();
             var f1_7 = Avx512F.TernaryLogic(Avx512F.ShiftRightLogical(d1, 9), mask, one, 0xEA).AsSingle();
             { var xr = Vector512.Load(xp + 0 * xs + 112); q00 = Avx512F.FusedMultiplyAdd(xr, f0_7, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_7, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 112); q10 = Avx512F.FusedMultiplyAdd(xr, f0_7, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_7, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 112); q20 = Avx512F.FusedMultiplyAdd(xr, f0_7, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_7, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 112); q20 = Avx512F.FusedMultiplyAdd(xr, f0_7, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_7, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 112); q30 = Avx512F.FusedMultiplyAdd(xr, f0_7, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_7, q31); }
-            { var so = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1); a00 = Avx512F.FusedMultiplyAdd(so, q00, a00); a10 = Avx512F.FusedMultiplyAdd(so, q10, a10); if (TR.Count > 2) a20 = Avx512F.FusedMultiplyAdd(so, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(so, q30, a30); }
-            { var so = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1); a01 = Avx512F.FusedMultiplyAdd(so, q01, a01); a11 = Avx512F.FusedMultiplyAdd(so, q11, a11); if (TR.Count > 2) a21 = Avx512F.FusedMultiplyAdd(so, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(so, q31, a31); }
+            { var so = TG.Uniform ? Vector512.Create(s0[o0]) : Avx512F.InsertVector256(Vector512.Create(s0[o0]), Vector256.Create(s0[o1]), 1); a00 = Avx512F.FusedMultiplyAdd(so, q00, a00); a10 = Avx512F.FusedMultiplyAdd(so, q10, a10); a20 = Avx512F.FusedMultiplyAdd(so, q20, a20); if (TR.Count > 3) a30 = Avx512F.FusedMultiplyAdd(so, q30, a30); }
+            { var so = TG.Uniform ? Vector512.Create(s1[o0]) : Avx512F.InsertVector256(Vector512.Create(s1[o0]), Vector256.Create(s1[o1]), 1); a01 = Avx512F.FusedMultiplyAdd(so, q01, a01); a11 = Avx512F.FusedMultiplyAdd(so, q11, a11); a21 = Avx512F.FusedMultiplyAdd(so, q21, a21); if (TR.Count > 3) a31 = Avx512F.FusedMultiplyAdd(so, q31, a31); }
         }
         acc[0 * rows + 0] = a00;
         acc[1 * rows + 0] = a01;
         acc[0 * rows + 1] = a10;
         acc[1 * rows + 1] = a11;
-        if (TR.Count > 2) acc[0 * rows + 2] = a20;
-        if (TR.Count > 2) acc[1 * rows + 2] = a21;
+        acc[0 * rows + 2] = a20;
+        acc[1 * rows + 2] = a21;
         if (TR.Count > 3) acc[0 * rows + 3] = a30;
         if (TR.Count > 3) acc[1 * rows + 3] = a31;
     }
 
-    /// <summary>Table form: 4 channel(s) × TR rows (1..1) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
+    /// <summary>Table form: 4 channel(s) × TR rows (1..2) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Table4<TR>(byte* w0, byte* w1, byte* w2, byte* w3, float* s0, float* s1, float* s2, float* s3, int shift, int last, long ahead, int p0, int p1, float* x, int xs,
                                     Vector512<float>* acc, int rows) where TR : struct, IRowTile
@@ -228,6 +228,10 @@ internal static unsafe partial class LinearW4A16Nibble
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a02 = default; a02 = acc[2 * rows + 0];
         Vector512<float> a03 = default; a03 = acc[3 * rows + 0];
+        Vector512<float> a10 = default; if (TR.Count > 1) a10 = acc[0 * rows + 1];
+        Vector512<float> a11 = default; if (TR.Count > 1) a11 = acc[1 * rows + 1];
+        Vector512<float> a12 = default; if (TR.Count > 1) a12 = acc[2 * rows + 1];
+        Vector512<float> a13 = default; if (TR.Count > 1) a13 = acc[3 * rows + 1];
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
@@ -244,55 +248,72 @@ internal static unsafe partial class LinearW4A16Nibble
             Vector512<float> q01 = default;
             Vector512<float> q02 = default;
             Vector512<float> q03 = default;
+            Vector512<float> q10 = default;
+            Vector512<float> q11 = default;
+            Vector512<float> q12 = default;
+            Vector512<float> q13 = default;
             var f0_0 = Avx512F.PermuteVar16x32(t0, d0);
             var f1_0 = Avx512F.PermuteVar16x32(t1, d1);
             var f2_0 = Avx512F.PermuteVar16x32(t2, d2);
             var f3_0 = Avx512F.PermuteVar16x32(t3, d3);
             { var xr = Vector512.Load(xp + 0 * xs + 0); q00 = xr * f0_0; q01 = xr * f1_0; q02 = xr * f2_0; q03 = xr * f3_0; }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 0); q10 = xr * f0_0; q11 = xr * f1_0; q12 = xr * f2_0; q13 = xr * f3_0; }
             var f0_2 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 8));
             var f1_2 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 8));
             var f2_2 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 8));
             var f3_2 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 8));
             { var xr = Vector512.Load(xp + 0 * xs + 32); q00 = Avx512F.FusedMultiplyAdd(xr, f0_2, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_2, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_2, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_2, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 32); q10 = Avx512F.FusedMultiplyAdd(xr, f0_2, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_2, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_2, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_2, q13); }
             var f0_4 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 16));
             var f1_4 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 16));
             var f2_4 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 16));
             var f3_4 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 16));
             { var xr = Vector512.Load(xp + 0 * xs + 64); q00 = Avx512F.FusedMultiplyAdd(xr, f0_4, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_4, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_4, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_4, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 64); q10 = Avx512F.FusedMultiplyAdd(xr, f0_4, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_4, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_4, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_4, q13); }
             var f0_6 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 24));
             var f1_6 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 24));
             var f2_6 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 24));
             var f3_6 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 24));
             { var xr = Vector512.Load(xp + 0 * xs + 96); q00 = Avx512F.FusedMultiplyAdd(xr, f0_6, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_6, q01); q02 = Avx512F.FusedMultiplyAdd(xr, f2_6, q02); q03 = Avx512F.FusedMultiplyAdd(xr, f3_6, q03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 96); q10 = Avx512F.FusedMultiplyAdd(xr, f0_6, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_6, q11); q12 = Avx512F.FusedMultiplyAdd(xr, f2_6, q12); q13 = Avx512F.FusedMultiplyAdd(xr, f3_6, q13); }
             var f0_1 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 4));
             var f1_1 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 4));
             var f2_1 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 4));
             var f3_1 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 4));
             { var xr = Vector512.Load(xp + 0 * xs + 16); a00 = Avx512F.FusedMultiplyAdd(xr, f0_1, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_1, a01); a02 = Avx512F.FusedMultiplyAdd(xr, f2_1, a02); a03 = Avx512F.FusedMultiplyAdd(xr, f3_1, a03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 16); a10 = Avx512F.FusedMultiplyAdd(xr, f0_1, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_1, a11); a12 = Avx512F.FusedMultiplyAdd(xr, f2_1, a12); a13 = Avx512F.FusedMultiplyAdd(xr, f3_1, a13); }
             var f0_3 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 12));
             var f1_3 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 12));
             var f2_3 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 12));
             var f3_3 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 12));
             { var xr = Vector512.Load(xp + 0 * xs + 48); a00 = Avx512F.FusedMultiplyAdd(xr, f0_3, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_3, a01); a02 = Avx512F.FusedMultiplyAdd(xr, f2_3, a02); a03 = Avx512F.FusedMultiplyAdd(xr, f3_3, a03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 48); a10 = Avx512F.FusedMultiplyAdd(xr, f0_3, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_3, a11); a12 = Avx512F.FusedMultiplyAdd(xr, f2_3, a12); a13 = Avx512F.FusedMultiplyAdd(xr, f3_3, a13); }
             var f0_5 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 20));
             var f1_5 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 20));
             var f2_5 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 20));
             var f3_5 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 20));
             { var xr = Vector512.Load(xp + 0 * xs + 80); a00 = Avx512F.FusedMultiplyAdd(xr, f0_5, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_5, a01); a02 = Avx512F.FusedMultiplyAdd(xr, f2_5, a02); a03 = Avx512F.FusedMultiplyAdd(xr, f3_5, a03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 80); a10 = Avx512F.FusedMultiplyAdd(xr, f0_5, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_5, a11); a12 = Avx512F.FusedMultiplyAdd(xr, f2_5, a12); a13 = Avx512F.FusedMultiplyAdd(xr, f3_5, a13); }
             var f0_7 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 28));
             var f1_7 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 28));
             var f2_7 = Avx512F.PermuteVar16x32(t2, Avx512F.ShiftRightLogical(d2, 28));
             var f3_7 = Avx512F.PermuteVar16x32(t3, Avx512F.ShiftRightLogical(d3, 28));
             { var xr = Vector512.Load(xp + 0 * xs + 112); a00 = Avx512F.FusedMultiplyAdd(xr, f0_7, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_7, a01); a02 = Avx512F.FusedMultiplyAdd(xr, f2_7, a02); a03 = Avx512F.FusedMultiplyAdd(xr, f3_7, a03); }
+            if (TR.Count > 1) { var xr = Vector512.Load(xp + 1 * xs + 112); a10 = Avx512F.FusedMultiplyAdd(xr, f0_7, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_7, a11); a12 = Avx512F.FusedMultiplyAdd(xr, f2_7, a12); a13 = Avx512F.FusedMultiplyAdd(xr, f3_7, a13); }
             { a00 += q00; a01 += q01; a02 += q02; a03 += q03; }
+            if (TR.Count > 1) { a10 += q10; a11 += q11; a12 += q12; a13 += q13; }
         }
         acc[0 * rows + 0] = a00;
         acc[1 * rows + 0] = a01;
         acc[2 * rows + 0] = a02;
         acc[3 * rows + 0] = a03;
+        if (TR.Count > 1) acc[0 * rows + 1] = a10;
+        if (TR.Count > 1) acc[1 * rows + 1] = a11;
+        if (TR.Count > 1) acc[2 * rows + 1] = a12;
+        if (TR.Count > 1) acc[3 * rows + 1] = a13;
     }
 
-    /// <summary>Table form: 2 channel(s) × TR rows (2..4) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
+    /// <summary>Table form: 2 channel(s) × TR rows (3..4) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Table2<TR>(byte* w0, byte* w1, float* s0, float* s1, int shift, int last, long ahead, int p0, int p1, float* x, int xs,
                                     Vector512<float>* acc, int rows) where TR : struct, IRowTile
@@ -302,8 +323,8 @@ internal static unsafe partial class LinearW4A16Nibble
         Vector512<float> a01 = default; a01 = acc[1 * rows + 0];
         Vector512<float> a10 = default; a10 = acc[0 * rows + 1];
         Vector512<float> a11 = default; a11 = acc[1 * rows + 1];
-        Vector512<float> a20 = default; if (TR.Count > 2) a20 = acc[0 * rows + 2];
-        Vector512<float> a21 = default; if (TR.Count > 2) a21 = acc[1 * rows + 2];
+        Vector512<float> a20 = default; a20 = acc[0 * rows + 2];
+        Vector512<float> a21 = default; a21 = acc[1 * rows + 2];
         Vector512<float> a30 = default; if (TR.Count > 3) a30 = acc[0 * rows + 3];
         Vector512<float> a31 = default; if (TR.Count > 3) a31 = acc[1 * rows + 3];
         for (int p = p0; p < p1; p++)
@@ -326,61 +347,61 @@ internal static unsafe partial class LinearW4A16Nibble
             var f1_0 = Avx512F.PermuteVar16x32(t1, d1);
             { var xr = Vector512.Load(xp + 0 * xs + 0); q00 = xr * f0_0; q01 = xr * f1_0; }
             { var xr = Vector512.Load(xp + 1 * xs + 0); q10 = xr * f0_0; q11 = xr * f1_0; }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 0); q20 = xr * f0_0; q21 = xr * f1_0; }
+            { var xr = Vector512.Load(xp + 2 * xs + 0); q20 = xr * f0_0; q21 = xr * f1_0; }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 0); q30 = xr * f0_0; q31 = xr * f1_0; }
             var f0_2 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 8));
             var f1_2 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 8));
             { var xr = Vector512.Load(xp + 0 * xs + 32); q00 = Avx512F.FusedMultiplyAdd(xr, f0_2, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_2, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 32); q10 = Avx512F.FusedMultiplyAdd(xr, f0_2, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_2, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 32); q20 = Avx512F.FusedMultiplyAdd(xr, f0_2, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_2, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 32); q20 = Avx512F.FusedMultiplyAdd(xr, f0_2, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_2, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 32); q30 = Avx512F.FusedMultiplyAdd(xr, f0_2, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_2, q31); }
             var f0_4 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 16));
             var f1_4 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 16));
             { var xr = Vector512.Load(xp + 0 * xs + 64); q00 = Avx512F.FusedMultiplyAdd(xr, f0_4, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_4, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 64); q10 = Avx512F.FusedMultiplyAdd(xr, f0_4, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_4, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 64); q20 = Avx512F.FusedMultiplyAdd(xr, f0_4, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_4, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 64); q20 = Avx512F.FusedMultiplyAdd(xr, f0_4, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_4, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 64); q30 = Avx512F.FusedMultiplyAdd(xr, f0_4, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_4, q31); }
             var f0_6 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 24));
             var f1_6 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 24));
             { var xr = Vector512.Load(xp + 0 * xs + 96); q00 = Avx512F.FusedMultiplyAdd(xr, f0_6, q00); q01 = Avx512F.FusedMultiplyAdd(xr, f1_6, q01); }
             { var xr = Vector512.Load(xp + 1 * xs + 96); q10 = Avx512F.FusedMultiplyAdd(xr, f0_6, q10); q11 = Avx512F.FusedMultiplyAdd(xr, f1_6, q11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 96); q20 = Avx512F.FusedMultiplyAdd(xr, f0_6, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_6, q21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 96); q20 = Avx512F.FusedMultiplyAdd(xr, f0_6, q20); q21 = Avx512F.FusedMultiplyAdd(xr, f1_6, q21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 96); q30 = Avx512F.FusedMultiplyAdd(xr, f0_6, q30); q31 = Avx512F.FusedMultiplyAdd(xr, f1_6, q31); }
             var f0_1 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 4));
             var f1_1 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 4));
             { var xr = Vector512.Load(xp + 0 * xs + 16); a00 = Avx512F.FusedMultiplyAdd(xr, f0_1, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_1, a01); }
             { var xr = Vector512.Load(xp + 1 * xs + 16); a10 = Avx512F.FusedMultiplyAdd(xr, f0_1, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_1, a11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 16); a20 = Avx512F.FusedMultiplyAdd(xr, f0_1, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_1, a21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 16); a20 = Avx512F.FusedMultiplyAdd(xr, f0_1, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_1, a21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 16); a30 = Avx512F.FusedMultiplyAdd(xr, f0_1, a30); a31 = Avx512F.FusedMultiplyAdd(xr, f1_1, a31); }
             var f0_3 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 12));
             var f1_3 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 12));
             { var xr = Vector512.Load(xp + 0 * xs + 48); a00 = Avx512F.FusedMultiplyAdd(xr, f0_3, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_3, a01); }
             { var xr = Vector512.Load(xp + 1 * xs + 48); a10 = Avx512F.FusedMultiplyAdd(xr, f0_3, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_3, a11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 48); a20 = Avx512F.FusedMultiplyAdd(xr, f0_3, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_3, a21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 48); a20 = Avx512F.FusedMultiplyAdd(xr, f0_3, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_3, a21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 48); a30 = Avx512F.FusedMultiplyAdd(xr, f0_3, a30); a31 = Avx512F.FusedMultiplyAdd(xr, f1_3, a31); }
             var f0_5 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 20));
             var f1_5 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 20));
             { var xr = Vector512.Load(xp + 0 * xs + 80); a00 = Avx512F.FusedMultiplyAdd(xr, f0_5, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_5, a01); }
             { var xr = Vector512.Load(xp + 1 * xs + 80); a10 = Avx512F.FusedMultiplyAdd(xr, f0_5, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_5, a11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 80); a20 = Avx512F.FusedMultiplyAdd(xr, f0_5, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_5, a21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 80); a20 = Avx512F.FusedMultiplyAdd(xr, f0_5, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_5, a21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 80); a30 = Avx512F.FusedMultiplyAdd(xr, f0_5, a30); a31 = Avx512F.FusedMultiplyAdd(xr, f1_5, a31); }
             var f0_7 = Avx512F.PermuteVar16x32(t0, Avx512F.ShiftRightLogical(d0, 28));
             var f1_7 = Avx512F.PermuteVar16x32(t1, Avx512F.ShiftRightLogical(d1, 28));
             { var xr = Vector512.Load(xp + 0 * xs + 112); a00 = Avx512F.FusedMultiplyAdd(xr, f0_7, a00); a01 = Avx512F.FusedMultiplyAdd(xr, f1_7, a01); }
             { var xr = Vector512.Load(xp + 1 * xs + 112); a10 = Avx512F.FusedMultiplyAdd(xr, f0_7, a10); a11 = Avx512F.FusedMultiplyAdd(xr, f1_7, a11); }
-            if (TR.Count > 2) { var xr = Vector512.Load(xp + 2 * xs + 112); a20 = Avx512F.FusedMultiplyAdd(xr, f0_7, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_7, a21); }
+            { var xr = Vector512.Load(xp + 2 * xs + 112); a20 = Avx512F.FusedMultiplyAdd(xr, f0_7, a20); a21 = Avx512F.FusedMultiplyAdd(xr, f1_7, a21); }
             if (TR.Count > 3) { var xr = Vector512.Load(xp + 3 * xs + 112); a30 = Avx512F.FusedMultiplyAdd(xr, f0_7, a30); a31 = Avx512F.FusedMultiplyAdd(xr, f1_7, a31); }
             { a00 += q00; a01 += q01; }
             { a10 += q10; a11 += q11; }
-            if (TR.Count > 2) { a20 += q20; a21 += q21; }
+            { a20 += q20; a21 += q21; }
             if (TR.Count > 3) { a30 += q30; a31 += q31; }
         }
         acc[0 * rows + 0] = a00;
         acc[1 * rows + 0] = a01;
         acc[0 * rows + 1] = a10;
         acc[1 * rows + 1] = a11;
-        if (TR.Count > 2) acc[0 * rows + 2] = a20;
-        if (TR.Count > 2) acc[1 * rows + 2] = a21;
+        acc[0 * rows + 2] = a20;
+        acc[1 * rows + 2] = a21;
         if (TR.Count > 3) acc[0 * rows + 3] = a30;
         if (TR.Count > 3) acc[1 * rows + 3] = a31;
     }

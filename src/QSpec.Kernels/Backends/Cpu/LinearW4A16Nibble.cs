@@ -24,9 +24,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
 /// activations and the weights: they depend on neither M, the tile, the K chunking (accumulators are parked in scratch
 /// between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits in any batch.</para>
-/// <para><b>Tiles.</b> The weights of a pair are dequantized once per tile and used for all its rows: 4 channels × 1 row
-/// (and × 2 rows for G = 32), or 2 channels × 2..4 rows (≤ 28 live vectors: accumulators, partial sums, packed weights);
-/// rows run in chunks of 4, so past 4 rows a pair is dequantized again per chunk (from L1).</para>
+/// <para><b>Tiles.</b> The weights of a pair are dequantized once per tile and used for all its rows: 4 channels × 1..2
+/// rows or 2 channels × 3..4 rows (≤ 29 live vectors: accumulators, partial sums, packed weights, tables); rows run in
+/// chunks of 4, so past 4 rows a pair is dequantized again per chunk (from L1).</para>
 /// <para><b>Padding.</b> A row's last pair may hold one block only (K rounded to 64 is an odd number of blocks); its
 /// 32 bytes are copied to a scratch pair whose upper half is zero (u = 0, multiplied by zero activations), so no load
 /// leaves the matrix. Scale indices past the last group are clamped (their lanes see zero activations).</para>
@@ -127,8 +127,9 @@ internal static unsafe partial class LinearW4A16Nibble
                     else Tile4<OneRow, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
                     break;
                 case 2:
-                    // G = 32: 4 channels share each activation load (measured 0.8-1.0x the 2-channel tiles; G = 64: 1.05x, so not there).
-                    if (!TG.Split) Pairs<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
+                    // 4 channels share each activation load: 0.6-1.0x the 2-channel tiles (most on K = 5632, whose
+                    // activations outgrow L1).
+                    if (TG.Table) Table4<TwoRows>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
                     else Tile4<TwoRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows);
                     break;
                 case 3: Pairs<ThreeRows, TG>(w0, w1, w2, w3, s0, s1, s2, s3, shift, last, ahead, p0, p1, xm, xs, a, rows); break;
