@@ -93,7 +93,7 @@ public sealed class W4A16NibbleTests
         AssertMatchesReference(Int4Matrix.Quantize(wf, n, k, g), x, m);
     }
 
-    /// <summary>(N, K, G, M) for the invariance cases: N not a multiple of the 4-channel block, several K chunks.</summary>
+    /// <summary>(N, K, G, M) for the invariance cases: N not a multiple of the 4-channel block, several K chunks, every row chunking.</summary>
     public static TheoryData<int, int, int, int> InvarianceCases
     {
         get
@@ -103,6 +103,8 @@ public sealed class W4A16NibbleTests
                 foreach (int m in new[] { 2, 3, 5, 6, 7, 9, 17 })
                     data.Add(37, g == 32 ? 2200 : 1025, g, m);
             data.Add(37, 172, 32, 17);
+            // K > 4096: row chunks of 2 even for M <= 4.
+            data.Add(13, 4200, 32, 3); data.Add(13, 4200, 0, 4);
             return data;
         }
     }

@@ -25,8 +25,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// activations and the weights: they depend on neither M, the tile, the K chunking (accumulators are parked in scratch
 /// between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits in any batch.</para>
 /// <para><b>Tiles.</b> The weights of a pair are dequantized once per tile and used for all its rows: 4 channels × 1..2
-/// rows or 2 channels × 3..4 rows (≤ 29 live vectors: accumulators, partial sums, packed weights, tables); rows run in
-/// chunks of 4, so past 4 rows a pair is dequantized again per chunk (from L1).</para>
+/// rows or 2 channels × 3..4 rows (≤ 29 live vectors: accumulators, partial sums, packed weights, tables). Rows run in
+/// chunks of 2 or 4 (<see cref="Rows"/>), so past a chunk a pair is dequantized again (from L1).</para>
 /// <para><b>Padding.</b> A row's last pair may hold one block only (K rounded to 64 is an odd number of blocks); its
 /// 32 bytes are copied to a scratch pair whose upper half is zero (u = 0, multiplied by zero activations), so no load
 /// leaves the matrix. Scale indices past the last group are clamped (their lanes see zero activations).</para>
@@ -109,15 +109,19 @@ internal static unsafe partial class LinearW4A16Nibble
         }
     }
 
-    /// <summary>All rows of one channel block over pairs [p0, p1), in row tiles of 4 and a remainder.</summary>
+    /// <summary>All rows of one channel block over pairs [p0, p1), in row tiles of 2 or 4 and a remainder.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Rows<TG>(byte* w0, byte* w1, byte* w2, byte* w3, float** s, int shift, int last, long ahead, int p0, int p1,
                                  int rows, float* x, int xs, Vector512<float>* acc) where TG : struct, IGroupSplit
     {
         float* s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+        // Row chunks of 4 (2-channel tiles of 3..4 rows) only for M <= 4 at K <= 4096; else of 2 (4-channel tiles, each
+        // activation load shared by 4 channels, a pair dequantized once per 2 rows). Measured (w4a16ab): at M = 8 the
+        // 2-row chunks take 0.85-0.97x the time of the 4-row ones, at M = 4 and K = 5632 0.3-0.9x; at M = 4 and K = 2048 1.05-1.1x.
+        int chunk = rows > 4 || xs > 32 * PairFloats ? 2 : 4;
         for (int m0 = 0; m0 < rows;)
         {
-            int r = Math.Min(4, rows - m0);
+            int r = Math.Min(chunk, rows - m0);
             float* xm = x + (long)m0 * xs;
             Vector512<float>* a = acc + m0;
             switch (r)
