@@ -6,8 +6,8 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Benchmarks;
 
 /// <summary>
-/// `w4a16ab [threads] [groups] [hot]`: the shuffle-free W4A16 kernel (<see cref="LinearW4A16Nibble"/>, with its activation
-/// permutation) against the table kernel (<see cref="LinearW4A16Avx512"/>, with its zero-padded copy) on the TinyLlama-1.1B
+/// `w4a16ab [threads] [groups] [hot]`: the in-place-nibble W4A16 kernel (<see cref="LinearW4A16Nibble"/>, with its activation
+/// permutation) against the previous kernel (<see cref="LinearW4A16Avx512"/>, with its zero-padded copy) on the TinyLlama-1.1B
 /// shapes, G in a comma list (0 = per channel; default 32,128,0), M = 1, 2, 4, 8. Both run the same dispatch (a
 /// <see cref="CpuWorkerPool"/> split by 4-channel blocks) and alternate batch by batch, so they see the same machine load;
 /// each prints its best-of-21 µs, GB/s (weights + scales) and the ratio new/old. Weights cycle through 96 MiB of copies
@@ -21,7 +21,7 @@ public static unsafe class W4A16Ab
         var stream = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
         stream.AsSpan().Fill(1f);
         double streamGBs = Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(stream, threads)) / 1e3;
-        o.WriteLine($"W4A16 A/B, {threads} threads, stream read {streamGBs:F1} GB/s, weights {(hot ? "hot (one copy)" : "cold (96 MiB of copies)")}: best us, GB/s; new = nibble (no shuffles), old = table (vpermps)");
+        o.WriteLine($"W4A16 A/B, {threads} threads, stream read {streamGBs:F1} GB/s, weights {(hot ? "hot (one copy)" : "cold (96 MiB of copies)")}: best us, GB/s; new = LinearW4A16Nibble, old = LinearW4A16Avx512 (vpmovzxbd + vpermps)");
         o.WriteLine($"{"shape",-11} {"G",3} {"M",2} {"new us",8} {"GB/s",6} {"old us",8} {"GB/s",6} {"new/old",7} {"new xM1",7} {"old xM1",7} {"new %bw",7}");
         foreach (int g in groupSizes)
             foreach (var (_, n, k) in Roofline.TinyLlamaShapes)

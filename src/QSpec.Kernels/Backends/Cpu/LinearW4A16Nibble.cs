@@ -20,7 +20,11 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <para><b>Table form (G ≥ 128, per channel).</b> Where one scale covers the whole pair, nibble i instead indexes the
 /// 16-entry table (u − 8)·s with vpermps (which reads index bits 0..3, so a shift alone extracts it): the reference's
 /// products, no offset and no partial sum to fold, 8 FMAs per row and pair instead of 9. Measured against the fold form
-/// (w4a16ab, G = 128 and per channel): equal at M = 1, 5..10 % faster at M = 4 and 8.</para>
+/// (w4a16ab, G = 128 and per channel): equal at M = 1, 5..10 % faster at M = 4 and 8. It cannot serve G = 32 or 64: a
+/// vector's lanes 0..7 and 8..15 come from two blocks with different scales, and one vpermps reads one table (the
+/// two-table vpermt2ps needs a lane bit set first: 3 ops per 16 weights). The fold form's price is 2 extra FMAs per row
+/// and pair at G = 32 (10 instead of 8): it wins at M = 1..2, where the dequantization dominates, and loses ~15 % at M = 8.
+/// The table form ignores the −1.5·Σx slots of the activations.</para>
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
 /// activations and the weights: they depend on neither M, the tile, the K chunking (accumulators are parked in scratch
 /// between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits in any batch.</para>
@@ -48,8 +52,6 @@ internal static unsafe partial class LinearW4A16Nibble
     /// 0.83-0.97x the time without, at M = 1.
     /// </summary>
     public const int PrefetchRows = 8;
-
-
 
     /// <summary>Vector512 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
     public static int AccumulatorCount(int rows) => ChannelBlock * rows;
