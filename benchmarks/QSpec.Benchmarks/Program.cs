@@ -15,4 +15,10 @@ if (args.Length > 0 && args[0] == "ab")
     KernelAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 5632, args.Length > 2 ? int.Parse(args[2]) : 2048, args.Length > 3 ? int.Parse(args[3]) : 0);
     return;
 }
+if (args.Length > 0 && args[0] == "w4a16ab")
+{
+    W4A16Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32,128,0").Split(',').Select(int.Parse).ToArray(),
+        args.Length > 3 && args[3] == "hot");
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);

@@ -31,20 +31,22 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             });
             return;
         }
-        var (xp, xoff) = Pad(x, rows, k, kp);
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
-            pool.For(n, Threads(rows, n, k), LinearW4A16Avx512.ChannelBlock, (start, end) =>
+            // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
+            var (xn, xnoff, xs) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
+            pool.For(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, (start, end) =>
             {
-                float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx512.AccumulatorCount(rows) * 16 + 16);
+                float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Nibble.AccumulatorCount(rows) * 16 + 16);
                 fixed (byte* wd = w.Data)
-                fixed (float* sc = w.Scales, x0 = xp, yp = y, ap = scratch)
-                    LinearW4A16Avx512.Run(wd, sc, w.RowBytes, w.GroupCount, groups, n, start, end, rows, x0 + xoff, kp, yp, Align(ap));
+                fixed (float* sc = w.Scales, x0 = xn, yp = y, ap = scratch)
+                    LinearW4A16Nibble.Run(wd, sc, w.RowBytes, w.GroupCount, groups, n, start, end, rows, x0 + xnoff, xs, yp, Align(ap));
                 ArrayPool<float>.Shared.Return(scratch);
             });
             return;
         }
+        var (xp, xoff) = Pad(x, rows, k, kp);
         // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
         bool buffered = rows > 2;
         pool.For(n, Threads(rows, n, k), 1, (start, end) =>

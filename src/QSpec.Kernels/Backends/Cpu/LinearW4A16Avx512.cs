@@ -4,7 +4,8 @@ using System.Runtime.Intrinsics;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
-/// AVX-512F W4A16 kernel with multi-row tiles: per 64-column block a channel's weights are dequantized once in
+/// The previous AVX-512F W4A16 kernel, kept as the baseline of the benchmarks' A/B runs (`w4a16ab`, `ab`); the backend
+/// now runs <see cref="LinearW4A16Nibble"/>. Multi-row tiles: per 64-column block a channel's weights are dequantized once in
 /// registers (vpmovzxbd, then vpermps from the 16-entry table (u − 8)·s: exactly the reference's product) and
 /// multiplied into every row of the tile: 4 channels × 1..4 rows or 2 channels × 5..8 rows, 16 accumulators at most.
 /// </summary>
