@@ -57,12 +57,17 @@ internal sealed class CpuWorkerPool : IDisposable
             try { RunPart(0); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
             // Spin (yielding, so a descheduled worker can run on this core), then block until the last worker sets _done.
+            // _pending is the only proof that every worker is done with this job. The event can be set by the previous
+            // job's last worker, preempted between its decrement and its Set until after this job's Reset: trusting
+            // that stale Set returned while a worker still ran, and the worker then read _body = null (the one
+            // NullReferenceException seen in bench, rethrown by a later job) or wrote Y after the op returned.
             long deadline = Stopwatch.GetTimestamp() + SpinTicks;
             var spin = new SpinWait();
             while (Volatile.Read(ref _pending) > 0)
             {
-                if (Stopwatch.GetTimestamp() > deadline) { _done.Wait(); break; }
-                spin.SpinOnce(sleep1Threshold: -1);
+                if (Stopwatch.GetTimestamp() <= deadline) { spin.SpinOnce(sleep1Threshold: -1); continue; }
+                _done.Wait();
+                _done.Reset(); // consumed: a stale Set must not satisfy the next Wait; the loop re-reads _pending
             }
             _body = null;
             if (_error is { } error) throw new AggregateException(error);
