@@ -40,6 +40,7 @@ internal sealed class CpuWorkerPool : IDisposable
     /// </summary>
     public void For(int count, int threads, int align, Action<int, int> body)
     {
+        if (t_capture is { } capture && capture.Pool == this) { capture.Add(count, threads, align, body); return; }
         int units = (count + align - 1) / align;
         threads = Math.Max(1, Math.Min(Math.Min(threads, _workerCount + 1), units));
         if (threads == 1) { body(0, count); return; }
@@ -74,6 +75,27 @@ internal sealed class CpuWorkerPool : IDisposable
         }
         finally { Monitor.Exit(_busy); }
     }
+
+    /// <summary>
+    /// Until <see cref="EndCapture"/>, <see cref="For"/> calls on this thread record their job in <paramref name="jobs"/>
+    /// instead of running it, so a fused op can run the jobs of several linear calls in one dispatch (each driver does
+    /// all of a call's work inside its single For body). Other threads are not affected.
+    /// </summary>
+    public void BeginCapture(ChannelJobs jobs)
+    {
+        if (t_capture is not null) throw new InvalidOperationException("A capture is already active on this thread.");
+        jobs.Reset(this);
+        t_capture = jobs;
+    }
+
+    /// <summary>Ends this thread's capture.</summary>
+    public static void EndCapture() => t_capture = null;
+
+    /// <summary>The number of jobs captured so far on this thread (0 when none is active): a driver's per-thread scratch
+    /// slot, so captured jobs that are still to run never share scratch that differs between them.</summary>
+    public static int CaptureSlot => t_capture?.Count ?? 0;
+
+    [ThreadStatic] private static ChannelJobs? t_capture;
 
     /// <summary>Stops the workers (they exit after the job in flight, if any).</summary>
     public void Dispose()

@@ -8,6 +8,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// Dispatch of the float-activation linear ops (W4A16 and dense F32): pads X to a whole number of 64-column blocks,
 /// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
 /// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
+/// Contract with the fused ops: each call does all of its work inside its single <see cref="CpuWorkerPool.For"/> body,
+/// which writes Y[m, j] for the channels of its range only; the fused ops capture that body and run it later (see
+/// <see cref="ChannelJobs"/>), after the other matrices' calls have padded the same X into the same scratch.
 /// </summary>
 internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool)
 {

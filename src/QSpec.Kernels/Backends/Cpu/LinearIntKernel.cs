@@ -60,9 +60,22 @@ internal static unsafe class LinearIntKernel
         });
     }
 
-    /// <summary>Per row chunk: 16 ints per group (8·Σa of each pair lane's row) and 16 activation scales; caller-thread scratch.</summary>
-    [ThreadStatic] private static int[]? t_corrections;
-    [ThreadStatic] private static float[]? t_rowScales;
+    /// <summary>
+    /// Per row chunk: 16 ints per group (8·Σa of each pair lane's row) and 16 activation scales; caller-thread scratch,
+    /// one slot per job of a fused op's capture (<see cref="CpuWorkerPool.CaptureSlot"/>): matrices with different group
+    /// sizes need different corrections, and a captured job runs only after the next call has filled its own.
+    /// </summary>
+    [ThreadStatic] private static int[]?[]? t_corrections;
+    [ThreadStatic] private static float[]?[]? t_rowScales;
+
+    /// <summary>Slot <paramref name="slot"/> of a per-thread scratch, at least <paramref name="length"/> long (pinned).</summary>
+    private static T[] Scratch<T>(ref T[]?[]? slots, int slot, int length)
+    {
+        if (slots is null || slots.Length <= slot) Array.Resize(ref slots, Math.Max(4, slot + 1));
+        ref var a = ref slots[slot];
+        if (a is null || a.Length < length) a = GC.AllocateArray<T>(length, pinned: true);
+        return a;
+    }
 
     /// <summary>
     /// The AVX-512BW path: rows in chunks of 4, then 2, then 1 (tiles of 4, 8 or 16 channels); per block of 16 channels
@@ -75,10 +88,9 @@ internal static unsafe class LinearIntKernel
         int groupChunks = w.GroupSize == 0 ? chunksPerRow : w.GroupSize / CpuQuantizedActivations.ChunkColumns;
         // Row chunks: as many 4-row tiles as fit, then a 2-row and a 1-row tile.
         int fours = rows / 4, twos = (rows % 4) / 2, ones = rows % 2, chunkCount = fours + twos + ones;
-        var corrections = t_corrections;
-        if (corrections is null || corrections.Length < chunkCount * gc * 16) t_corrections = corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
-        var rowScales = t_rowScales;
-        if (rowScales is null || rowScales.Length < chunkCount * 16) t_rowScales = rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
+        int slot = CpuWorkerPool.CaptureSlot;
+        var corrections = Scratch(ref t_corrections, slot, chunkCount * gc * 16);
+        var rowScales = Scratch(ref t_rowScales, slot, chunkCount * 16);
         for (int ci = 0; ci < chunkCount; ci++)
         {
             var (m0, tr) = Chunk(ci, fours, twos);
