@@ -90,8 +90,8 @@ public sealed class CpuBackend : IBackend
     public void LinearF32(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
     {
         var cm = (CpuMatrix)w;
-        var dense = cm.Dense ?? throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
-        _linear.F32(F(x), rows, dense, w.Rows, w.Columns, F(y));
+        if (cm.Dense is null) throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
+        _linear.F32(F(x), rows, cm, F(y));
     }
 
     /// <inheritdoc />

@@ -41,6 +41,26 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// <summary>Dense W[N, K] (Fp32 mode).</summary>
     public float[]? Dense { get; }
 
+    private float[]? _denseTails;
+
+    /// <summary>
+    /// Each dense row's partial last 64-column block, zero padded: row j's columns [64·⌊K/64⌋, K) at j · 64, then zeros;
+    /// null when K is a multiple of 64. The float kernels read whole blocks; built once here (N · 64 floats), no row's
+    /// tail is copied per call. The AVX2 kernel's partial 32-column half is inside the same slot (see <see cref="DenseTailHalf"/>).
+    /// </summary>
+    internal float[]? DenseTails => Columns % Int4Matrix.BlockColumns == 0 ? null : LazyInitializer.EnsureInitialized(ref _denseTails, () =>
+    {
+        var w = Dense!;
+        int k = Columns, full = k / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
+        var t = GC.AllocateArray<float>(Rows * Int4Matrix.BlockColumns, pinned: true);
+        for (int j = 0; j < Rows; j++)
+            w.AsSpan(j * k + full, k - full).CopyTo(t.AsSpan(j * Int4Matrix.BlockColumns));
+        return t;
+    });
+
+    /// <summary>Offset in a row's <see cref="DenseTails"/> slot of its first partial 32-column half: 0 or 32.</summary>
+    internal int DenseTailHalf => Columns / 32 * 32 - Columns / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
+
     private float[]? _tiledScales;
 
     /// <summary>

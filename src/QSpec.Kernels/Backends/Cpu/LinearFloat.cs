@@ -71,9 +71,12 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         });
     }
 
-    /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K].</summary>
-    public void F32(float[] x, int rows, float[] w, int n, int k, float[] y)
+    /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K] (<see cref="CpuMatrix.Dense"/>).</summary>
+    /// <remarks>A row's partial last block comes from the matrix's precomputed zero-padded tails, never a per-call copy.</remarks>
+    public void F32(float[] x, int rows, CpuMatrix matrix, float[] y)
     {
+        float[] w = matrix.Dense!;
+        int n = matrix.Rows, k = matrix.Columns;
         if (paths.Float == CpuKernelPath.Scalar)
         {
             pool.For(n, Threads(rows, n, k), 1, (start, end) =>
@@ -84,28 +87,28 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
         int kp = Int4Matrix.PadColumns(k);
         var (xp, xoff) = Pad(x, rows, k, kp);
+        float[]? tails = matrix.DenseTails;
+        int tailHalf = matrix.DenseTailHalf;
         bool avx512 = paths.Float == CpuKernelPath.Avx512;
+        // One row through at most one K chunk keeps its accumulators in registers (no scratch).
+        bool parked = avx512 && !(rows == 1 && kp / 64 <= LinearFloatAvx512.ChunkBlocks);
         pool.For(n, Threads(rows, n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
         {
-            float* tail = stackalloc float[4 * 64];
-            float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
-            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch)
+            float[]? scratch = parked ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
+            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch, tp = tails)
             {
                 float* xq = x0 + xoff;
                 if (avx512)
                 {
-                    var provider = new DenseProvider512(wd, k, tail);
+                    var provider = new DenseProvider512(wd, k, tp);
                     LinearFloatAvx512.Run<DenseProvider512, DenseSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
                 }
                 else
                 {
+                    // AVX2 reads 32-column halves: a row's partial half and the zero half after it lie in its tail slot.
                     for (int j = start; j < end; j++)
                     {
-                        float* wr = wd + (long)j * k;
-                        int full = k / 32;
-                        new Span<float>(tail, 64).Clear();
-                        new ReadOnlySpan<float>(wr + full * 32, k - full * 32).CopyTo(new Span<float>(tail, 64));
-                        var src = new DenseSource256(wr, full, tail);
+                        var src = new DenseSource256(wd + (long)j * k, k / 32, tp + 64L * j + tailHalf);
                         LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n);
                     }
                 }
