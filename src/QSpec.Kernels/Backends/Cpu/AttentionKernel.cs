@@ -30,7 +30,7 @@ internal static class AttentionKernel
         }
         else
         {
-            if (t_keys is null || t_keys.Length < len) { t_keys = new float[len]; t_values = new float[len]; }
+            if (t_keys is null || t_keys.Length < len) { t_keys = new float[Grow(t_keys, len)]; t_values = new float[t_keys.Length]; }
             var kf = t_keys.AsSpan(0, len);
             var vf = t_values!.AsSpan(0, len);
             TensorPrimitives.ConvertToSingle(keyCache.HalfData.AsSpan((int)layerOffset, len), kf);
@@ -43,7 +43,7 @@ internal static class AttentionKernel
             AttentionReference.Attention(q, rows, heads, kvHeads, headSize, keys, values, start, output);
             return;
         }
-        if (t_scores is null || t_scores.Length < start + rows) t_scores = new float[start + rows];
+        if (t_scores is null || t_scores.Length < start + rows) t_scores = new float[Grow(t_scores, start + rows)];
         var scores = t_scores;
         int group = heads / kvHeads, width = heads * headSize;
         float scale = 1f / MathF.Sqrt(headSize);
@@ -70,6 +70,12 @@ internal static class AttentionKernel
             }
         }
     }
+
+    /// <summary>
+    /// A scratch length of at least <paramref name="need"/>, doubling the current one: the visible prefix grows by one
+    /// position per decoded token, and growing to the exact need reallocated the scratch on every token.
+    /// </summary>
+    private static int Grow(float[]? current, int need) => Math.Max(need, Math.Max(256, 2 * (current?.Length ?? 0)));
 
     /// <summary>
     /// One (row, head) for head sizes 8, 16 and 32 (stories-size models, where per-position calls cost more than the

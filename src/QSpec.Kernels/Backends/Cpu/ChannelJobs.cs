@@ -151,6 +151,7 @@ internal sealed class ChannelJobs
     /// <summary>Drops the references to the call's delegates and buffers (so a capture keeps nothing alive).</summary>
     internal void Clear()
     {
+        for (int i = 0; i < Count; i++) (_jobs[i].Body.Target as ChannelJob)?.Release();
         Array.Clear(_jobs, 0, Count);
         Count = 0;
         _a = _b = null;

@@ -41,6 +41,8 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// <summary>Dense W[N, K] (Fp32 mode).</summary>
     public float[]? Dense { get; }
 
+    // The lazily built views below are read through their field first: the lambda handed to LazyInitializer captures
+    // `this`, so building the delegate on every read allocated on every linear call.
     private float[]? _denseTails;
 
     /// <summary>
@@ -48,7 +50,7 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// null when K is a multiple of 64. The float kernels read whole blocks; built once here (N · 64 floats), no row's
     /// tail is copied per call. The AVX2 kernel's partial 32-column half is inside the same slot (see <see cref="DenseTailHalf"/>).
     /// </summary>
-    internal float[]? DenseTails => Columns % Int4Matrix.BlockColumns == 0 ? null : LazyInitializer.EnsureInitialized(ref _denseTails, () =>
+    internal float[]? DenseTails => Columns % Int4Matrix.BlockColumns == 0 ? null : _denseTails ?? LazyInitializer.EnsureInitialized(ref _denseTails, () =>
     {
         var w = Dense!;
         int k = Columns, full = k / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
@@ -67,7 +69,7 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// The INT4 scales regrouped for the integer kernels, which work on four output channels at once:
     /// entry [t, g, c] = scale[4t + c, g] at <c>(t · GroupCount + g) · 4 + c</c>; channels past N get 0. Built on first use.
     /// </summary>
-    internal float[] TiledScales => LazyInitializer.EnsureInitialized(ref _tiledScales, () =>
+    internal float[] TiledScales => _tiledScales ?? LazyInitializer.EnsureInitialized(ref _tiledScales, () =>
     {
         var w = Int4!;
         int tiles = (w.Rows + 3) / 4, gc = w.GroupCount;
@@ -87,7 +89,7 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// The INT4 scales group-major for the AVX-512 integer kernel, whose tiles read 4, 8 or 16 consecutive channels of
     /// one group: scale[n, g] at <c>g · ScaleStride + n</c>; channels past N get 0. Built on first use.
     /// </summary>
-    internal float[] GroupMajorScales => LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
+    internal float[] GroupMajorScales => _groupMajorScales ?? LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
     {
         var w = Int4!;
         int stride = ScaleStride(w.Rows), gc = w.GroupCount;

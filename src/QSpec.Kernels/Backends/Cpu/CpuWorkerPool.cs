@@ -77,6 +77,17 @@ internal sealed class CpuWorkerPool : IDisposable
     }
 
     /// <summary>
+    /// <see cref="For"/> over <paramref name="job"/>'s cached body, then releases the job's references, unless a capture
+    /// records it (then <see cref="ChannelJobs"/> releases it after running it).
+    /// </summary>
+    public void Run(int count, int threads, int align, ChannelJob job)
+    {
+        if (t_capture is { } capture && capture.Pool == this) { capture.Add(count, threads, align, job.Body); return; }
+        try { For(count, threads, align, job.Body); }
+        finally { job.Release(); }
+    }
+
+    /// <summary>
     /// Until <see cref="EndCapture"/>, <see cref="For"/> calls on this thread record their job in <paramref name="jobs"/>
     /// instead of running it, so a fused op can run the jobs of several linear calls in one dispatch (each driver does
     /// all of a call's work inside its single For body). Other threads are not affected.
