@@ -37,13 +37,24 @@ public class DecodeAllocationTests
         Assert.True(allocated == 0, $"{mode}, {kv} KV: 8 warm decode steps allocated {allocated} bytes");
     }
 
-    [Fact]
-    public void GreedyGenerator_AllocatesNothingPerToken()
+    public static TheoryData<string> SamplingCases => ["greedy", "top-k top-p", "min-p penalties"];
+
+    [Theory, MemberData(nameof(SamplingCases))]
+    public void Generator_AllocatesNothingPerToken(string sampling)
     {
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = 1 });
         using var model = LlamaModel.Create(TestData.Stories260K, backend);
         using var session = model.CreateSession();
-        var options = new GenerationOptions { MaxTokens = 100, Mode = ExecutionMode.Fp32, StopTokens = [] };
+        var options = new GenerationOptions
+        {
+            MaxTokens = 100, Mode = ExecutionMode.Fp32, StopTokens = [],
+            Sampling = sampling switch
+            {
+                "greedy" => new SamplingOptions(),
+                "top-k top-p" => new SamplingOptions { Temperature = 0.8f, TopK = 40, TopP = 0.9f, Seed = 1 },
+                _ => new SamplingOptions { Temperature = 1f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.1f, Seed = 2 },
+            },
+        };
         long allocated = OnFreshThread(() =>
         {
             using var tokens = new Generator(session).Generate([TestData.Bos], options).GetEnumerator();
@@ -52,7 +63,7 @@ public class DecodeAllocationTests
             for (int i = 0; i < 8; i++) Assert.True(tokens.MoveNext());
             return GC.GetAllocatedBytesForCurrentThread() - before;
         });
-        Assert.True(allocated == 0, $"8 greedy tokens allocated {allocated} bytes");
+        Assert.True(allocated == 0, $"{sampling}: 8 tokens allocated {allocated} bytes");
     }
 
     private static long OnFreshThread(Func<long> body)
