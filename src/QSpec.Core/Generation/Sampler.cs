@@ -12,6 +12,9 @@ public sealed class Sampler
     private int[] _order = [];
     private float[] _transformed = [];
     private int[] _counts = [];
+    private float[] _probabilities = [], _sorted = [];
+    private readonly ByProbability _byProbability = new();
+    private readonly Comparison<int> _compareByProbability;
 
     /// <summary>Creates a sampler; a null seed in <paramref name="options"/> draws a random one.</summary>
     public Sampler(SamplingOptions options)
@@ -20,6 +23,7 @@ public sealed class Sampler
         options.Validate();
         Options = options;
         _random = options.Seed is int seed ? SeededRandom.Create(seed) : new Random();
+        _compareByProbability = _byProbability.Compare;
     }
 
     /// <summary>The options.</summary>
@@ -38,9 +42,9 @@ public sealed class Sampler
     {
         if (logits.IsEmpty) throw new ArgumentException("The logits are empty.", nameof(logits));
         if (Options.IsGreedy) return Argmax(Transform(logits, history));
-        var probs = new float[logits.Length];
-        ComputeProbabilities(logits, probs, history);
-        return SampleFrom(probs);
+        if (_probabilities.Length != logits.Length) _probabilities = new float[logits.Length];
+        ComputeProbabilities(logits, _probabilities, history);
+        return SampleFrom(_probabilities);
     }
 
     /// <summary>
@@ -121,8 +125,12 @@ public sealed class Sampler
         // Sort ids by probability (descending, id ascending on ties), then keep a prefix.
         if (_order.Length != v) _order = new int[v];
         for (int i = 0; i < v; i++) _order[i] = i;
-        var p = probabilities.ToArray();
-        Array.Sort(_order, (a, b) => p[a] != p[b] ? p[b].CompareTo(p[a]) : a.CompareTo(b));
+        if (_sorted.Length != v) _sorted = new float[v];
+        var p = _sorted;
+        probabilities.CopyTo(p);
+        _byProbability.P = p;
+        _order.AsSpan().Sort(_compareByProbability); // cached: a lambda over p (or an IComparer, wrapped) allocated per token
+        _byProbability.P = null;
         int keep = Options.TopK > 0 ? Math.Min(Options.TopK, v) : v;
         if (Options.TopP < 1f)
         {
@@ -138,6 +146,18 @@ public sealed class Sampler
         probabilities.Clear();
         for (int i = 0; i < keep; i++) probabilities[_order[i]] = (float)(p[_order[i]] / kept);
         ApplyMinP(probabilities);
+    }
+
+    /// <summary>Ids by probability, descending, then by id ascending.</summary>
+    private sealed class ByProbability
+    {
+        public float[]? P;
+
+        public int Compare(int a, int b)
+        {
+            float pa = P![a], pb = P[b];
+            return pa != pb ? pb.CompareTo(pa) : a.CompareTo(b);
+        }
     }
 
     /// <summary>Zeroes probabilities below MinP × the largest and renormalizes (the largest always survives).</summary>

@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using QSpec.Kernels.Ops;
 
 namespace QSpec.Kernels.Backends.Cpu;
@@ -30,7 +31,7 @@ internal static class AttentionKernel
         }
         else
         {
-            if (t_keys is null || t_keys.Length < len) { t_keys = new float[len]; t_values = new float[len]; }
+            if (t_keys is null || t_keys.Length < len) { t_keys = new float[Grow(t_keys, len)]; t_values = new float[t_keys.Length]; }
             var kf = t_keys.AsSpan(0, len);
             var vf = t_values!.AsSpan(0, len);
             TensorPrimitives.ConvertToSingle(keyCache.HalfData.AsSpan((int)layerOffset, len), kf);
@@ -43,7 +44,7 @@ internal static class AttentionKernel
             AttentionReference.Attention(q, rows, heads, kvHeads, headSize, keys, values, start, output);
             return;
         }
-        if (t_scores is null || t_scores.Length < start + rows) t_scores = new float[start + rows];
+        if (t_scores is null || t_scores.Length < start + rows) t_scores = new float[Grow(t_scores, start + rows)];
         var scores = t_scores;
         int group = heads / kvHeads, width = heads * headSize;
         float scale = 1f / MathF.Sqrt(headSize);
@@ -71,6 +72,33 @@ internal static class AttentionKernel
         }
     }
 
+    /// <summary>Position <paramref name="t"/>'s score before the horizontal sum: the lanes s0 + s1 of SimdMath.Dot's two accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Products(ref float keys, int t, int stride, int hs, Vector256<float> q0, Vector256<float> q1,
+                                             Vector256<float> q2, Vector256<float> q3)
+    {
+        nuint o = (nuint)(t * stride);
+        var s0 = Vector256.FusedMultiplyAdd(q0, Vector256.LoadUnsafe(ref keys, o), Vector256<float>.Zero);
+        var s1 = hs >= 16 ? Vector256.FusedMultiplyAdd(q1, Vector256.LoadUnsafe(ref keys, o + 8), Vector256<float>.Zero) : Vector256<float>.Zero;
+        if (hs == 32)
+        {
+            s0 = Vector256.FusedMultiplyAdd(q2, Vector256.LoadUnsafe(ref keys, o + 16), s0);
+            s1 = Vector256.FusedMultiplyAdd(q3, Vector256.LoadUnsafe(ref keys, o + 24), s1);
+        }
+        return s0 + s1;
+    }
+
+    /// <summary>[lower(a) + upper(a) | lower(b) + upper(b)]: the first step of SimdMath.Horizontal for two positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Halves(Vector256<float> a, Vector256<float> b)
+        => Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+
+    /// <summary>
+    /// A scratch length of at least <paramref name="need"/>, doubling the current one: the visible prefix grows by one
+    /// position per decoded token, and growing to the exact need reallocated the scratch on every token.
+    /// </summary>
+    private static int Grow(float[]? current, int need) => Math.Max(need, Math.Max(256, 2 * (current?.Length ?? 0)));
+
     /// <summary>
     /// One (row, head) for head sizes 8, 16 and 32 (stories-size models, where per-position calls cost more than the
     /// math): q and the output stay in registers. The same operations in the same order as the general path
@@ -88,25 +116,32 @@ internal static class AttentionKernel
         var q1 = hs >= 16 ? Vector256.LoadUnsafe(ref qp, 8) : default;
         var q2 = hs == 32 ? Vector256.LoadUnsafe(ref qp, 16) : default;
         var q3 = hs == 32 ? Vector256.LoadUnsafe(ref qp, 24) : default;
-        for (int t = 0; t < count; t++)
+        int t = 0;
+        if (Avx2.IsSupported)
         {
-            nuint o = (nuint)(t * stride);
-            var s0 = Vector256.FusedMultiplyAdd(q0, Vector256.LoadUnsafe(ref kp, o), Vector256<float>.Zero);
-            var s1 = hs >= 16 ? Vector256.FusedMultiplyAdd(q1, Vector256.LoadUnsafe(ref kp, o + 8), Vector256<float>.Zero) : Vector256<float>.Zero;
-            if (hs == 32)
+            // Eight positions at a time: the per-lane products and the tree of SimdMath.Horizontal (halves, then
+            // (a0 + a1) + (a2 + a3)) as vertical adds and two hadds instead of a shuffle chain per position; the same
+            // additions of the same values, so the same bits. hadd yields positions 0, 2, 4, 6 | 1, 3, 5, 7.
+            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            var vscale = Vector256.Create(scale);
+            for (; t + 8 <= count; t += 8)
             {
-                s0 = Vector256.FusedMultiplyAdd(q2, Vector256.LoadUnsafe(ref kp, o + 16), s0);
-                s1 = Vector256.FusedMultiplyAdd(q3, Vector256.LoadUnsafe(ref kp, o + 24), s1);
+                var z01 = Halves(Products(ref kp, t, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 1, stride, hs, q0, q1, q2, q3));
+                var z23 = Halves(Products(ref kp, t + 2, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 3, stride, hs, q0, q1, q2, q3));
+                var z45 = Halves(Products(ref kp, t + 4, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 5, stride, hs, q0, q1, q2, q3));
+                var z67 = Halves(Products(ref kp, t + 6, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 7, stride, hs, q0, q1, q2, q3));
+                var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(z01, z23), Avx.HorizontalAdd(z45, z67));
+                Avx2.PermuteVar8x32(sums * vscale, order).StoreUnsafe(ref MemoryMarshal.GetReference(att), (nuint)t);
             }
-            att[t] = SimdMath.Horizontal(s0 + s1) * scale;
         }
+        for (; t < count; t++) att[t] = SimdMath.Horizontal(Products(ref kp, t, stride, hs, q0, q1, q2, q3)) * scale;
         TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
         SimdMath.Map<ExpMap>(att, att);
-        float inv = 1f / SimdMath.Sum(att);
+        TensorPrimitives.Multiply(att, 1f / SimdMath.Sum(att), att); // p_t = att_t · inv, one rounding each as before
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int t = 0; t < count; t++)
+        for (t = 0; t < count; t++)
         {
-            var p = Vector256.Create(att[t] * inv);
+            var p = Vector256.Create(att[t]);
             nuint o = (nuint)(t * stride);
             a0 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o), a0);
             if (hs >= 16) a1 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 8), a1);

@@ -10,7 +10,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// ops are split over output channels only. Scratch memory is per calling thread, so sessions on different threads may
 /// share one backend. Paths: <see cref="CpuBackendOptions.Path"/>; the chosen ones appear in <see cref="Name"/>.
 /// The split runs on MaxThreads − 1 worker threads the backend starts on its first parallel op; they spin briefly
-/// between ops, then block, and <see cref="Dispose"/> stops them.
+/// between ops, then block, and <see cref="Dispose"/> stops them. The fused linear ops (LinearMany, LinearSwiGlu,
+/// LinearAdd) run all their matrices in one dispatch with the epilogue per channel range (<see cref="ChannelJobs"/>).
 /// </remarks>
 public sealed class CpuBackend : IBackend
 {
@@ -89,8 +90,8 @@ public sealed class CpuBackend : IBackend
     public void LinearF32(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
     {
         var cm = (CpuMatrix)w;
-        var dense = cm.Dense ?? throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
-        _linear.F32(F(x), rows, dense, w.Rows, w.Columns, F(y));
+        if (cm.Dense is null) throw new ArgumentException("This matrix has no float32 weights (Fp32 mode).", nameof(w));
+        _linear.F32(F(x), rows, cm, F(y));
     }
 
     /// <inheritdoc />
@@ -159,6 +160,98 @@ public sealed class CpuBackend : IBackend
     /// <inheritdoc />
     public int Argmax(DeviceBuffer x, long offset, int length)
         => ElementwiseKernels.Argmax(F(x).AsSpan((int)offset, length), Vector);
+
+    // ---- fused ops: the linear calls' channel jobs run in one dispatch with their epilogue (see ChannelJobs) ----
+
+    [ThreadStatic] private static ChannelJobs? t_jobs;
+
+    /// <inheritdoc />
+    public void LinearMany(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, ReadOnlySpan<DeviceMatrix> weights,
+                           ReadOnlySpan<DeviceBuffer> outputs, int rows)
+    {
+        if (weights.Length != outputs.Length)
+            throw new ArgumentException($"{weights.Length} weights but {outputs.Length} outputs.", nameof(outputs));
+        Span<int> channels = weights.Length <= 16 ? stackalloc int[weights.Length] : new int[weights.Length];
+        long total = 0;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            total += channels[i] = weights[i].Rows;
+            if (weights[i].Columns != weights[0].Columns) // not one input: the drivers' per-thread padded X would differ between captured jobs
+            {
+                for (int j = 0; j < weights.Length; j++) LinearOf(kind, x, q, weights[j], outputs[j], rows);
+                return;
+            }
+        }
+        var jobs = Capture(kind, x, q, weights, outputs, rows);
+        int threads = weights.IsEmpty ? 1 : Threads(rows, total, weights[0].Columns);
+        if (jobs.Matches(channels)) jobs.RunConcatenated(threads);
+        else jobs.RunSequential(threads);
+    }
+
+    /// <inheritdoc />
+    public void LinearSwiGlu(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w1, DeviceMatrix w3,
+                             DeviceBuffer gate, DeviceBuffer up, int rows)
+    {
+        int h = w1.Rows, threads = Threads(rows, 2L * h, w1.Columns);
+        if (w3.Columns != w1.Columns || w3.Rows != h)
+        {
+            LinearOf(kind, x, q, w1, gate, rows);
+            LinearOf(kind, x, q, w3, up, rows);
+            SwiGlu(gate, up, (long)rows * h);
+            return;
+        }
+        var jobs = Capture(kind, x, q, [w1, w3], [gate, up], rows);
+        if (jobs.Matches([h, h])) { jobs.RunSwiGlu(threads, F(gate), F(up), rows, h, Vector); return; }
+        jobs.RunSequential(threads);
+        SwiGlu(gate, up, (long)rows * h);
+    }
+
+    /// <inheritdoc />
+    public void LinearAdd(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w, DeviceBuffer residual,
+                          DeviceBuffer scratch, int rows)
+    {
+        var jobs = Capture(kind, x, q, [w], [scratch], rows);
+        int n = w.Rows, threads = Threads(rows, n, w.Columns);
+        if (jobs.Matches([n])) { jobs.RunAdd(threads, F(residual), F(scratch), rows, n, Vector); return; }
+        jobs.RunSequential(threads);
+        Add(residual, scratch, (long)rows * n);
+    }
+
+    /// <summary>Runs the linear calls with this thread's pool calls captured: their jobs are recorded, not run.</summary>
+    private ChannelJobs Capture(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, ReadOnlySpan<DeviceMatrix> weights,
+                                ReadOnlySpan<DeviceBuffer> outputs, int rows)
+    {
+        var jobs = t_jobs ??= new ChannelJobs();
+        _pool.BeginCapture(jobs);
+        try
+        {
+            for (int i = 0; i < weights.Length; i++) LinearOf(kind, x, q, weights[i], outputs[i], rows);
+        }
+        catch
+        {
+            jobs.Clear();
+            throw;
+        }
+        finally { CpuWorkerPool.EndCapture(); }
+        return jobs;
+    }
+
+    private void LinearOf(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w, DeviceBuffer y, int rows)
+    {
+        switch (kind)
+        {
+            case LinearKind.F32: LinearF32(x, w, y, rows); break;
+            case LinearKind.W4A16: LinearW4A16(x, w, y, rows); break;
+            case LinearKind.Int:
+                LinearInt(q ?? throw new ArgumentNullException(nameof(q), "LinearKind.Int reads quantized activations."), w, y, rows);
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown linear kind.");
+        }
+    }
+
+    /// <summary>The threads of a fused call, by its total multiply-adds as for one linear (ParallelThreshold).</summary>
+    private int Threads(int rows, long channels, int columns)
+        => rows * channels * columns >= _options.ParallelThreshold ? _options.MaxThreads : 1;
 
     /// <summary>Stops the backend's worker threads.</summary>
     public void Dispose() => _pool.Dispose();

@@ -41,13 +41,35 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// <summary>Dense W[N, K] (Fp32 mode).</summary>
     public float[]? Dense { get; }
 
+    // The lazily built views below are read through their field first: the lambda handed to LazyInitializer captures
+    // `this`, so building the delegate on every read allocated on every linear call.
+    private float[]? _denseTails;
+
+    /// <summary>
+    /// Each dense row's partial last 64-column block, zero padded: row j's columns [64·⌊K/64⌋, K) at j · 64, then zeros;
+    /// null when K is a multiple of 64. The float kernels read whole blocks; built once here (N · 64 floats), no row's
+    /// tail is copied per call. The AVX2 kernel's partial 32-column half is inside the same slot (see <see cref="DenseTailHalf"/>).
+    /// </summary>
+    internal float[]? DenseTails => Columns % Int4Matrix.BlockColumns == 0 ? null : _denseTails ?? LazyInitializer.EnsureInitialized(ref _denseTails, () =>
+    {
+        var w = Dense!;
+        int k = Columns, full = k / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
+        var t = GC.AllocateArray<float>(Rows * Int4Matrix.BlockColumns, pinned: true);
+        for (int j = 0; j < Rows; j++)
+            w.AsSpan(j * k + full, k - full).CopyTo(t.AsSpan(j * Int4Matrix.BlockColumns));
+        return t;
+    });
+
+    /// <summary>Offset in a row's <see cref="DenseTails"/> slot of its first partial 32-column half: 0 or 32.</summary>
+    internal int DenseTailHalf => Columns / 32 * 32 - Columns / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
+
     private float[]? _tiledScales;
 
     /// <summary>
     /// The INT4 scales regrouped for the integer kernels, which work on four output channels at once:
     /// entry [t, g, c] = scale[4t + c, g] at <c>(t · GroupCount + g) · 4 + c</c>; channels past N get 0. Built on first use.
     /// </summary>
-    internal float[] TiledScales => LazyInitializer.EnsureInitialized(ref _tiledScales, () =>
+    internal float[] TiledScales => _tiledScales ?? LazyInitializer.EnsureInitialized(ref _tiledScales, () =>
     {
         var w = Int4!;
         int tiles = (w.Rows + 3) / 4, gc = w.GroupCount;
@@ -67,7 +89,7 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// The INT4 scales group-major for the AVX-512 integer kernel, whose tiles read 4, 8 or 16 consecutive channels of
     /// one group: scale[n, g] at <c>g · ScaleStride + n</c>; channels past N get 0. Built on first use.
     /// </summary>
-    internal float[] GroupMajorScales => LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
+    internal float[] GroupMajorScales => _groupMajorScales ?? LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
     {
         var w = Int4!;
         int stride = ScaleStride(w.Rows), gc = w.GroupCount;

@@ -40,6 +40,7 @@ internal sealed class CpuWorkerPool : IDisposable
     /// </summary>
     public void For(int count, int threads, int align, Action<int, int> body)
     {
+        if (t_capture is { } capture && capture.Pool == this) { capture.Add(count, threads, align, body); return; }
         int units = (count + align - 1) / align;
         threads = Math.Max(1, Math.Min(Math.Min(threads, _workerCount + 1), units));
         if (threads == 1) { body(0, count); return; }
@@ -57,18 +58,55 @@ internal sealed class CpuWorkerPool : IDisposable
             try { RunPart(0); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
             // Spin (yielding, so a descheduled worker can run on this core), then block until the last worker sets _done.
+            // _pending is the only proof that every worker is done with this job. The event can be set by the previous
+            // job's last worker, preempted between its decrement and its Set until after this job's Reset: trusting
+            // that stale Set returned while a worker still ran, and the worker then read _body = null (the one
+            // NullReferenceException seen in bench, rethrown by a later job) or wrote Y after the op returned.
             long deadline = Stopwatch.GetTimestamp() + SpinTicks;
             var spin = new SpinWait();
             while (Volatile.Read(ref _pending) > 0)
             {
-                if (Stopwatch.GetTimestamp() > deadline) { _done.Wait(); break; }
-                spin.SpinOnce(sleep1Threshold: -1);
+                if (Stopwatch.GetTimestamp() <= deadline) { spin.SpinOnce(sleep1Threshold: -1); continue; }
+                _done.Wait();
+                _done.Reset(); // consumed: a stale Set must not satisfy the next Wait; the loop re-reads _pending
             }
             _body = null;
             if (_error is { } error) throw new AggregateException(error);
         }
         finally { Monitor.Exit(_busy); }
     }
+
+    /// <summary>
+    /// <see cref="For"/> over <paramref name="job"/>'s cached body, then releases the job's references, unless a capture
+    /// records it (then <see cref="ChannelJobs"/> releases it after running it).
+    /// </summary>
+    public void Run(int count, int threads, int align, ChannelJob job)
+    {
+        if (t_capture is { } capture && capture.Pool == this) { capture.Add(count, threads, align, job.Body); return; }
+        try { For(count, threads, align, job.Body); }
+        finally { job.Release(); }
+    }
+
+    /// <summary>
+    /// Until <see cref="EndCapture"/>, <see cref="For"/> calls on this thread record their job in <paramref name="jobs"/>
+    /// instead of running it, so a fused op can run the jobs of several linear calls in one dispatch (each driver does
+    /// all of a call's work inside its single For body). Other threads are not affected.
+    /// </summary>
+    public void BeginCapture(ChannelJobs jobs)
+    {
+        if (t_capture is not null) throw new InvalidOperationException("A capture is already active on this thread.");
+        jobs.Reset(this);
+        t_capture = jobs;
+    }
+
+    /// <summary>Ends this thread's capture.</summary>
+    public static void EndCapture() => t_capture = null;
+
+    /// <summary>The number of jobs captured so far on this thread (0 when none is active): a driver's per-thread scratch
+    /// slot, so captured jobs that are still to run never share scratch that differs between them.</summary>
+    public static int CaptureSlot => t_capture?.Count ?? 0;
+
+    [ThreadStatic] private static ChannelJobs? t_capture;
 
     /// <summary>Stops the workers (they exit after the job in flight, if any).</summary>
     public void Dispose()

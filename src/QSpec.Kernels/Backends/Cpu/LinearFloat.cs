@@ -8,6 +8,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// Dispatch of the float-activation linear ops (W4A16 and dense F32): pads X to a whole number of 64-column blocks,
 /// splits output channels over threads for large matrices, and runs the chosen ISA kernel per channel.
 /// The padded-X scratch is per calling thread, so one backend may serve several threads at once.
+/// Contract with the fused ops: each call does all of its work inside its single <see cref="CpuWorkerPool.For"/> body,
+/// which writes Y[m, j] for the channels of its range only; the fused ops capture that body and run it later (see
+/// <see cref="ChannelJobs"/>), after the other matrices' calls have padded the same X into the same scratch.
 /// </summary>
 internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool)
 {
@@ -70,47 +73,68 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         });
     }
 
-    /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K].</summary>
-    public void F32(float[] x, int rows, float[] w, int n, int k, float[] y)
+    /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K] (<see cref="CpuMatrix.Dense"/>).</summary>
+    /// <remarks>A row's partial last block comes from the matrix's precomputed zero-padded tails, never a per-call copy.
+    /// The work is a reused <see cref="F32Job"/>, so a call allocates nothing.</remarks>
+    public void F32(float[] x, int rows, CpuMatrix matrix, float[] y)
     {
-        if (paths.Float == CpuKernelPath.Scalar)
+        int n = matrix.Rows, k = matrix.Columns, kp = Int4Matrix.PadColumns(k);
+        var job = ChannelJob.For<F32Job>();
+        job.Path = paths.Float;
+        job.W = matrix.Dense!; job.Y = y; job.Rows = rows; job.N = n; job.K = k; job.Kp = kp;
+        if (paths.Float == CpuKernelPath.Scalar) { job.X = x; job.XOffset = 0; }
+        else
         {
-            pool.For(n, Threads(rows, n, k), 1, (start, end) =>
+            (job.X, job.XOffset) = Pad(x, rows, k, kp);
+            job.Tails = matrix.DenseTails;
+            job.TailHalf = matrix.DenseTailHalf;
+        }
+        int align = paths.Float == CpuKernelPath.Avx512 ? LinearFloatAvx512.ChannelBlock : 1;
+        pool.Run(n, Threads(rows, n, k), align, job);
+    }
+
+    /// <summary>The dense float linear over a channel range, on the scalar, AVX2 or AVX-512 kernel.</summary>
+    private sealed class F32Job : ChannelJob
+    {
+        public CpuKernelPath Path;
+        public float[]? X, W, Y, Tails;
+        public int XOffset, Rows, N, K, Kp, TailHalf;
+
+        public override void Release() { X = W = Y = Tails = null; }
+
+        protected override void Run(int start, int end)
+        {
+            float[] x = X!, w = W!, y = Y!;
+            int rows = Rows, n = N, k = K, kp = Kp;
+            if (Path == CpuKernelPath.Scalar)
             {
                 for (int j = start; j < end; j++) LinearFloatScalar.Rows(x, rows, k, w.AsSpan(j * k, k), y, j, n);
-            });
-            return;
-        }
-        int kp = Int4Matrix.PadColumns(k);
-        var (xp, xoff) = Pad(x, rows, k, kp);
-        bool avx512 = paths.Float == CpuKernelPath.Avx512;
-        pool.For(n, Threads(rows, n, k), avx512 ? LinearFloatAvx512.ChannelBlock : 1, (start, end) =>
-        {
-            float* tail = stackalloc float[4 * 64];
-            float[]? scratch = avx512 ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
-            fixed (float* wd = w, x0 = xp, yp = y, ap = scratch)
+                return;
+            }
+            bool avx512 = Path == CpuKernelPath.Avx512;
+            // One row through at most one K chunk keeps its accumulators in registers (no scratch).
+            bool parked = avx512 && !(rows == 1 && kp / 64 <= LinearFloatAvx512.ChunkBlocks);
+            float[]? scratch = parked ? ArrayPool<float>.Shared.Rent(LinearFloatAvx512.AccumulatorCount(rows) * 16 + 16) : null;
+            fixed (float* wd = w, x0 = x, yp = y, ap = scratch, tp = Tails)
             {
-                float* xq = x0 + xoff;
+                float* xq = x0 + XOffset;
                 if (avx512)
                 {
-                    var provider = new DenseProvider512(wd, k, tail);
+                    var provider = new DenseProvider512(wd, k, tp);
                     LinearFloatAvx512.Run<DenseProvider512, DenseSource512>(ref provider, start, end, rows, kp / 64, xq, kp, yp, n, Align(ap));
                 }
                 else
                 {
+                    // AVX2 reads 32-column halves: a row's partial half and the zero half after it lie in its tail slot.
                     for (int j = start; j < end; j++)
                     {
-                        float* wr = wd + (long)j * k;
-                        int full = k / 32;
-                        new Span<float>(tail, 64).Clear();
-                        new ReadOnlySpan<float>(wr + full * 32, k - full * 32).CopyTo(new Span<float>(tail, 64));
-                        var src = new DenseSource256(wr, full, tail);
+                        var src = new DenseSource256(wd + (long)j * k, k / 32, tp + 64L * j + TailHalf);
                         LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n);
                     }
                 }
             }
             if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
-        });
+        }
     }
 
     /// <summary>The first 64-byte aligned address at or after <paramref name="p"/> (scratch is over-allocated by 16 floats).</summary>

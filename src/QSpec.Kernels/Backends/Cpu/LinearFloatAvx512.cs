@@ -79,22 +79,13 @@ internal readonly unsafe struct PackedProvider512(byte* data, float* scales, int
 }
 
 /// <summary>
-/// Sources over the rows of a dense [N, K] matrix. <paramref name="tails"/> holds 4 × 64 floats: channel j's partial last
-/// block is copied to slot j mod 4, so the four sources of one channel block never share a slot.
+/// Sources over the rows of a dense [N, K] matrix. <paramref name="tails"/> holds each row's zero-padded partial last block
+/// (64 floats per row, <see cref="CpuMatrix.DenseTails"/>; unused when K is a multiple of 64).
 /// </summary>
 internal readonly unsafe struct DenseProvider512(float* data, int k, float* tails) : ISourceProvider512<DenseSource512>
 {
-    public DenseSource512 For(int channel)
-    {
-        float* row = data + (long)channel * k;
-        float* tail = tails + 64 * (channel & 3);
-        int full = k / 64;
-        if (full * 64 == k) return new(row, full, tail); // no partial block: the tail is never read
-        var t = new Span<float>(tail, 64);
-        t.Clear();
-        new ReadOnlySpan<float>(row + full * 64, k - full * 64).CopyTo(t);
-        return new(row, full, tail);
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public DenseSource512 For(int channel) => new(data + (long)channel * k, k / 64, tails + 64L * channel);
 }
 
 /// <summary>
@@ -129,6 +120,7 @@ internal static unsafe class LinearFloatAvx512
                                    Vector512<float>* acc)
         where TP : struct, ISourceProvider512<TS> where TS : struct, IBlockSource512
     {
+        if (rows == 1 && blocks <= ChunkBlocks) { OneRowOneChunk<TP, TS>(ref provider, start, end, blocks, x, y); return; }
         for (int j0 = start; j0 < end; j0 += ChannelBlock)
         {
             int jn = Math.Min(ChannelBlock, end - j0);
@@ -180,6 +172,65 @@ internal static unsafe class LinearFloatAvx512
                     Vector512<float>* a = acc + (c * rows + m) * 4;
                     y[(long)m * n + j0 + c] = Reduce(a[0], a[1], a[2], a[3]);
                 }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Run{TP, TS}"/> for one row when K fits one chunk (≤ 2048 columns, every small model's decode): the
+    /// accumulators stay in registers from zero to the reduction instead of being cleared, parked and reloaded in
+    /// memory (exact, so the same bits: each channel's FMAs run in the same ascending-block order). For small matrices
+    /// that parking, not the FMAs, was the cost.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OneRowOneChunk<TP, TS>(ref TP provider, int start, int end, int blocks, float* x, float* y)
+        where TP : struct, ISourceProvider512<TS> where TS : struct, IBlockSource512
+    {
+        int j = start;
+        for (; j + 4 <= end; j += 4)
+        {
+            var s0 = provider.For(j); var s1 = provider.For(j + 1);
+            var s2 = provider.For(j + 2); var s3 = provider.For(j + 3);
+            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+            for (int b = 0; b < blocks; b++)
+            {
+                float* p = x + 64 * b;
+                var x0 = Vector512.Load(p); var x1 = Vector512.Load(p + 16);
+                var x2 = Vector512.Load(p + 32); var x3 = Vector512.Load(p + 48);
+                s0.Load(b, out var w0, out var w1, out var w2, out var w3);
+                a00 = Avx512F.FusedMultiplyAdd(x0, w0, a00); a01 = Avx512F.FusedMultiplyAdd(x1, w1, a01);
+                a02 = Avx512F.FusedMultiplyAdd(x2, w2, a02); a03 = Avx512F.FusedMultiplyAdd(x3, w3, a03);
+                s1.Load(b, out w0, out w1, out w2, out w3);
+                a10 = Avx512F.FusedMultiplyAdd(x0, w0, a10); a11 = Avx512F.FusedMultiplyAdd(x1, w1, a11);
+                a12 = Avx512F.FusedMultiplyAdd(x2, w2, a12); a13 = Avx512F.FusedMultiplyAdd(x3, w3, a13);
+                s2.Load(b, out w0, out w1, out w2, out w3);
+                a20 = Avx512F.FusedMultiplyAdd(x0, w0, a20); a21 = Avx512F.FusedMultiplyAdd(x1, w1, a21);
+                a22 = Avx512F.FusedMultiplyAdd(x2, w2, a22); a23 = Avx512F.FusedMultiplyAdd(x3, w3, a23);
+                s3.Load(b, out w0, out w1, out w2, out w3);
+                a30 = Avx512F.FusedMultiplyAdd(x0, w0, a30); a31 = Avx512F.FusedMultiplyAdd(x1, w1, a31);
+                a32 = Avx512F.FusedMultiplyAdd(x2, w2, a32); a33 = Avx512F.FusedMultiplyAdd(x3, w3, a33);
+            }
+            y[j] = Reduce(a00, a01, a02, a03);
+            y[j + 1] = Reduce(a10, a11, a12, a13);
+            y[j + 2] = Reduce(a20, a21, a22, a23);
+            y[j + 3] = Reduce(a30, a31, a32, a33);
+        }
+        for (; j < end; j++)
+        {
+            var s0 = provider.For(j);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int b = 0; b < blocks; b++)
+            {
+                float* p = x + 64 * b;
+                s0.Load(b, out var w0, out var w1, out var w2, out var w3);
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(p), w0, a0);
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 16), w1, a1);
+                a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 32), w2, a2);
+                a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(p + 48), w3, a3);
+            }
+            y[j] = Reduce(a0, a1, a2, a3);
         }
     }
 

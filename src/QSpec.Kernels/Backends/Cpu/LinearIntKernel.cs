@@ -9,6 +9,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static unsafe class LinearIntKernel
 {
     /// <summary>Y[M, N] from quantized activations and the INT4 weights of <paramref name="matrix"/>.</summary>
+    /// <remarks>The work is a reused <see cref="ChannelJob"/> per path, so a call allocates nothing.</remarks>
     public static void Run(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool, CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
     {
         var w = matrix.Int4!;
@@ -16,23 +17,55 @@ internal static unsafe class LinearIntKernel
         int threads = (long)rows * n * k >= options.ParallelThreshold ? options.MaxThreads : 1; // by work per call, as the float ops
         if (paths.Int == CpuKernelPath.Avx512)
         {
-            RunAvx512(pool, threads, q, rows, matrix, y);
+            var job = ChannelJob.For<Avx512Job>();
+            job.Prepare(q, rows, matrix, y);
+            pool.Run(n, threads, LinearIntAvx512.Pairs, job);
             return;
         }
         if (paths.Int == CpuKernelPath.Scalar)
         {
-            pool.For(n, threads, 1, (start, end) =>
-            {
-                for (int j = start; j < end; j++) LinearIntScalar.Channel(q.Values, q.Scales, rows, w, j, y);
-            });
+            var job = ChannelJob.For<ScalarJob>();
+            job.Q = q; job.W = w; job.Y = y; job.Rows = rows;
+            pool.Run(n, threads, 1, job);
             return;
         }
-        float[] tiled = matrix.TiledScales;
-        int kp = w.PaddedColumns, chunks = (k + 31) / 32;
-        var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
-        bool vnni = paths.Int == CpuKernelPath.AvxVnni;
-        pool.For(n, threads, 4, (start, end) =>
+        var avx2 = ChannelJob.For<Avx2Job>();
+        avx2.Q = q; avx2.Matrix = matrix; avx2.Y = y; avx2.Rows = rows; avx2.Vnni = paths.Int == CpuKernelPath.AvxVnni;
+        pool.Run(n, threads, 4, avx2);
+    }
+
+    private sealed class ScalarJob : ChannelJob
+    {
+        public CpuQuantizedActivations? Q;
+        public Int4Matrix? W;
+        public float[]? Y;
+        public int Rows;
+
+        public override void Release() { Q = null; W = null; Y = null; }
+
+        protected override void Run(int start, int end)
         {
+            for (int j = start; j < end; j++) LinearIntScalar.Channel(Q!.Values, Q.Scales, Rows, W!, j, Y!);
+        }
+    }
+
+    /// <summary>The AVX2 / AVX-VNNI path: tiles of four channels, one row at a time.</summary>
+    private sealed class Avx2Job : ChannelJob
+    {
+        public CpuQuantizedActivations? Q;
+        public CpuMatrix? Matrix;
+        public float[]? Y;
+        public int Rows;
+        public bool Vnni;
+
+        public override void Release() { Q = null; Matrix = null; Y = null; }
+
+        protected override void Run(int start, int end)
+        {
+            var q = Q!; var w = Matrix!.Int4!; float[] y = Y!, tiled = Matrix.TiledScales;
+            int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
+            var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
+            bool vnni = Vnni;
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
@@ -57,50 +90,66 @@ internal static unsafe class LinearIntKernel
                     }
                 }
             }
-        });
+        }
     }
-
-    /// <summary>Per row chunk: 16 ints per group (8·Σa of each pair lane's row) and 16 activation scales; caller-thread scratch.</summary>
-    [ThreadStatic] private static int[]? t_corrections;
-    [ThreadStatic] private static float[]? t_rowScales;
 
     /// <summary>
     /// The AVX-512BW path: rows in chunks of 4, then 2, then 1 (tiles of 4, 8 or 16 channels); per block of 16 channels
     /// every chunk runs over the same weight rows, which stay in L1/L2, so memory sees each weight byte once.
     /// </summary>
-    private static void RunAvx512(CpuWorkerPool pool, int threads, CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
+    private sealed class Avx512Job : ChannelJob
     {
-        var w = matrix.Int4!;
-        int n = w.Rows, kp = w.PaddedColumns, gc = w.GroupCount, chunksPerRow = kp / CpuQuantizedActivations.ChunkColumns;
-        int groupChunks = w.GroupSize == 0 ? chunksPerRow : w.GroupSize / CpuQuantizedActivations.ChunkColumns;
-        // Row chunks: as many 4-row tiles as fit, then a 2-row and a 1-row tile.
-        int fours = rows / 4, twos = (rows % 4) / 2, ones = rows % 2, chunkCount = fours + twos + ones;
-        var corrections = t_corrections;
-        if (corrections is null || corrections.Length < chunkCount * gc * 16) t_corrections = corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
-        var rowScales = t_rowScales;
-        if (rowScales is null || rowScales.Length < chunkCount * 16) t_rowScales = rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
-        for (int ci = 0; ci < chunkCount; ci++)
+        // Per row chunk: 16 ints per group (8·Σa of each pair lane's row) and 16 activation scales. The job's own, so the
+        // captured jobs of one fused op (one per slot) keep theirs even when their matrices' group sizes differ.
+        private int[] _corrections = [];
+        private float[] _rowScales = [];
+        private CpuQuantizedActivations? _q;
+        private CpuMatrix? _matrix;
+        private float[]? _y;
+        private int _fours, _twos, _chunkCount;
+
+        public override void Release() { _q = null; _matrix = null; _y = null; }
+
+        /// <summary>Fills the per-chunk corrections and row scales of this call.</summary>
+        public void Prepare(CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
         {
-            var (m0, tr) = Chunk(ci, fours, twos);
-            int channels = LinearIntAvx512.Pairs / tr;
-            for (int p = 0; p < LinearIntAvx512.Pairs; p++)
+            var w = matrix.Int4!;
+            int kp = w.PaddedColumns, gc = w.GroupCount, chunksPerRow = kp / CpuQuantizedActivations.ChunkColumns;
+            int groupChunks = w.GroupSize == 0 ? chunksPerRow : w.GroupSize / CpuQuantizedActivations.ChunkColumns;
+            // Row chunks: as many 4-row tiles as fit, then a 2-row and a 1-row tile.
+            int fours = rows / 4, twos = (rows % 4) / 2, ones = rows % 2, chunkCount = fours + twos + ones;
+            if (_corrections.Length < chunkCount * gc * 16) _corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
+            if (_rowScales.Length < chunkCount * 16) _rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
+            var corrections = _corrections; var rowScales = _rowScales;
+            for (int ci = 0; ci < chunkCount; ci++)
             {
-                int m = m0 + p / channels;
-                rowScales[ci * 16 + p] = q.Scales[m];
-                for (int g = 0; g < gc; g++)
+                var (m0, tr) = Chunk(ci, fours, twos);
+                int channels = LinearIntAvx512.Pairs / tr;
+                for (int p = 0; p < LinearIntAvx512.Pairs; p++)
                 {
-                    int sum = 0;
-                    for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += q.ChunkSums[m * chunksPerRow + c];
-                    corrections[(ci * gc + g) * 16 + p] = Int4Matrix.NibbleOffset * sum;
+                    int m = m0 + p / channels;
+                    rowScales[ci * 16 + p] = q.Scales[m];
+                    for (int g = 0; g < gc; g++)
+                    {
+                        int sum = 0;
+                        for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += q.ChunkSums[m * chunksPerRow + c];
+                        corrections[(ci * gc + g) * 16 + p] = Int4Matrix.NibbleOffset * sum;
+                    }
                 }
             }
+            _q = q; _matrix = matrix; _y = y;
+            _fours = fours; _twos = twos; _chunkCount = chunkCount;
         }
-        float[] scales = matrix.GroupMajorScales;
-        int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
-        var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleStride(n), xs);
-        int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
-        pool.For(n, threads, LinearIntAvx512.Pairs, (start, end) =>
+
+        protected override void Run(int start, int end)
         {
+            var q = _q!; var matrix = _matrix!; var w = matrix.Int4!; float[] y = _y!;
+            float[] scales = matrix.GroupMajorScales, rowScales = _rowScales;
+            int[] corrections = _corrections;
+            int n = w.Rows, kp = w.PaddedColumns, gc = w.GroupCount, fours = _fours, twos = _twos, chunkCount = _chunkCount;
+            int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
+            var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleStride(n), xs);
+            int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
             float* result = stackalloc float[LinearIntAvx512.Pairs];
             fixed (byte* wd = w.Data)
             fixed (float* sp = scales, rs = rowScales, yp = y)
@@ -144,7 +193,7 @@ internal static unsafe class LinearIntKernel
                         }
                     }
             }
-        });
+        }
     }
 
     /// <summary>Row chunk <paramref name="ci"/>: its first row and its height (4, then 2, then 1).</summary>
