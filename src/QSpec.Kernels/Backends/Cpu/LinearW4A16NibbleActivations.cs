@@ -14,11 +14,14 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// column whose weight is nibble i of dword l of the pair's 64 packed bytes (byte 4l + i/2; low nibble: column j of its
 /// block, high: 32 + j). Then −1.5·Σ of the even vectors at 128 and of the odd ones at 144 (G = 32), or −1.5·Σ of all
 /// eight at 128 and zeros at 144 (wider groups); each sum is taken in one fixed order. Columns at or past K are zero.</para>
-/// <para>The buffer is per calling thread, pinned, and 64-byte aligned at the returned offset.</para>
+/// <para>The buffer is per calling thread and layout (split or not), pinned, and 64-byte aligned at the returned offset.</para>
 /// </remarks>
 internal static unsafe class LinearW4A16NibbleActivations
 {
+    // One buffer per layout: a fused op captures several calls on one X before running any of them (ChannelJobs), and
+    // its matrices may differ in group size, so a G = 32 call must not overwrite the layout a wider-group call reads.
     [ThreadStatic] private static float[]? t_buffer;
+    [ThreadStatic] private static float[]? t_splitBuffer;
 
     /// <summary>Row stride (floats) of the permuted activations for K = <paramref name="k"/>.</summary>
     public static int Stride(int k) => (k + 127) / 128 * LinearW4A16Nibble.PairFloats;
@@ -29,8 +32,12 @@ internal static unsafe class LinearW4A16NibbleActivations
     {
         int xs = Stride(k);
         int need = rows * xs + 16;
-        var buffer = t_buffer;
-        if (buffer is null || buffer.Length < need) t_buffer = buffer = GC.AllocateUninitializedArray<float>(need, pinned: true);
+        var buffer = split ? t_splitBuffer : t_buffer;
+        if (buffer is null || buffer.Length < need)
+        {
+            buffer = GC.AllocateUninitializedArray<float>(need, pinned: true);
+            if (split) t_splitBuffer = buffer; else t_buffer = buffer;
+        }
         fixed (float* src = x, dst = buffer)
         {
             int offset = (int)((64 - ((nint)dst & 63)) & 63) / sizeof(float);
