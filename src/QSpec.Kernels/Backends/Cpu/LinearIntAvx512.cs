@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
 
@@ -48,7 +49,7 @@ internal static unsafe class LinearIntAvx512
         public readonly bool HalfLast = halfLast;
         /// <summary>Scale groups per row.</summary>
         public readonly int GroupCount = groupCount;
-        /// <summary>Row stride of the group-major scales, N rounded up to 16.</summary>
+        /// <summary>Step from one group's scales to the next (16: <see cref="CpuMatrix.BlockScales"/>).</summary>
         public readonly int ScaleStride = scaleStride;
         /// <summary>Row stride of the interleaved activations (K rounded up to 128).</summary>
         public readonly int ActivationStride = activationStride;
@@ -58,7 +59,7 @@ internal static unsafe class LinearIntAvx512
     /// Y for rows m0 .. m0 + TR − 1 and the <c>16 / TR</c> channels starting at row pointer <paramref name="w"/> (channel j0).
     /// </summary>
     /// <param name="w">Packed row of channel j0; channels past N are clamped to row N − 1 by <paramref name="lastRow"/>.</param>
-    /// <param name="scales">Group-major scales at column j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
+    /// <param name="scales">Block scales at channel j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
     /// <param name="x">Interleaved activations of row m0.</param>
     /// <param name="corrections">Per group, 16 ints: 8·Σa of the group for the row of each pair lane.</param>
     /// <param name="activationScales">16 floats: s_a of the row of each pair lane.</param>
@@ -146,6 +147,49 @@ internal static unsafe class LinearIntAvx512
         }
         if (TG.PerSuperBlock == 0) acc = Fold<TR>(acc, AllLanes(s0, s1, s2, s3), 0, shape, scales, corrections);
         (acc * Vector512.Load(activationScales)).Store(result);
+    }
+
+    /// <summary>
+    /// The per-call inputs of the tiles, for row chunks of 4 (<paramref name="fours"/> of them), then 2, then 1 rows:
+    /// per chunk and group the 16 lanes' corrections 8·Σa (lane p belongs to row m0 + p / (16 / TR)), and per chunk the
+    /// 16 lanes' activation scales. Each row's group sums are formed once from the 32-column chunk sums, then spread.
+    /// </summary>
+    public static void Prepare(CpuQuantizedActivations q, int fours, int twos, int ones, int groupCount, int groupChunks, int chunksPerRow,
+                               int[] corrections, float[] rowScales)
+    {
+        int rows = 4 * fours + 2 * twos + ones, chunkCount = fours + twos + ones;
+        int[]? rented = null;
+        Span<int> sums = rows * groupCount <= 1024 ? stackalloc int[rows * groupCount] : (rented = System.Buffers.ArrayPool<int>.Shared.Rent(rows * groupCount));
+        var chunkSums = q.ChunkSums;
+        for (int m = 0; m < rows; m++)
+        {
+            int row = m * chunksPerRow;
+            for (int g = 0; g < groupCount; g++)
+            {
+                int sum = 0;
+                for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += chunkSums[row + c];
+                sums[m * groupCount + g] = Int4Matrix.NibbleOffset * sum;
+            }
+        }
+        for (int ci = 0; ci < chunkCount; ci++)
+        {
+            int m0 = ci < fours ? 4 * ci : ci < fours + twos ? 4 * fours + 2 * (ci - fours) : 4 * fours + 2 * twos;
+            int tr = ci < fours ? 4 : ci < fours + twos ? 2 : 1, channels = Pairs / tr;
+            var cs = corrections.AsSpan(ci * groupCount * Pairs, groupCount * Pairs);
+            if (tr == 1)
+            {
+                rowScales.AsSpan(ci * Pairs, Pairs).Fill(q.Scales[m0]);
+                for (int g = 0; g < groupCount; g++) Vector512.Create(sums[m0 * groupCount + g]).CopyTo(cs.Slice(g * Pairs));
+                continue;
+            }
+            for (int p = 0; p < Pairs; p++)
+            {
+                int m = m0 + p / channels;
+                rowScales[ci * Pairs + p] = q.Scales[m];
+                for (int g = 0; g < groupCount; g++) cs[g * Pairs + p] = sums[m * groupCount + g];
+            }
+        }
+        if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -79,25 +79,10 @@ internal static unsafe class LinearIntKernel
         if (corrections is null || corrections.Length < chunkCount * gc * 16) t_corrections = corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
         var rowScales = t_rowScales;
         if (rowScales is null || rowScales.Length < chunkCount * 16) t_rowScales = rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
-        for (int ci = 0; ci < chunkCount; ci++)
-        {
-            var (m0, tr) = Chunk(ci, fours, twos);
-            int channels = LinearIntAvx512.Pairs / tr;
-            for (int p = 0; p < LinearIntAvx512.Pairs; p++)
-            {
-                int m = m0 + p / channels;
-                rowScales[ci * 16 + p] = q.Scales[m];
-                for (int g = 0; g < gc; g++)
-                {
-                    int sum = 0;
-                    for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += q.ChunkSums[m * chunksPerRow + c];
-                    corrections[(ci * gc + g) * 16 + p] = Int4Matrix.NibbleOffset * sum;
-                }
-            }
-        }
-        float[] scales = matrix.GroupMajorScales;
+        LinearIntAvx512.Prepare(q, fours, twos, ones, gc, groupChunks, chunksPerRow, corrections, rowScales);
+        float[] scales = matrix.BlockScales;
         int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
-        var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleStride(n), xs);
+        var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleBlock, xs);
         int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
         pool.For(n, threads, LinearIntAvx512.Pairs, (start, end) =>
         {
@@ -119,7 +104,7 @@ internal static unsafe class LinearIntKernel
                             sbyte* xr = xp + (long)m0 * xs;
                             int* cr = cp + (long)ci * gc * 16;
                             float* sr = rs + ci * 16;
-                            float* sc = sp + jc;
+                            float* sc = sp + (long)(jc / CpuMatrix.ScaleBlock) * gc * CpuMatrix.ScaleBlock + jc % CpuMatrix.ScaleBlock;
                             switch ((tr, kind))
                             {
                                 case (1, 0): LinearIntAvx512.Tile<OneRow, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
