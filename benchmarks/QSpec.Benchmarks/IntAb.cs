@@ -61,7 +61,7 @@ public static class IntAb
         new Random(3).NextBytes(w.Data);
         w.Scales.AsSpan().Fill(0.01f);
         using var dm = backend.CreateMatrix(w, null, n, k);
-        foreach (int m in new[] { 1, 4, 8 })
+        foreach (int m in new[] { 1, 2, 4, 8 })
         {
             using var x = backend.Allocate((long)m * k);
             var init = new float[m * k];

@@ -101,15 +101,16 @@ internal static unsafe class LinearIntAvx512
             }
             else if (TR.Count == 2)
             {
-                // 8 channels × 2 rows: quads (r0, c0-3), (r0, c4-7), (r1, c0-3), (r1, c4-7).
-                var xl0 = Vector512.Load(x + 2 * off); var xh0 = Vector512.Load(x + 2 * off + 64);
-                var xl1 = Vector512.Load(x + xs + 2 * off); var xh1 = Vector512.Load(x + xs + 2 * off + 64);
-                Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b0, out h0);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b2, out h2);
-                Split4(w4, w5, w6, w7, off, half, ahead, out l0, out u0, out l1, out u1, out l2, out u2, out l3, out u3);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b1, out h1);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b3, out h3);
+                // 8 channels × 2 rows: quads (r0, c0-3), (r0, c4-7), (r1, c0-3), (r1, c4-7). Row 1 loads the eight rows'
+                // bytes again (L1 hits; its "prefetch" is of the line itself) and splits them again: holding all sixteen
+                // nibble vectors across both rows made the JIT spill, and the G = 32 two-row tile ran at a quarter of the
+                // one-row tile's rate.
+                var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
+                Quad<TG>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
+                Quad<TG>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
+                xl = Vector512.Load(x + xs + 2 * off); xh = Vector512.Load(x + xs + 2 * off + 64);
+                Quad<TG>(w0, w1, w2, w3, off, half, 0, xl, xh, out b2, out h2);
+                Quad<TG>(w4, w5, w6, w7, off, half, 0, xl, xh, out b3, out h3);
             }
             else
             {
@@ -247,7 +248,9 @@ internal static unsafe class LinearIntAvx512
     }
 
     /// <summary>
-    /// Four channels × one row, reduced within 128-bit lanes: lane L of <paramref name="b"/> holds [Σ c0, Σ c1, Σ c2, Σ c3]
+    /// Four channels × one row, reduced within 128-bit lanes (vpmaddubsw per int16: u₀·a₀ + u₁·a₁ of two adjacent
+    /// columns, u ≤ 15 and |a| ≤ 127, so at most 3810 and never saturating; called directly, not through a helper, to
+    /// keep the tiles under the JIT's inlining budget, past which Fold stopped being inlined): lane L of <paramref name="b"/> holds [Σ c0, Σ c1, Σ c2, Σ c3]
     /// over the 16 columns of L (low and high nibbles added), or, for G = 32, of the low nibbles only, with the high
     /// nibbles' sums in <paramref name="h"/>.
     /// </summary>
@@ -259,20 +262,16 @@ internal static unsafe class LinearIntAvx512
     {
         if (TG.PerSuperBlock == 4)
         {
-            b = Reduce4(Pairs16(l0, xl), Pairs16(l1, xl), Pairs16(l2, xl), Pairs16(l3, xl));
-            h = Reduce4(Pairs16(u0, xh), Pairs16(u1, xh), Pairs16(u2, xh), Pairs16(u3, xh));
+            b = Reduce4(Avx512BW.MultiplyAddAdjacent(l0, xl), Avx512BW.MultiplyAddAdjacent(l1, xl), Avx512BW.MultiplyAddAdjacent(l2, xl), Avx512BW.MultiplyAddAdjacent(l3, xl));
+            h = Reduce4(Avx512BW.MultiplyAddAdjacent(u0, xh), Avx512BW.MultiplyAddAdjacent(u1, xh), Avx512BW.MultiplyAddAdjacent(u2, xh), Avx512BW.MultiplyAddAdjacent(u3, xh));
         }
         else
         {
-            b = Reduce4(Pairs16(l0, xl) + Pairs16(u0, xh), Pairs16(l1, xl) + Pairs16(u1, xh),
-                        Pairs16(l2, xl) + Pairs16(u2, xh), Pairs16(l3, xl) + Pairs16(u3, xh));
+            b = Reduce4(Avx512BW.MultiplyAddAdjacent(l0, xl) + Avx512BW.MultiplyAddAdjacent(u0, xh), Avx512BW.MultiplyAddAdjacent(l1, xl) + Avx512BW.MultiplyAddAdjacent(u1, xh),
+                        Avx512BW.MultiplyAddAdjacent(l2, xl) + Avx512BW.MultiplyAddAdjacent(u2, xh), Avx512BW.MultiplyAddAdjacent(l3, xl) + Avx512BW.MultiplyAddAdjacent(u3, xh));
             h = default;
         }
     }
-
-    /// <summary>vpmaddubsw: per int16, u₀·a₀ + u₁·a₁ of two adjacent columns (u ≤ 15, |a| ≤ 127: at most 3810, no saturation).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> Pairs16(Vector512<byte> u, Vector512<sbyte> a) => Avx512BW.MultiplyAddAdjacent(u, a);
 
     /// <summary>
     /// In each 128-bit lane: [Σ v0, Σ v1, Σ v2, Σ v3] of that lane's eight int16, as int32. Two transposing add levels run
