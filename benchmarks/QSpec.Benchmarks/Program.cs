@@ -21,4 +21,9 @@ if (args.Length > 0 && args[0] == "w4a16ab")
         args.Length > 3 && args[3] == "hot");
     return;
 }
+if (args.Length > 0 && args[0] == "int")
+{
+    IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);

@@ -105,6 +105,11 @@ public sealed class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void RmsNormQuantize(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer y, int rows, int dim, float eps, int bits,
+                                QuantizedActivationBuffer q)
+        => Cpu.RmsNormQuantize.Run(F(x), F(weight), F(y), rows, dim, eps, bits, (CpuQuantizedActivations)q, Vector);
+
+    /// <inheritdoc />
     public void LinearInt(QuantizedActivationBuffer q, DeviceMatrix w, DeviceBuffer y, int rows)
     {
         _ = Int4Of(w);

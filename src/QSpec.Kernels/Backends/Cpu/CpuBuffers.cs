@@ -80,23 +80,25 @@ internal sealed class CpuMatrix : DeviceMatrix
         return t;
     });
 
-    private float[]? _groupMajorScales;
+    private float[]? _blockScales;
 
-    /// <summary>Row stride of <see cref="GroupMajorScales"/>: N rounded up to 16 (one AVX-512 tile of channels).</summary>
-    internal static int ScaleStride(int rows) => (rows + 15) / 16 * 16;
+    /// <summary>Output channels per block of <see cref="BlockScales"/> (one AVX-512 tile of channels).</summary>
+    internal const int ScaleBlock = 16;
 
     /// <summary>
-    /// The INT4 scales group-major for the AVX-512 integer kernel, whose tiles read 4, 8 or 16 consecutive channels of
-    /// one group: scale[n, g] at <c>g · ScaleStride + n</c>; channels past N get 0. Built on first use.
+    /// The INT4 scales for the AVX-512 integer kernel, whose tiles read 4, 8 or 16 consecutive channels of one group:
+    /// per block of 16 channels, group after group, scale[n, g] at <c>((n / 16) · GroupCount + g) · 16 + n % 16</c>;
+    /// channels past N get 0. A tile's scales are one contiguous run (GroupCount · 64 bytes) that follows the previous
+    /// tile's, so the G = 32 scales stream like the weights instead of as GroupCount strided streams. Built on first use.
     /// </summary>
-    internal float[] GroupMajorScales => _groupMajorScales ?? LazyInitializer.EnsureInitialized(ref _groupMajorScales, () =>
+    internal float[] BlockScales => _blockScales ?? LazyInitializer.EnsureInitialized(ref _blockScales, () =>
     {
         var w = Int4!;
-        int stride = ScaleStride(w.Rows), gc = w.GroupCount;
-        var t = GC.AllocateArray<float>(stride * gc + 16, pinned: true);
+        int blocks = (w.Rows + ScaleBlock - 1) / ScaleBlock, gc = w.GroupCount;
+        var t = GC.AllocateArray<float>(blocks * gc * ScaleBlock + 16, pinned: true);
         for (int n = 0; n < w.Rows; n++)
             for (int g = 0; g < gc; g++)
-                t[g * stride + n] = w.Scales[n * gc + g];
+                t[((n / ScaleBlock) * gc + g) * ScaleBlock + n % ScaleBlock] = w.Scales[n * gc + g];
         return t;
     });
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Backends.Cpu;
 
@@ -48,7 +49,7 @@ internal static unsafe class LinearIntAvx512
         public readonly bool HalfLast = halfLast;
         /// <summary>Scale groups per row.</summary>
         public readonly int GroupCount = groupCount;
-        /// <summary>Row stride of the group-major scales, N rounded up to 16.</summary>
+        /// <summary>Step from one group's scales to the next (16: <see cref="CpuMatrix.BlockScales"/>).</summary>
         public readonly int ScaleStride = scaleStride;
         /// <summary>Row stride of the interleaved activations (K rounded up to 128).</summary>
         public readonly int ActivationStride = activationStride;
@@ -58,7 +59,7 @@ internal static unsafe class LinearIntAvx512
     /// Y for rows m0 .. m0 + TR − 1 and the <c>16 / TR</c> channels starting at row pointer <paramref name="w"/> (channel j0).
     /// </summary>
     /// <param name="w">Packed row of channel j0; channels past N are clamped to row N − 1 by <paramref name="lastRow"/>.</param>
-    /// <param name="scales">Group-major scales at column j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
+    /// <param name="scales">Block scales at channel j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
     /// <param name="x">Interleaved activations of row m0.</param>
     /// <param name="corrections">Per group, 16 ints: 8·Σa of the group for the row of each pair lane.</param>
     /// <param name="activationScales">16 floats: s_a of the row of each pair lane.</param>
@@ -100,15 +101,16 @@ internal static unsafe class LinearIntAvx512
             }
             else if (TR.Count == 2)
             {
-                // 8 channels × 2 rows: quads (r0, c0-3), (r0, c4-7), (r1, c0-3), (r1, c4-7).
-                var xl0 = Vector512.Load(x + 2 * off); var xh0 = Vector512.Load(x + 2 * off + 64);
-                var xl1 = Vector512.Load(x + xs + 2 * off); var xh1 = Vector512.Load(x + xs + 2 * off + 64);
-                Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b0, out h0);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b2, out h2);
-                Split4(w4, w5, w6, w7, off, half, ahead, out l0, out u0, out l1, out u1, out l2, out u2, out l3, out u3);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl0, xh0, out b1, out h1);
-                Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl1, xh1, out b3, out h3);
+                // 8 channels × 2 rows: quads (r0, c0-3), (r0, c4-7), (r1, c0-3), (r1, c4-7). Row 1 loads the eight rows'
+                // bytes again (L1 hits; its "prefetch" is of the line itself) and splits them again: holding all sixteen
+                // nibble vectors across both rows made the JIT spill, and the G = 32 two-row tile ran at a quarter of the
+                // one-row tile's rate.
+                var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
+                Quad<TG>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
+                Quad<TG>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
+                xl = Vector512.Load(x + xs + 2 * off); xh = Vector512.Load(x + xs + 2 * off + 64);
+                Quad<TG>(w0, w1, w2, w3, off, half, 0, xl, xh, out b2, out h2);
+                Quad<TG>(w4, w5, w6, w7, off, half, 0, xl, xh, out b3, out h3);
             }
             else
             {
@@ -148,6 +150,49 @@ internal static unsafe class LinearIntAvx512
         (acc * Vector512.Load(activationScales)).Store(result);
     }
 
+    /// <summary>
+    /// The per-call inputs of the tiles, for row chunks of 4 (<paramref name="fours"/> of them), then 2, then 1 rows:
+    /// per chunk and group the 16 lanes' corrections 8·Σa (lane p belongs to row m0 + p / (16 / TR)), and per chunk the
+    /// 16 lanes' activation scales. Each row's group sums are formed once from the 32-column chunk sums, then spread.
+    /// </summary>
+    public static void Prepare(CpuQuantizedActivations q, int fours, int twos, int ones, int groupCount, int groupChunks, int chunksPerRow,
+                               int[] corrections, float[] rowScales)
+    {
+        int rows = 4 * fours + 2 * twos + ones, chunkCount = fours + twos + ones;
+        int[]? rented = null;
+        Span<int> sums = rows * groupCount <= 1024 ? stackalloc int[rows * groupCount] : (rented = System.Buffers.ArrayPool<int>.Shared.Rent(rows * groupCount));
+        var chunkSums = q.ChunkSums;
+        for (int m = 0; m < rows; m++)
+        {
+            int row = m * chunksPerRow;
+            for (int g = 0; g < groupCount; g++)
+            {
+                int sum = 0;
+                for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += chunkSums[row + c];
+                sums[m * groupCount + g] = Int4Matrix.NibbleOffset * sum;
+            }
+        }
+        for (int ci = 0; ci < chunkCount; ci++)
+        {
+            int m0 = ci < fours ? 4 * ci : ci < fours + twos ? 4 * fours + 2 * (ci - fours) : 4 * fours + 2 * twos;
+            int tr = ci < fours ? 4 : ci < fours + twos ? 2 : 1, channels = Pairs / tr;
+            var cs = corrections.AsSpan(ci * groupCount * Pairs, groupCount * Pairs);
+            if (tr == 1)
+            {
+                rowScales.AsSpan(ci * Pairs, Pairs).Fill(q.Scales[m0]);
+                for (int g = 0; g < groupCount; g++) Vector512.Create(sums[m0 * groupCount + g]).CopyTo(cs.Slice(g * Pairs));
+                continue;
+            }
+            for (int p = 0; p < Pairs; p++)
+            {
+                int m = m0 + p / channels;
+                rowScales[ci * Pairs + p] = q.Scales[m];
+                for (int g = 0; g < groupCount; g++) cs[g * Pairs + p] = sums[m * groupCount + g];
+            }
+        }
+        if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte* Clamp(byte* p, byte* last) => p > last ? last : p;
 
@@ -177,15 +222,20 @@ internal static unsafe class LinearIntAvx512
         Split(w2 + off, half, ahead, out l2, out u2); Split(w3 + off, half, ahead, out l3, out u3);
     }
 
+    /// <summary>gf2p8affineqb matrix: result bit i = input bit i + 4 for i &lt; 4 (matrix byte 7 − i selects the input bits of bit i).</summary>
+    private const ulong HighNibbleMatrix = 0x1020408000000000UL;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Split(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high)
     {
         Sse.Prefetch1(p + ahead);
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
         var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
-        var mask = Vector512.Create((byte)0x0F);
-        low = v & mask;
-        high = (v.AsUInt16() >>> 4).AsByte() & mask;
+        low = v & Vector512.Create((byte)0x0F);
+        // GFNI: one affine bit-matrix op per byte maps bits 4..7 to 0..3 and clears the rest (shift and mask in one).
+        high = Gfni.V512.IsSupported
+            ? Gfni.V512.GaloisFieldAffineTransform(v, Vector512.Create(HighNibbleMatrix).AsByte(), 0)
+            : (v.AsUInt16() >>> 4).AsByte() & Vector512.Create((byte)0x0F);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -198,7 +248,9 @@ internal static unsafe class LinearIntAvx512
     }
 
     /// <summary>
-    /// Four channels × one row, reduced within 128-bit lanes: lane L of <paramref name="b"/> holds [Σ c0, Σ c1, Σ c2, Σ c3]
+    /// Four channels × one row, reduced within 128-bit lanes (vpmaddubsw per int16: u₀·a₀ + u₁·a₁ of two adjacent
+    /// columns, u ≤ 15 and |a| ≤ 127, so at most 3810 and never saturating; called directly, not through a helper, to
+    /// keep the tiles under the JIT's inlining budget, past which Fold stopped being inlined): lane L of <paramref name="b"/> holds [Σ c0, Σ c1, Σ c2, Σ c3]
     /// over the 16 columns of L (low and high nibbles added), or, for G = 32, of the low nibbles only, with the high
     /// nibbles' sums in <paramref name="h"/>.
     /// </summary>
@@ -210,33 +262,31 @@ internal static unsafe class LinearIntAvx512
     {
         if (TG.PerSuperBlock == 4)
         {
-            b = Transpose4(Dot(l0, xl), Dot(l1, xl), Dot(l2, xl), Dot(l3, xl));
-            h = Transpose4(Dot(u0, xh), Dot(u1, xh), Dot(u2, xh), Dot(u3, xh));
+            b = Reduce4(Avx512BW.MultiplyAddAdjacent(l0, xl), Avx512BW.MultiplyAddAdjacent(l1, xl), Avx512BW.MultiplyAddAdjacent(l2, xl), Avx512BW.MultiplyAddAdjacent(l3, xl));
+            h = Reduce4(Avx512BW.MultiplyAddAdjacent(u0, xh), Avx512BW.MultiplyAddAdjacent(u1, xh), Avx512BW.MultiplyAddAdjacent(u2, xh), Avx512BW.MultiplyAddAdjacent(u3, xh));
         }
         else
         {
-            b = Transpose4(Dot(l0, xl, u0, xh), Dot(l1, xl, u1, xh), Dot(l2, xl, u2, xh), Dot(l3, xl, u3, xh));
+            b = Reduce4(Avx512BW.MultiplyAddAdjacent(l0, xl) + Avx512BW.MultiplyAddAdjacent(u0, xh), Avx512BW.MultiplyAddAdjacent(l1, xl) + Avx512BW.MultiplyAddAdjacent(u1, xh),
+                        Avx512BW.MultiplyAddAdjacent(l2, xl) + Avx512BW.MultiplyAddAdjacent(u2, xh), Avx512BW.MultiplyAddAdjacent(l3, xl) + Avx512BW.MultiplyAddAdjacent(u3, xh));
             h = default;
         }
     }
 
-    /// <summary>Σ over each 4 adjacent bytes of u·a (vpmaddubsw, vpmaddwd).</summary>
+    /// <summary>
+    /// In each 128-bit lane: [Σ v0, Σ v1, Σ v2, Σ v3] of that lane's eight int16, as int32. Two transposing add levels run
+    /// on int16 (unpack 32, unpack 64: each output int16 then sums four inputs, at most 4 · 7620 = 30480 &lt; 2¹⁵, so
+    /// exact), and the last pair is summed and widened by one vpmaddwd: 10 instructions for four vectors, against 13
+    /// when every vector is widened first.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Dot(Vector512<byte> u, Vector512<sbyte> a)
-        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), Vector512.Create((short)1));
-
-    /// <summary>Low and high nibbles together: the two int16 pair sums add to at most 4·15·127, within int16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Dot(Vector512<byte> ul, Vector512<sbyte> al, Vector512<byte> uh, Vector512<sbyte> ah)
-        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ul, al) + Avx512BW.MultiplyAddAdjacent(uh, ah), Vector512.Create((short)1));
-
-    /// <summary>In each 128-bit lane: [Σ v0, Σ v1, Σ v2, Σ v3] of that lane's four ints (unpack 32, then unpack 64).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Transpose4(Vector512<int> v0, Vector512<int> v1, Vector512<int> v2, Vector512<int> v3)
+    private static Vector512<int> Reduce4(Vector512<short> v0, Vector512<short> v1, Vector512<short> v2, Vector512<short> v3)
     {
-        var a0 = Avx512F.UnpackLow(v0, v1) + Avx512F.UnpackHigh(v0, v1); // [v0.0+2, v1.0+2, v0.1+3, v1.1+3]
-        var a1 = Avx512F.UnpackLow(v2, v3) + Avx512F.UnpackHigh(v2, v3);
-        return Avx512F.UnpackLow(a0.AsInt64(), a1.AsInt64()).AsInt32() + Avx512F.UnpackHigh(a0.AsInt64(), a1.AsInt64()).AsInt32();
+        // [v0.01+45, v0.23+67... ] as int16 words: unpack on 32-bit units keeps each vector's word pairs together.
+        var a0 = (Avx512F.UnpackLow(v0.AsInt32(), v1.AsInt32()).AsInt16() + Avx512F.UnpackHigh(v0.AsInt32(), v1.AsInt32()).AsInt16()).AsInt64();
+        var a1 = (Avx512F.UnpackLow(v2.AsInt32(), v3.AsInt32()).AsInt16() + Avx512F.UnpackHigh(v2.AsInt32(), v3.AsInt32()).AsInt16()).AsInt64();
+        var r = Avx512F.UnpackLow(a0, a1).AsInt16() + Avx512F.UnpackHigh(a0, a1).AsInt16();
+        return Avx512BW.MultiplyAddAdjacent(r, Vector512.Create((short)1));
     }
 
     /// <summary>[x.L0 + x.L1, x.L2 + x.L3, y.L0 + y.L1, y.L2 + y.L3] in 128-bit lanes.</summary>

@@ -120,23 +120,7 @@ internal static unsafe class LinearIntKernel
             int fours = rows / 4, twos = (rows % 4) / 2, ones = rows % 2, chunkCount = fours + twos + ones;
             if (_corrections.Length < chunkCount * gc * 16) _corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
             if (_rowScales.Length < chunkCount * 16) _rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
-            var corrections = _corrections; var rowScales = _rowScales;
-            for (int ci = 0; ci < chunkCount; ci++)
-            {
-                var (m0, tr) = Chunk(ci, fours, twos);
-                int channels = LinearIntAvx512.Pairs / tr;
-                for (int p = 0; p < LinearIntAvx512.Pairs; p++)
-                {
-                    int m = m0 + p / channels;
-                    rowScales[ci * 16 + p] = q.Scales[m];
-                    for (int g = 0; g < gc; g++)
-                    {
-                        int sum = 0;
-                        for (int c = g * groupChunks, end = Math.Min(chunksPerRow, c + groupChunks); c < end; c++) sum += q.ChunkSums[m * chunksPerRow + c];
-                        corrections[(ci * gc + g) * 16 + p] = Int4Matrix.NibbleOffset * sum;
-                    }
-                }
-            }
+            LinearIntAvx512.Prepare(q, fours, twos, ones, gc, groupChunks, chunksPerRow, _corrections, _rowScales);
             _q = q; _matrix = matrix; _y = y;
             _fours = fours; _twos = twos; _chunkCount = chunkCount;
         }
@@ -144,11 +128,11 @@ internal static unsafe class LinearIntKernel
         protected override void Run(int start, int end)
         {
             var q = _q!; var matrix = _matrix!; var w = matrix.Int4!; float[] y = _y!;
-            float[] scales = matrix.GroupMajorScales, rowScales = _rowScales;
+            float[] scales = matrix.BlockScales, rowScales = _rowScales;
             int[] corrections = _corrections;
             int n = w.Rows, kp = w.PaddedColumns, gc = w.GroupCount, fours = _fours, twos = _twos, chunkCount = _chunkCount;
             int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
-            var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleStride(n), xs);
+            var shape = new LinearIntAvx512.Shape(w.RowBytes, (kp + 127) / 128, kp % 128 != 0, gc, CpuMatrix.ScaleBlock, xs);
             int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
             float* result = stackalloc float[LinearIntAvx512.Pairs];
             fixed (byte* wd = w.Data)
@@ -168,7 +152,7 @@ internal static unsafe class LinearIntKernel
                             sbyte* xr = xp + (long)m0 * xs;
                             int* cr = cp + (long)ci * gc * 16;
                             float* sr = rs + ci * 16;
-                            float* sc = sp + jc;
+                            float* sc = sp + (long)(jc / CpuMatrix.ScaleBlock) * gc * CpuMatrix.ScaleBlock + jc % CpuMatrix.ScaleBlock;
                             switch ((tr, kind))
                             {
                                 case (1, 0): LinearIntAvx512.Tile<OneRow, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
