@@ -57,6 +57,15 @@ internal sealed class ForwardScratch : IDisposable
     /// <summary>Per-token quantized activations for the draft modes.</summary>
     public QuantizedActivationBuffer Quantized { get; }
 
+    private KvSlice[] _kvSlices = [];
+
+    /// <summary>A reused array of <paramref name="count"/> KV slices for one forward (no allocation per token once it has grown).</summary>
+    public Span<KvSlice> KvSlices(int count)
+    {
+        if (_kvSlices.Length < count) _kvSlices = new KvSlice[count];
+        return _kvSlices.AsSpan(0, count);
+    }
+
     public void Dispose()
     {
         // Also called from a failed constructor, so some buffers may be missing.

@@ -19,7 +19,7 @@ internal static class Transformer
         var c = model.Config;
         var b = model.Backend;
         int m = tokens.Length, d = c.Dim, h = c.HiddenDim;
-        var kv = new KvSlice[slices.Length]; // each sequence's rows and caches, at the current layer
+        var kv = s.KvSlices(slices.Length); // each sequence's rows and caches, at the current layer
 
         var kind = KindOf(mode);
         var q = mode is ExecutionMode.W4A4 or ExecutionMode.W4A8 ? s.Quantized : null;

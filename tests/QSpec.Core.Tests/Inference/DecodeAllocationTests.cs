@@ -11,12 +11,12 @@ namespace QSpec.Core.Tests.Inference;
 /// token in ~0.1 ms) per-token allocations are a fixed cost and GC pauses between tokens. One thread, so every op runs
 /// on the calling thread, which is the one GC.GetAllocatedBytesForCurrentThread counts.
 /// </summary>
-/// <remarks>W4A16 is not covered yet: its driver still builds a closure per call.</remarks>
 public class DecodeAllocationTests
 {
     [Theory]
     [InlineData(ExecutionMode.Fp32, KvPrecision.Float32)]
     [InlineData(ExecutionMode.Fp32, KvPrecision.Float16)]
+    [InlineData(ExecutionMode.W4A16, KvPrecision.Float32)]
     [InlineData(ExecutionMode.W4A8, KvPrecision.Float32)]
     [InlineData(ExecutionMode.W4A4, KvPrecision.Float32)]
     public void WarmDecodeStep_AllocatesNothing(ExecutionMode mode, KvPrecision kv)

@@ -20,45 +20,78 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y)
     {
         int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
-        if (paths.Float == CpuKernelPath.Scalar)
-        {
-            pool.For(n, Threads(rows, n, k), 1, (start, end) =>
-            {
-                float[] buf = ArrayPool<float>.Shared.Rent(k);
-                for (int j = start; j < end; j++)
-                {
-                    LinearFloatScalar.DequantizeRow(w, j, buf);
-                    LinearFloatScalar.Rows(x, rows, k, buf, y, j, n);
-                }
-                ArrayPool<float>.Shared.Return(buf);
-            });
-            return;
-        }
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
             // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
-            var (xn, xnoff, xs) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
-            pool.For(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, (start, end) =>
-            {
-                float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Nibble.AccumulatorCount(rows) * 16 + 16);
-                fixed (byte* wd = w.Data)
-                fixed (float* sc = w.Scales, x0 = xn, yp = y, ap = scratch)
-                    LinearW4A16Nibble.Run(wd, sc, w.RowBytes, w.GroupCount, groups, n, start, end, rows, x0 + xnoff, xs, yp, Align(ap));
-                ArrayPool<float>.Shared.Return(scratch);
-            });
+            var job = ChannelJob.For<NibbleJob>();
+            (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
+            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
+            pool.Run(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, job);
             return;
         }
-        var (xp, xoff) = Pad(x, rows, k, kp);
-        // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
-        bool buffered = rows > 2;
-        pool.For(n, Threads(rows, n, k), 1, (start, end) =>
+        var narrow = ChannelJob.For<W4A16Job>();
+        narrow.Path = paths.Float; narrow.W = w; narrow.Groups = groups; narrow.Y = y; narrow.Rows = rows;
+        if (paths.Float == CpuKernelPath.Scalar) { narrow.X = x; narrow.XOffset = 0; }
+        else (narrow.X, narrow.XOffset) = Pad(x, rows, k, kp);
+        pool.Run(n, Threads(rows, n, k), 1, narrow);
+    }
+
+    /// <summary>The AVX-512 W4A16 linear (<see cref="LinearW4A16Nibble"/>) over a channel range: a reused job, so a call allocates nothing.</summary>
+    private sealed class NibbleJob : ChannelJob
+    {
+        public Int4Matrix? W;
+        public GroupIndex Groups;
+        public float[]? X, Y;
+        public int XOffset, XStride, Rows;
+
+        public override void Release() { W = null; X = Y = null; }
+
+        protected override void Run(int start, int end)
         {
-            float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
+            var w = W!;
+            float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Nibble.AccumulatorCount(Rows) * 16 + 16);
             fixed (byte* wd = w.Data)
-            fixed (float* sc = w.Scales, x0 = xp, yp = y, bp = buf)
+            fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
+                LinearW4A16Nibble.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, XStride, yp, Align(ap));
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>The scalar and AVX2 W4A16 linear over a channel range (X as is for scalar, padded for AVX2).</summary>
+    private sealed class W4A16Job : ChannelJob
+    {
+        public CpuKernelPath Path;
+        public Int4Matrix? W;
+        public GroupIndex Groups;
+        public float[]? X, Y;
+        public int XOffset, Rows;
+
+        public override void Release() { W = null; X = Y = null; }
+
+        protected override void Run(int start, int end)
+        {
+            var w = W!; float[] x = X!, y = Y!;
+            int rows = Rows, n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
+            if (Path == CpuKernelPath.Scalar)
             {
-                float* xq = x0 + xoff;
+                float[] dq = ArrayPool<float>.Shared.Rent(k);
+                for (int j = start; j < end; j++)
+                {
+                    LinearFloatScalar.DequantizeRow(w, j, dq);
+                    LinearFloatScalar.Rows(x, rows, k, dq, y, j, n);
+                }
+                ArrayPool<float>.Shared.Return(dq);
+                return;
+            }
+            // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
+            bool buffered = rows > 2;
+            float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
+            var groups = Groups;
+            fixed (byte* wd = w.Data)
+            fixed (float* sc = w.Scales, x0 = x, yp = y, bp = buf)
+            {
+                float* xq = x0 + XOffset;
                 float* row = bp == null ? null : (float*)Align(bp);
                 for (int j = start; j < end; j++)
                 {
@@ -70,7 +103,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
                 }
             }
             if (buf != null) ArrayPool<float>.Shared.Return(buf);
-        });
+        }
     }
 
     /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K] (<see cref="CpuMatrix.Dense"/>).</summary>
