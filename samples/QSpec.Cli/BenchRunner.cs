@@ -10,6 +10,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
 {
     private const int ContextPosition = 32; // decode timings are taken with this many positions already cached
     private const int MaxVerifyDraft = 7;
+    private const double MinDecodeSeconds = 0.3; // a decode measurement repeats its generation pair until this long
 
     public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, Tokenization.LlamaTextTokenizer tokenizer, int count)
     {
@@ -21,23 +22,69 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
 
     public BenchReport Run(IReadOnlyList<IReadOnlyList<int>> prompts)
     {
-        var report = new BenchReport(modelName, model.Backend.Name, settings.Batch, settings.SyntheticAcceptance);
+        var report = new BenchReport(modelName, model.Backend.Name, settings.Batch, settings.SyntheticAcceptance, settings.Runs);
         MeasureForwards(report);
         if (settings.ForwardOnly) return report;
+        // Warm-up (JIT tiers, caches, the QSpec controller's bootstrap): short runs for at least half a second per mode,
+        // so small models are not timed in tier-0 code.
         foreach (var mode in settings.Modes)
         {
-            // Warm-up (JIT tiers, caches): short runs for at least half a second, so small models are not timed in tier-0 code.
             var warm = Stopwatch.StartNew();
-            do Generate(mode, prompts, Math.Min(8, settings.MaxTokens));
+            do Generate(mode, prompts, Math.Min(8, settings.MaxTokens), measureMemory: false);
             while (warm.Elapsed.TotalSeconds < 0.5);
-            var sw = Stopwatch.StartNew();
-            var (tokens, stats) = Generate(mode, prompts, settings.MaxTokens);
-            double seconds = sw.Elapsed.TotalSeconds;
-            report.Rows.Add(new BenchRow(mode, settings.Batch, tokens, seconds, tokens / seconds,
-                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes / (1024.0 * 1024.0)) { AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [] });
         }
-        report.ComputeSpeedups();
+        // Rounds interleave the modes, so load that comes and goes on a shared machine hits every mode alike.
+        var runs = settings.Modes.ToDictionary(m => m, _ => new List<DecodeRun>());
+        for (int round = 0; round < settings.Runs; round++)
+            foreach (var mode in settings.Modes)
+                runs[mode].Add(MeasureDecode(mode, prompts, measureMemory: round == settings.Runs - 1));
+        foreach (var mode in settings.Modes)
+        {
+            var ordered = runs[mode].OrderBy(r => r.TokensPerSecond).ToArray();
+            var median = ordered[ordered.Length / 2];
+            var stats = runs[mode][^1].Stats;
+            report.Rows.Add(new BenchRow(mode, settings.Batch, median.Tokens, median.Seconds, median.TokensPerSecond,
+                stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes.GetValueOrDefault(mode) / (1024.0 * 1024.0))
+            {
+                AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [],
+                MinTokensPerSecond = ordered[0].TokensPerSecond, MaxTokensPerSecond = ordered[^1].TokensPerSecond,
+            });
+        }
+        report.ControllerSummary = _controller;
+        report.ComputeSpeedups(runs.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<double>)kv.Value.Select(r => r.TokensPerSecond).ToArray()));
         return report;
+    }
+
+    /// <summary>One decode measurement: tokens decoded (summed over sequences), their seconds, and the last long run's statistics.</summary>
+    private sealed record DecodeRun(long Tokens, double Seconds, SpeculativeStatistics? Stats)
+    {
+        public double TokensPerSecond => Tokens / Seconds;
+    }
+
+    /// <summary>
+    /// Decode throughput, what llama-bench's tg measures: a run to --max-tokens tokens minus a run to 1 token. The short
+    /// run pays what is not decoding (cache allocation, the prompt prefill, the first token, which comes out of the
+    /// prefill's logits), so the difference is the time of the remaining N - 1 tokens per sequence (for QSpec: the
+    /// draft/verify steps that emit them, acceptance and bookkeeping included). A full collection runs before each
+    /// timed run, outside the timing, so every run starts from the same heap and no run pays for another's garbage.
+    /// </summary>
+    private DecodeRun MeasureDecode(string mode, IReadOnlyList<IReadOnlyList<int>> prompts, bool measureMemory)
+    {
+        // Small models decode N tokens in milliseconds: repeat the pair until the decoded part is long enough to time.
+        long tokens = 0;
+        double seconds = 0;
+        SpeculativeStatistics? stats;
+        do
+        {
+            var first = Generate(mode, prompts, 1, measureMemory: false);
+            var full = Generate(mode, prompts, settings.MaxTokens, measureMemory);
+            tokens += full.Tokens - first.Tokens;
+            seconds += full.Seconds - first.Seconds;
+            stats = full.Stats;
+        }
+        while (seconds < MinDecodeSeconds && tokens > 0);
+        // MaxTokens = 1 (or sequences that stop at once) leaves nothing to time: report it as unmeasured, not as infinity.
+        return tokens > 0 && seconds > 0 ? new DecodeRun(tokens, seconds, stats) : new DecodeRun(0, double.NaN, stats);
     }
 
     private void MeasureForwards(BenchReport report)
@@ -73,13 +120,35 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         return times[times.Length / 2];
     }
 
-    private long _liveBytes;
+    private readonly Dictionary<string, long> _liveBytes = [];
+    private string? _controller;
+
+    /// <summary>The auto controller's estimates (B = 1): what its choice of mode and k rests on.</summary>
+    private static string Describe(DraftLengthController c) =>
+        "controller estimates: " + string.Join(", ", c.DraftModes.Select(m => $"{m} alpha {c.AlphaOf(m):F3} c {c.DraftCostOf(m):F2}")) +
+        "; v[k] (step beyond drafts / plain step) " + string.Join(" ", Enumerable.Range(1, c.MaxDraftLength).Select(k => c.VerifyCost(k).ToString("F2"))) +
+        $"; estimated speedup of its choice {c.EstimatedSpeedup:F2}";
 
     /// <summary>Live managed bytes (weights, caches, scratch, decoder state) while a B = 1 session is still open.</summary>
     private static long LiveBytes() => GC.GetTotalMemory(forceFullCollection: true);
 
-    private (long Tokens, SpeculativeStatistics? Stats) Generate(string mode, IReadOnlyList<IReadOnlyList<int>> prompts, int maxTokens)
+    private static void Collect()
     {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    /// <summary>
+    /// Generates up to <paramref name="maxTokens"/> tokens per prompt; the seconds cover the whole generation (caches,
+    /// prefill, decoding) and nothing else: the collection before and the live-memory probe after are outside them.
+    /// </summary>
+    private (long Tokens, double Seconds, SpeculativeStatistics? Stats) Generate(string mode, IReadOnlyList<IReadOnlyList<int>> prompts, int maxTokens,
+                                                                                bool measureMemory)
+    {
+        Collect();
+        long start = Stopwatch.GetTimestamp();
+        double Stop() { model.Backend.Synchronize(); return Stopwatch.GetElapsedTime(start).TotalSeconds; }
         if (mode == "qspec")
         {
             var options = DraftOptions.Create(settings.DraftLength, settings.DraftBits, maxTokens, SamplingOptions.Greedy);
@@ -89,22 +158,25 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
                 using var session = model.CreateSession();
                 var decoder = new SpeculativeDecoder(session, options);
                 long n = (rate is double p ? SyntheticAcceptance.Generate(decoder, prompts[0], p) : decoder.Generate(prompts[0])).LongCount();
-                _liveBytes = LiveBytes();
-                return (n, decoder.Statistics);
+                double seconds = Stop();
+                if (decoder.Controller is { } dc) _controller = Describe(dc);
+                if (measureMemory) _liveBytes[mode] = LiveBytes();
+                return (n, seconds, decoder.Statistics);
             }
-            _liveBytes = 0; // batched caches are freed inside the call: not measured
+            // Batched caches are freed inside the call: live memory is not measured.
             var result = rate is double q ? SyntheticAcceptance.GenerateBatch(model, prompts, options, q) : BatchGenerator.Generate(model, prompts, options);
-            return (result.Tokens.Sum(t => (long)t.Count), result.Statistics);
+            return (result.Tokens.Sum(t => (long)t.Count), Stop(), result.Statistics);
         }
         var gen = new GenerationOptions { MaxTokens = maxTokens, Mode = ModelLoading.ParseMode(mode) };
         if (prompts.Count == 1)
         {
             using var session = model.CreateSession();
             long n = new Generator(session).Generate(prompts[0], gen).LongCount();
-            _liveBytes = LiveBytes();
-            return (n, null);
+            double seconds = Stop();
+            if (measureMemory) _liveBytes[mode] = LiveBytes();
+            return (n, seconds, null);
         }
-        _liveBytes = 0;
-        return (BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(t => (long)t.Count), null);
+        long tokens = BatchGenerator.Generate(model, prompts, gen).Tokens.Sum(t => (long)t.Count);
+        return (tokens, Stop(), null);
     }
 }
