@@ -7,7 +7,7 @@ internal sealed record BenchRow(string Mode, int Batch, long Tokens, double Seco
     /// <summary>QSpec only: acceptance rate at each draft position (for --plot).</summary>
     public IReadOnlyList<double> AcceptanceByPosition { get; init; } = [];
 
-    /// <summary>Slowest and fastest of the runs (the row's tokens/s is their median).</summary>
+    /// <summary>Slowest and fastest of the rounds (the row's tokens/s is their median).</summary>
     public double MinTokensPerSecond { get; init; } = double.NaN;
     public double MaxTokensPerSecond { get; init; } = double.NaN;
 
@@ -52,7 +52,7 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
         ["backend"] = backend,
         ["batch"] = batch,
         ["runs"] = runs,
-        ["measured"] = "decode tokens/s: (tokens(N) - tokens(1)) / (t(N) - t(1)), median of the runs; prefill, first token, cache allocation and forced GCs excluded",
+        ["measured"] = "decode tokens/s: (tokens(N) - tokens(1)) / (t(N) - t(1)), median of the rounds (modes interleaved); prefill, first token, cache allocation and forced GCs excluded",
         ["synthetic_acceptance"] = syntheticAcceptance,
         ["c"] = C,
         ["c_w4a8"] = C8,
@@ -102,9 +102,10 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
     [
         "  tok/s    = DECODE tokens/s, as llama-bench tg: (tokens(N) - tokens(1)) / (t(N) - t(1)) over all sequences, t(n) the",
         "             wall time of a generation to n tokens per sequence, so cache allocation, the prompt prefill and the first",
-        $"             token are excluded (a forced GC runs before each timed run, outside it). Median of {runs} run(s), modes",
-        "             interleaved run by run; min-max = slowest and fastest run; tokens/seconds = the median run's decoded part.",
-        "  speedup  = median over the runs of tok/s / W4A16 tok/s in the same round.",
+        $"             token are excluded (a forced GC runs before each timed run, outside it). Median of {runs} round(s); a round",
+        "             interleaves the modes generation by generation (repeating them to >= 0.3 s per mode on small models);",
+        "             min-max = slowest and fastest round; tokens/seconds = the median round's decoded part.",
+        "  speedup  = median over the rounds of tok/s / W4A16 tok/s in the same round.",
         "  live MB  = live managed memory (weights + KV cache + scratch + decoder state) at the end of a B = 1 run.",
     ];
 

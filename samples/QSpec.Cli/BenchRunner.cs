@@ -10,7 +10,7 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
 {
     private const int ContextPosition = 32; // decode timings are taken with this many positions already cached
     private const int MaxVerifyDraft = 7;
-    private const double MinDecodeSeconds = 0.3; // a decode measurement repeats its generation pair until this long
+    private const double MinDecodeSeconds = 0.3; // per mode and round: generation pairs repeat until this long
 
     public static IReadOnlyList<IReadOnlyList<int>> LoadPrompts(string? file, Tokenization.LlamaTextTokenizer tokenizer, int count)
     {
@@ -33,11 +33,26 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
             do Generate(mode, prompts, Math.Min(8, settings.MaxTokens), measureMemory: false);
             while (warm.Elapsed.TotalSeconds < 0.5);
         }
-        // Rounds interleave the modes, so load that comes and goes on a shared machine hits every mode alike.
+        // Rounds interleave the modes generation by generation, so load that comes and goes on a shared machine hits
+        // every mode alike; a small model repeats its generations within the round until each mode has been timed for
+        // MinDecodeSeconds.
         var runs = settings.Modes.ToDictionary(m => m, _ => new List<DecodeRun>());
         for (int round = 0; round < settings.Runs; round++)
-            foreach (var mode in settings.Modes)
-                runs[mode].Add(MeasureDecode(mode, prompts, measureMemory: round == settings.Runs - 1));
+        {
+            var acc = settings.Modes.ToDictionary(m => m, _ => new DecodeRun(0, 0, null));
+            bool first = true;
+            do
+            {
+                foreach (var mode in settings.Modes)
+                {
+                    var pair = MeasureDecode(mode, prompts, measureMemory: first && round == settings.Runs - 1);
+                    acc[mode] = new DecodeRun(acc[mode].Tokens + pair.Tokens, acc[mode].Seconds + pair.Seconds, pair.Stats);
+                }
+                first = false;
+            }
+            while (acc.Values.Any(r => r.Seconds < MinDecodeSeconds && r.Tokens > 0));
+            foreach (var mode in settings.Modes) runs[mode].Add(acc[mode].Tokens > 0 ? acc[mode] : acc[mode] with { Seconds = double.NaN });
+        }
         foreach (var mode in settings.Modes)
         {
             var ordered = runs[mode].OrderBy(r => r.TokensPerSecond).ToArray();
@@ -70,21 +85,11 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
     /// </summary>
     private DecodeRun MeasureDecode(string mode, IReadOnlyList<IReadOnlyList<int>> prompts, bool measureMemory)
     {
-        // Small models decode N tokens in milliseconds: repeat the pair until the decoded part is long enough to time.
-        long tokens = 0;
-        double seconds = 0;
-        SpeculativeStatistics? stats;
-        do
-        {
-            var first = Generate(mode, prompts, 1, measureMemory: false);
-            var full = Generate(mode, prompts, settings.MaxTokens, measureMemory);
-            tokens += full.Tokens - first.Tokens;
-            seconds += full.Seconds - first.Seconds;
-            stats = full.Stats;
-        }
-        while (seconds < MinDecodeSeconds && tokens > 0);
-        // MaxTokens = 1 (or sequences that stop at once) leaves nothing to time: report it as unmeasured, not as infinity.
-        return tokens > 0 && seconds > 0 ? new DecodeRun(tokens, seconds, stats) : new DecodeRun(0, double.NaN, stats);
+        var first = Generate(mode, prompts, 1, measureMemory: false);
+        var full = Generate(mode, prompts, settings.MaxTokens, measureMemory);
+        // Sequences that stop at once leave nothing to time: counted as no tokens (the row then reads NaN, not infinity).
+        long tokens = Math.Max(0, full.Tokens - first.Tokens);
+        return new DecodeRun(tokens, tokens > 0 ? Math.Max(full.Seconds - first.Seconds, 1e-9) : 0, full.Stats);
     }
 
     private void MeasureForwards(BenchReport report)

@@ -21,16 +21,18 @@ internal sealed class CostWindow
     /// <summary>Samples recorded so far (at most <see cref="Capacity"/> are kept).</summary>
     public int Count => _count;
 
-    /// <summary>Adds one timing in seconds; non-finite or negative timings are ignored.</summary>
-    public void Add(double seconds)
+    /// <summary>Adds one timing in seconds (non-finite or negative timings are ignored); true when the estimate changed.</summary>
+    public bool Add(double seconds)
     {
-        if (!double.IsFinite(seconds) || seconds < 0) return;
+        if (!double.IsFinite(seconds) || seconds < 0) return false;
         _samples[_next] = seconds;
         _next = (_next + 1) % Capacity;
         if (_count < Capacity) _count++;
         double min = double.PositiveInfinity;
         for (int i = 0; i < _count; i++) min = Math.Min(min, _samples[i]);
+        bool changed = min != _estimate;
         _estimate = min;
+        return changed;
     }
 
     /// <summary>The minimum of the kept samples; NaN before any.</summary>

@@ -52,6 +52,14 @@ public sealed class DraftLengthController
     private double _credit;                    // seconds of exploration earned and not yet spent
     private int _explored;                     // round robin over the exploration candidates
     private int _sincePlain;                   // steps since the latest plain step
+    private readonly double[] _restNow;        // the rest time per k, interpolated where unmeasured (updated by Record)
+    private readonly int[] _bestK;             // per mode, its best k on the estimates (Model)
+    private DraftChoice _bestDraft;            // the best drafting choice on the estimates (Model)
+    private double _bestDraftRate;             // its expected tokens per second
+    private bool _stale = true;                // an estimate changed since Model ran
+    private DraftChoice? _candidateFor;        // the best choice the exploration candidate below was picked for
+    private DraftChoice? _candidate;           // the next exploration candidate and its scheduled loss in seconds
+    private double _candidateLoss;
 
     /// <summary>Creates a controller for k in 0..<paramref name="maxDraftLength"/> and the W4A4 draft (the paper's).</summary>
     public DraftLengthController(int maxDraftLength) : this(maxDraftLength, [ExecutionMode.W4A4]) { }
@@ -77,6 +85,8 @@ public sealed class DraftLengthController
         _successes = new double[_modes.Length];
         _trials = new double[_modes.Length];
         _current = new DraftChoice(_modes[0], fixedLength ?? 0);
+        _restNow = Enumerable.Repeat(double.NaN, maxDraftLength + 1).ToArray();
+        _bestK = new int[_modes.Length];
     }
 
     /// <summary>Largest k considered.</summary>
@@ -89,11 +99,9 @@ public sealed class DraftLengthController
     public double Alpha => AlphaOf(_modes[0]);
 
     /// <summary>Running per-token acceptance estimate of <paramref name="mode"/> (decayed counts with a weak prior of 0.5).</summary>
-    public double AlphaOf(ExecutionMode mode)
-    {
-        int i = IndexOf(mode);
-        return (_successes[i] + PriorAlpha * PriorWeight) / (_trials[i] + PriorWeight);
-    }
+    public double AlphaOf(ExecutionMode mode) => AlphaAt(IndexOf(mode));
+
+    private double AlphaAt(int i) => (_successes[i] + PriorAlpha * PriorWeight) / (_trials[i] + PriorWeight);
 
     /// <summary>c of the first draft mode: its forward time relative to a plain W4A16 step (NaN until both are measured).</summary>
     public double DraftCost => DraftCostOf(_modes[0]);
@@ -105,7 +113,7 @@ public sealed class DraftLengthController
     public double VerifyCost(int k) => RestTime(k) / RestTime(0);
 
     /// <summary>Estimated speedup of the current choice over plain W4A16 steps (1 while plain; NaN until measured).</summary>
-    public double EstimatedSpeedup => _current.K == 0 ? 1 : Rate(IndexOf(_current.Mode), _current.K) * RestTime(0);
+    public double EstimatedSpeedup => _current.K == 0 ? 1 : Expected(_current) / StepTime(_current) * RestTime(0);
 
     /// <summary>
     /// Records a step: <paramref name="choice"/> drafted (per sequence), <paramref name="successes"/> drafts accepted and
@@ -123,8 +131,13 @@ public sealed class DraftLengthController
             _draft[i].Add(draftSecondsPerForward);
             _successes[i] = _successes[i] * Decay + successes;
             _trials[i] = _trials[i] * Decay + trials;
+            _stale = true;
         }
-        if (choice.K <= MaxDraftLength) _rest[choice.K].Add(verifySeconds);
+        if (choice.K <= MaxDraftLength && _rest[choice.K].Add(verifySeconds))
+        {
+            for (int k = 0; k < _restNow.Length; k++) _restNow[k] = Interpolated(k);
+            _stale = true;
+        }
         _sincePlain = choice.K == 0 ? 0 : _sincePlain + 1;
         // Credit is earned on the step's estimated (undisturbed) time, not its measured one: a loaded machine's stalls
         // must not buy more exploration. Capped above the largest scheduled loss, so a long quiet stretch does not buy
@@ -142,22 +155,15 @@ public sealed class DraftLengthController
         for (int i = 0; i < _modes.Length; i++)
             if (_draft[i].Count == 0 && bootstrapK > 0) return new(_modes[i], bootstrapK);
 
-        // The best (mode, k) on the estimates, with hysteresis against plain steps.
+        // The best (mode, k) on the estimates, with hysteresis against plain steps. Recomputed only when an estimate
+        // changed (a draft step, a new fastest time): on a small model a step takes ~50 µs, and in the steady state of
+        // plain steps nothing changes.
+        bool stale = _stale;
+        if (stale) Model();
         var best = new DraftChoice(_modes[0], _fixedLength ?? 0);
-        double bestRate = _fixedLength is null or 0 ? 1.0 / RestTime(0) : 0;
-        var bestK = new int[_modes.Length];
-        var bestDraft = best;
-        double bestDraftRate = 0;
-        for (int i = 0; i < _modes.Length; i++)
-        {
-            double modeRate = 0;
-            for (int k = Math.Max(1, _fixedLength ?? 1); k <= (_fixedLength ?? MaxDraftLength); k++)
-            {
-                double rate = Rate(i, k);
-                if (rate > modeRate) { modeRate = rate; bestK[i] = k; }
-                if (rate > bestDraftRate) { bestDraftRate = rate; bestDraft = new(_modes[i], k); }
-            }
-        }
+        double bestRate = _fixedLength is null or 0 ? 1.0 / _restNow[0] : 0;
+        var bestK = _bestK;
+        var (bestDraft, bestDraftRate) = (_bestDraft, _bestDraftRate);
         double margin = _fixedLength is null && _current.K == 0 ? EnterMargin : 1;
         if (bestDraftRate > margin * bestRate) { best = bestDraft; bestRate = bestDraftRate; }
         _current = best;
@@ -166,23 +172,53 @@ public sealed class DraftLengthController
         // most 1/64 of the steps, costing (1 − 1/speedup)/64 of the time.
         if (best.K > 0 && _fixedLength is null && _sincePlain >= RefreshPlainEvery) return best with { K = 0 };
 
-        // Exploration, paid from the earned credit.
-        var candidate = ExplorationCandidate(best, bestK);
-        if (candidate is DraftChoice c)
+        // Exploration, paid from the earned credit (the candidate and its loss are kept until an estimate changes).
+        if (stale || _candidateFor != best)
         {
-            double cost = StepTime(c), bestCost = StepTime(best);
-            // An estimate from fewer than three timings may be one stall: re-measuring it is scheduled at one step's loss at most.
-            int samples = c.K == 0 ? _rest[0].Count : Math.Min(_draft[IndexOf(c.Mode)].Count, _rest[c.K].Count);
-            double loss = Math.Min(cost - Expected(c) / bestRate, (samples < 3 ? 1 : MaxLossSteps) * bestCost);
-            loss = Math.Max(loss, 0.1 * bestCost); // even a candidate estimated as good as the best is not run back to back
-            if (double.IsFinite(loss) && _credit >= loss)
+            _candidateFor = best;
+            _candidate = ExplorationCandidate(best, bestK);
+            _candidateLoss = double.PositiveInfinity;
+            if (_candidate is DraftChoice c)
             {
-                _credit -= loss;
-                _explored++;
-                return c;
+                double cost = StepTime(c), bestCost = StepTime(best);
+                // An estimate from fewer than three timings may be one stall: re-measuring it is scheduled at one step's loss at most.
+                int samples = c.K == 0 ? _rest[0].Count : Math.Min(_draft[IndexOf(c.Mode)].Count, _rest[c.K].Count);
+                double loss = Math.Min(cost - Expected(c) / bestRate, (samples < 3 ? 1 : MaxLossSteps) * bestCost);
+                loss = Math.Max(loss, 0.1 * bestCost); // even a candidate estimated as good as the best is not run back to back
+                if (double.IsFinite(loss)) _candidateLoss = loss;
             }
         }
+        if (_candidate is DraftChoice explore && _credit >= _candidateLoss)
+        {
+            _credit -= _candidateLoss;
+            _explored++;
+            _candidateFor = null; // the next candidate in the round robin
+            return explore;
+        }
         return best;
+    }
+
+    /// <summary>The best drafting choice on the estimates (<see cref="_bestDraft"/>) and each mode's best k; O(modes · k), no allocation.</summary>
+    private void Model()
+    {
+        _stale = false;
+        _bestDraft = new DraftChoice(_modes[0], Math.Max(1, _fixedLength ?? 1));
+        _bestDraftRate = 0;
+        int kLo = Math.Max(1, _fixedLength ?? 1), kHi = _fixedLength ?? MaxDraftLength;
+        for (int i = 0; i < _modes.Length; i++)
+        {
+            double modeRate = 0, alpha = Math.Min(AlphaAt(i), 0.999), draft = _draft[i].Estimate;
+            _bestK[i] = 0;
+            double power = alpha; // α^(k+1), kept incrementally
+            for (int k = 1; k <= kHi; k++)
+            {
+                power *= alpha;
+                if (k < kLo) continue;
+                double rate = (1 - power) / (1 - alpha) / (k * draft + _restNow[k]);
+                if (rate > modeRate) { modeRate = rate; _bestK[i] = k; }
+                if (rate > _bestDraftRate) { _bestDraftRate = rate; _bestDraft = new(_modes[i], k); }
+            }
+        }
     }
 
     /// <summary>
@@ -191,20 +227,21 @@ public sealed class DraftLengthController
     /// </summary>
     private DraftChoice? ExplorationCandidate(DraftChoice best, int[] bestK)
     {
-        var list = new List<DraftChoice>(4);
+        Span<DraftChoice> list = stackalloc DraftChoice[2 + 2];
+        int n = 0;
         if (_fixedLength is null && best.K == 0)
-            foreach (var m in _modes) list.Add(new(m, 1));
+            foreach (var m in _modes) list[n++] = new(m, 1);
         else if (_fixedLength is not 0)
         {
             if (_fixedLength is null)
             {
-                if (best.K < MaxDraftLength) list.Add(best with { K = best.K + 1 });
-                if (best.K > 1) list.Add(best with { K = best.K - 1 });
+                if (best.K < MaxDraftLength) list[n++] = best with { K = best.K + 1 };
+                if (best.K > 1) list[n++] = best with { K = best.K - 1 };
             }
             for (int i = 0; i < _modes.Length; i++)
-                if (_modes[i] != best.Mode) list.Add(new(_modes[i], _fixedLength ?? Math.Max(1, bestK[i])));
+                if (_modes[i] != best.Mode) list[n++] = new(_modes[i], _fixedLength ?? Math.Max(1, bestK[i]));
         }
-        return list.Count == 0 ? null : list[_explored % list.Count];
+        return n == 0 ? null : list[_explored % n];
     }
 
     /// <summary>Expected tokens per sequence of a step (1 for a plain step).</summary>
@@ -215,10 +252,7 @@ public sealed class DraftLengthController
         return (1 - Math.Pow(alpha, c.K + 1)) / (1 - alpha);
     }
 
-    private double StepTime(DraftChoice c) => c.K == 0 ? RestTime(0) : c.K * _draft[IndexOf(c.Mode)].Estimate + RestTime(c.K);
-
-    /// <summary>Expected tokens per second of mode <paramref name="i"/> at <paramref name="k"/> ≥ 1.</summary>
-    private double Rate(int i, int k) => Expected(new(_modes[i], k)) / (k * _draft[i].Estimate + RestTime(k));
+    private double StepTime(DraftChoice c) => c.K == 0 ? _restNow[0] : c.K * _draft[IndexOf(c.Mode)].Estimate + _restNow[c.K];
 
     private int IndexOf(ExecutionMode mode)
     {
@@ -228,7 +262,9 @@ public sealed class DraftLengthController
 
     private double Measured(int k) => _rest[k].Estimate;
 
-    private double RestTime(int k)
+    private double RestTime(int k) => _restNow[k];
+
+    private double Interpolated(int k)
     {
         if (!double.IsNaN(Measured(k))) return Measured(k);
         // Linear interpolation/extrapolation between the nearest measured lengths (t(0) is measured first).
