@@ -16,8 +16,9 @@ public readonly record struct DraftChoice(ExecutionMode Mode, int K);
 /// everything else in a step that drafted k tokens (the verify forward, acceptance, cache truncation, bookkeeping), so
 /// the model sees the same per-step overheads the wall clock does (on a small model they rival the forwards). Each cost
 /// is the fastest of its last few samples (<see cref="CostWindow"/>): robust to stalls on a shared machine and to
-/// the JIT compiling a tile shape on its first call. A rest time not yet measured is interpolated from the measured
-/// ones.</para>
+/// the JIT compiling a tile shape on its first call. Drafting costs are kept in units of the plain-step estimate of
+/// their time (c and v), so load that comes and goes moves them together with the reference they are compared with.
+/// A rest time not yet measured is interpolated from the measured ones.</para>
 /// <para><b>Acceptance.</b> α is estimated as successes / trials, where a step that accepts a of k drafts is a successes
 /// and one more trial when a &lt; k (the first rejection): the maximum-likelihood estimate of a geometric acceptance,
 /// unbiased by the truncation at k (accepted / drafted would read 0.81 for α = 0.9, k = 3).</para>
@@ -40,19 +41,20 @@ public sealed class DraftLengthController
     private const double Decay = 0.98;         // per step, of the acceptance counts: a window of ~50 steps
     private const double MaxLossSteps = 4;     // a candidate's scheduled loss is capped at this many current steps,
                                                // so even a hopeless-looking one is re-measured every ~400 steps
-    private const int PlainSamplesFirst = 3;   // plain steps measured before modelling (one stalled sample would mislead)
+    private const int PlainSamplesFirst = 8;   // plain steps measured before modelling: the unit of every other cost
     private const int RefreshPlainEvery = 64;  // while drafting, one plain step every this many steps keeps the reference fresh
     private const double PriorAlpha = 0.5, PriorWeight = 1;
     private readonly ExecutionMode[] _modes;
     private readonly int? _fixedLength;
-    private readonly CostWindow[] _rest;       // per k: seconds of a step beyond its draft forwards
-    private readonly CostWindow[] _draft;      // per mode: seconds per draft forward
+    private readonly CostWindow[] _rest;       // k = 0: seconds of a plain step; k ≥ 1: the rest of a step, in plain steps
+    private readonly CostWindow[] _draft;      // per mode: a draft forward, in plain steps
     private readonly double[] _successes, _trials; // per mode: exponentially decayed counts
     private DraftChoice _current;              // the latest choice made on the estimates (not an exploration)
     private double _credit;                    // seconds of exploration earned and not yet spent
     private int _explored;                     // round robin over the exploration candidates
     private int _sincePlain;                   // steps since the latest plain step
-    private readonly double[] _restNow;        // the rest time per k, interpolated where unmeasured (updated by Record)
+    private readonly double[] _restNow;        // the rest time per k in seconds, interpolated where unmeasured (updated by Record)
+    private readonly double[] _draftNow;       // per mode: seconds per draft forward (updated by Record)
     private readonly int[] _bestK;             // per mode, its best k on the estimates (Model)
     private DraftChoice _bestDraft;            // the best drafting choice on the estimates (Model)
     private double _bestDraftRate;             // its expected tokens per second
@@ -86,6 +88,7 @@ public sealed class DraftLengthController
         _trials = new double[_modes.Length];
         _current = new DraftChoice(_modes[0], fixedLength ?? 0);
         _restNow = Enumerable.Repeat(double.NaN, maxDraftLength + 1).ToArray();
+        _draftNow = Enumerable.Repeat(double.NaN, _modes.Length).ToArray();
         _bestK = new int[_modes.Length];
     }
 
@@ -107,7 +110,7 @@ public sealed class DraftLengthController
     public double DraftCost => DraftCostOf(_modes[0]);
 
     /// <summary>c of <paramref name="mode"/> (NaN until measured).</summary>
-    public double DraftCostOf(ExecutionMode mode) => _draft[IndexOf(mode)].Estimate / RestTime(0);
+    public double DraftCostOf(ExecutionMode mode) => _draftNow[IndexOf(mode)] / RestTime(0);
 
     /// <summary>v(k): the rest of a step that drafted k tokens (its verify pass over k + 1 rows and the bookkeeping) relative to a plain step.</summary>
     public double VerifyCost(int k) => RestTime(k) / RestTime(0);
@@ -125,17 +128,25 @@ public sealed class DraftLengthController
     {
         ArgumentOutOfRangeException.ThrowIfNegative(successes);
         ArgumentOutOfRangeException.ThrowIfLessThan(trials, successes);
+        // Drafting steps are kept in units of the current plain-step estimate: on a small model 16 plain steps span a
+        // millisecond, so in seconds a burst of load would leave the plain estimate loaded and the rarely sampled
+        // drafting ones quiet, and drafting would look cheap exactly when nothing has changed but the load.
+        double unit = Reference;
+        bool changed = false;
         if (choice.K > 0)
         {
             int i = IndexOf(choice.Mode);
-            _draft[i].Add(draftSecondsPerForward);
+            changed |= _draft[i].Add(draftSecondsPerForward / unit);
             _successes[i] = _successes[i] * Decay + successes;
             _trials[i] = _trials[i] * Decay + trials;
             _stale = true;
         }
-        if (choice.K <= MaxDraftLength && _rest[choice.K].Add(verifySeconds))
+        if (choice.K <= MaxDraftLength) changed |= _rest[choice.K].Add(choice.K == 0 ? verifySeconds : verifySeconds / unit);
+        if (changed)
         {
-            for (int k = 0; k < _restNow.Length; k++) _restNow[k] = Interpolated(k);
+            unit = Reference;
+            for (int k = 0; k < _restNow.Length; k++) _restNow[k] = Interpolated(k) * unit;
+            for (int i = 0; i < _modes.Length; i++) _draftNow[i] = _draft[i].Estimate * unit;
             _stale = true;
         }
         _sincePlain = choice.K == 0 ? 0 : _sincePlain + 1;
@@ -150,7 +161,7 @@ public sealed class DraftLengthController
     public DraftChoice Next()
     {
         int bootstrapK = _fixedLength ?? Math.Min(3, MaxDraftLength);
-        // Bootstrap: measure plain decoding (k = 0, a few times: it is the reference) and each mode once before modelling.
+        // Bootstrap: measure plain decoding (k = 0, several times: it is the unit of every other cost) and each mode once before modelling.
         if (_rest[0].Count < PlainSamplesFirst && _fixedLength is null or 0) return new(_modes[0], 0);
         for (int i = 0; i < _modes.Length; i++)
             if (_draft[i].Count == 0 && bootstrapK > 0) return new(_modes[i], bootstrapK);
@@ -207,7 +218,7 @@ public sealed class DraftLengthController
         int kLo = Math.Max(1, _fixedLength ?? 1), kHi = _fixedLength ?? MaxDraftLength;
         for (int i = 0; i < _modes.Length; i++)
         {
-            double modeRate = 0, alpha = Math.Min(AlphaAt(i), 0.999), draft = _draft[i].Estimate;
+            double modeRate = 0, alpha = Math.Min(AlphaAt(i), 0.999), draft = _draftNow[i];
             _bestK[i] = 0;
             double power = alpha; // α^(k+1), kept incrementally
             for (int k = 1; k <= kHi; k++)
@@ -252,7 +263,7 @@ public sealed class DraftLengthController
         return (1 - Math.Pow(alpha, c.K + 1)) / (1 - alpha);
     }
 
-    private double StepTime(DraftChoice c) => c.K == 0 ? _restNow[0] : c.K * _draft[IndexOf(c.Mode)].Estimate + _restNow[c.K];
+    private double StepTime(DraftChoice c) => c.K == 0 ? _restNow[0] : c.K * _draftNow[IndexOf(c.Mode)] + _restNow[c.K];
 
     private int IndexOf(ExecutionMode mode)
     {
@@ -260,10 +271,15 @@ public sealed class DraftLengthController
         return i >= 0 ? i : throw new ArgumentOutOfRangeException(nameof(mode), mode, $"Not a candidate draft mode ({string.Join(", ", _modes)}).");
     }
 
-    private double Measured(int k) => _rest[k].Estimate;
+    /// <summary>Seconds of a plain step, the unit of the drafting costs; 1 (seconds) when plain steps are never run (a fixed k ≥ 1).</summary>
+    private double Reference => _rest[0].Count > 0 ? _rest[0].Estimate : 1;
+
+    /// <summary>The rest of a step at k in plain steps (k = 0: exactly 1 once measured); NaN when unmeasured.</summary>
+    private double Measured(int k) => k == 0 ? (_rest[0].Count > 0 ? 1 : double.NaN) : _rest[k].Estimate;
 
     private double RestTime(int k) => _restNow[k];
 
+    /// <summary>The rest of a step at k in plain steps, interpolated/extrapolated from the measured k where unmeasured.</summary>
     private double Interpolated(int k)
     {
         if (!double.IsNaN(Measured(k))) return Measured(k);
