@@ -42,7 +42,7 @@ internal sealed class BenchReport(string model, string backend, int batch, doubl
         foreach (var r in Rows)
         {
             var ratios = perRound[r.Mode].Zip(baseline, (x, b) => x / b).Where(double.IsFinite).Order().ToArray();
-            r.Speedup = ratios.Length == 0 ? null : ratios[ratios.Length / 2];
+            r.Speedup = ratios.Length == 0 ? null : ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[ratios.Length / 2 - 1] + ratios[ratios.Length / 2]) / 2;
         }
     }
 

@@ -60,9 +60,10 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         foreach (var mode in settings.Modes)
         {
             var ordered = runs[mode].OrderBy(r => r.TokensPerSecond).ToArray();
-            var median = ordered[ordered.Length / 2];
+            var median = ordered[(ordered.Length - 1) / 2]; // the lower middle for an even count: never flattering
             var stats = runs[mode][^1].Stats;
-            report.Rows.Add(new BenchRow(mode, settings.Batch, median.Tokens, median.Seconds, median.TokensPerSecond,
+            double tps = ordered.Length % 2 == 1 ? median.TokensPerSecond : (median.TokensPerSecond + ordered[ordered.Length / 2].TokensPerSecond) / 2;
+            report.Rows.Add(new BenchRow(mode, settings.Batch, median.Tokens, median.Seconds, tps,
                 stats?.AcceptanceRate, stats?.MeanAcceptedLength, _liveBytes.GetValueOrDefault(mode) / (1024.0 * 1024.0))
             {
                 AcceptanceByPosition = stats?.AcceptanceRateByPosition ?? [],

@@ -26,8 +26,8 @@ public readonly record struct DraftChoice(ExecutionMode Mode, int K);
 /// <see cref="EnterMargin"/>; once drafting, it stays while the estimate is above 1. A noisy estimate near 1 therefore
 /// does not flip the choice back and forth, and an estimate below 1 always falls back to plain W4A16 steps.</para>
 /// <para><b>Exploration</b> keeps the estimates of choices not taken current (a neighbouring k, the other draft mode,
-/// one draft token while plain steps win; while drafting, a plain step every 64 steps keeps the reference fresh). It is paid from a budget: each step earns <see cref="ExploreBudget"/> of its
-/// time, and a candidate runs when the earned credit covers its predicted loss against the current choice (the time it
+/// one draft token while plain steps win; while drafting, a plain step every 64 steps keeps the reference fresh). It is
+/// paid from a budget: each step earns <see cref="ExploreBudget"/> of its time, and a candidate runs when the earned credit covers its predicted loss against the current choice (the time it
 /// takes beyond what the current choice would need for the same expected tokens). Exploring therefore costs at most
 /// about that fraction of the time: rarely where drafting is hopeless (a large batch on a small model), often where
 /// the candidates are close.</para>
