@@ -35,6 +35,13 @@ internal sealed class CostWindow
         return changed;
     }
 
+    /// <summary>Multiplies every kept sample by <paramref name="factor"/> (a change of unit).</summary>
+    public void Scale(double factor)
+    {
+        for (int i = 0; i < _count; i++) _samples[i] *= factor;
+        _estimate *= factor;
+    }
+
     /// <summary>The minimum of the kept samples; NaN before any.</summary>
     public double Estimate => _estimate;
 }

@@ -59,6 +59,7 @@ public sealed class DraftLengthController
     private DraftChoice _bestDraft;            // the best drafting choice on the estimates (Model)
     private double _bestDraftRate;             // its expected tokens per second
     private bool _stale = true;                // an estimate changed since Model ran
+    private double? _bootstrapUnit;            // the plain-step unit the bootstrap's drafting steps were recorded in
     private DraftChoice? _candidateFor;        // the best choice the exploration candidate below was picked for
     private DraftChoice? _candidate;           // the next exploration candidate and its scheduled loss in seconds
     private double _candidateLoss;
@@ -133,6 +134,7 @@ public sealed class DraftLengthController
         // drafting ones quiet, and drafting would look cheap exactly when nothing has changed but the load.
         double unit = Reference;
         bool changed = false;
+        if (choice.K > 0 && _rest[0].Count < PlainSamplesFirst) _bootstrapUnit = unit;
         if (choice.K > 0)
         {
             int i = IndexOf(choice.Mode);
@@ -142,6 +144,16 @@ public sealed class DraftLengthController
             _stale = true;
         }
         if (choice.K <= MaxDraftLength) changed |= _rest[choice.K].Add(choice.K == 0 ? verifySeconds : verifySeconds / unit);
+        if (choice.K == 0 && _rest[0].Count == PlainSamplesFirst && _bootstrapUnit is double first)
+        {
+            // The bootstrap's drafting steps were recorded in units of the first plain step alone: restate them in the
+            // unit of all PlainSamplesFirst (only they are in the drafting windows yet).
+            _bootstrapUnit = null;
+            double factor = first / Reference;
+            foreach (var w in _draft) w.Scale(factor);
+            for (int k = 1; k < _rest.Length; k++) _rest[k].Scale(factor);
+            changed = true;
+        }
         if (changed)
         {
             unit = Reference;
@@ -161,10 +173,13 @@ public sealed class DraftLengthController
     public DraftChoice Next()
     {
         int bootstrapK = _fixedLength ?? Math.Min(3, MaxDraftLength);
-        // Bootstrap: measure plain decoding (k = 0, several times: it is the unit of every other cost) and each mode once before modelling.
-        if (_rest[0].Count < PlainSamplesFirst && _fixedLength is null or 0) return new(_modes[0], 0);
+        // Bootstrap: one plain step, each mode once (so even a short first generation drafts), then plain steps up to
+        // PlainSamplesFirst (the unit of every other cost: one sample may be a stall) before modelling.
+        bool plainAllowed = _fixedLength is null or 0;
+        if (_rest[0].Count == 0 && plainAllowed) return new(_modes[0], 0);
         for (int i = 0; i < _modes.Length; i++)
             if (_draft[i].Count == 0 && bootstrapK > 0) return new(_modes[i], bootstrapK);
+        if (_rest[0].Count < PlainSamplesFirst && plainAllowed) return new(_modes[0], 0);
 
         // The best (mode, k) on the estimates, with hysteresis against plain steps. Recomputed only when an estimate
         // changed (a draft step, a new fastest time): on a small model a step takes ~50 µs, and in the steady state of

@@ -32,17 +32,23 @@ public sealed class DraftLengthControllerTests
     }
 
     [Fact]
-    public void Bootstrap_MeasuresPlainDecodingFirstThenEachMode()
+    public void Bootstrap_MeasuresPlainDecodingThenEachModeThenPlainUpToTheUnit()
     {
         var c = new DraftLengthController(8, Both);
-        for (int i = 0; i < 8; i++)
+        Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 0), c.Next());
+        c.Record(new(ExecutionMode.W4A8, 0), 0, 0, 0, 2.0); // a stalled first plain step
+        Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 3), c.Next());
+        c.Record(new(ExecutionMode.W4A8, 3), 3, 3, 0.5, 1.2);
+        Assert.Equal(new DraftChoice(ExecutionMode.W4A4, 3), c.Next());
+        c.Record(new(ExecutionMode.W4A4, 3), 3, 3, 0.5, 1.2);
+        for (int i = 1; i < 8; i++)
         {
             Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 0), c.Next());
             c.Record(new(ExecutionMode.W4A8, 0), 0, 0, 0, 1.0);
         }
-        Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 3), c.Next());
-        c.Record(new(ExecutionMode.W4A8, 3), 3, 3, 0.5, 1.2);
-        Assert.Equal(new DraftChoice(ExecutionMode.W4A4, 3), c.Next());
+        // The drafting costs are restated in the unit of the plain steps' estimate (1.0 s), not the stalled first one.
+        Assert.Equal(0.5, c.DraftCostOf(ExecutionMode.W4A8), 6);
+        Assert.Equal(1.2, c.VerifyCost(3), 6);
     }
 
     [Fact]
