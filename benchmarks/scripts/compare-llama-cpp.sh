@@ -68,7 +68,7 @@ print("  one-token forward ms (G=0 | G=32 | GGUF): " + ", ".join(
 PY
 done
 for b in 4 8; do
-  qs "$OUT/synthetic-b$b.json" "${syn[@]}" --modes w4a16,w4a8,qspec --acceptance 0.99 --batch $b --max-tokens 16 --runs 2
+  qs "$OUT/synthetic-b$b.json" "${syn[@]}" --modes w4a16,w4a8,qspec --acceptance 0.99 --batch $b --max-tokens 32 --runs 3
   python3 - "$OUT/synthetic-b$b.json" $b <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); row = lambda m: next(x for x in d["rows"] if x["mode"] == m)
