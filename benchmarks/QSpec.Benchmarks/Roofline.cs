@@ -22,7 +22,8 @@ namespace QSpec.Benchmarks;
 /// </list>
 /// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or
 /// weights / dequant rate + ops / fma peak (W4A16, which dequantizes each weight once per call); "% roof" is that bound
-/// over the measured time. Times are the best of 31 batches of ~1 ms: on a shared machine the minimum is the least disturbed.
+/// over the measured time. The limits are the best of 31 batches of ~1 ms (on a shared machine the minimum is the least
+/// disturbed); kernel rows are medians of interleaved best-of rounds (see <see cref="Run(TextWriter, int, (string, int, int)[], IReadOnlyList{int}, CpuKernelPath)"/>).
 /// </remarks>
 public static unsafe class Roofline
 {
@@ -54,37 +55,87 @@ public static unsafe class Roofline
         return new Limits(stream, dot, fma, deq);
     }
 
-    /// <summary>Prints the limits and the kernel table for <paramref name="shapes"/> on a CPU backend with <paramref name="threads"/> threads.</summary>
-    public static void Run(TextWriter o, int threads, (string Name, int N, int K)[]? shapes = null, int groupSize = LinearCase.GroupSize,
+    /// <summary>Group sizes of the kernel table by default: GGUF Q4_0's 32 (the case compared with llama.cpp) and 128.</summary>
+    public static readonly int[] DefaultGroupSizes = [32, LinearCase.GroupSize];
+
+    /// <summary>Rounds per kernel row; the row reports the median of the rounds' best-of-<see cref="BatchesPerRound"/> times.</summary>
+    public const int Rounds = 5;
+    /// <summary>Timed batches (of ~1 ms) per round; the round keeps the least disturbed (fastest) one.</summary>
+    public const int BatchesPerRound = 7;
+
+    /// <summary><see cref="Run(TextWriter, int, (string, int, int)[], IReadOnlyList{int}, CpuKernelPath)"/> at one group size.</summary>
+    public static void Run(TextWriter o, int threads, (string Name, int N, int K)[]? shapes, int groupSize, CpuKernelPath path = CpuKernelPath.Auto)
+        => Run(o, threads, shapes, [groupSize], path);
+
+    /// <summary>
+    /// Prints the limits and the kernel table for <paramref name="shapes"/> at each of <paramref name="groupSizes"/>
+    /// (0 = per output channel) on a CPU backend with <paramref name="threads"/> threads.
+    /// </summary>
+    /// <remarks>
+    /// Robust to a shared machine: for one (shape, M) every (group size, mode) case is built first, then
+    /// <see cref="Rounds"/> rounds time each case in turn (best of <see cref="BatchesPerRound"/> batches, the starting
+    /// case rotating per round), so load that comes and goes hits every mode alike; a row is the median of its rounds.
+    /// </remarks>
+    public static void Run(TextWriter o, int threads, (string Name, int N, int K)[]? shapes = null, IReadOnlyList<int>? groupSizes = null,
                            CpuKernelPath path = CpuKernelPath.Auto)
     {
         shapes ??= TinyLlamaShapes;
+        groupSizes ??= DefaultGroupSizes;
+        foreach (int g in groupSizes)
+            if (g < 0) throw new ArgumentOutOfRangeException(nameof(groupSizes), g, "A group size must be 0 (per channel) or positive.");
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads, Path = path });
         var l = Measure(threads);
         o.WriteLine($"roofline, {threads} threads, {backend.Name}: stream read {l.StreamGBs:F1} GB/s; int8 dot (vpmaddubsw+vpmaddwd) {l.DotGops:F0} GOP/s; " +
                     $"fma512 {l.FmaGflops:F0} GFLOP/s; W4A16 dequant {l.DequantGweights:F1} G weights/s");
-        o.WriteLine($"weights INT4 G={groupSize} cycled over {LinearCase.ColdBytes >> 20} MiB of copies (read from memory); integer modes include activation quantization.");
-        o.WriteLine($"{"shape",-7} {"N x K",-11} {"M",2} {"mode",-5} {"us",8} {"MB",6} {"GB/s",6} {"%bw",4} {"GOP/s",6} {"%cmp",4} {"%roof",5} {"xM=1",5}");
-        using (var warm = new LinearCase(backend, 2048, 2048, 2, LinearKind.W4A16, groupSize)) Best(warm.QuantizeAndLinear);
+        o.WriteLine($"weights INT4 at G = {string.Join(", ", groupSizes.Select(g => g == 0 ? "per channel (0)" : g.ToString()))}, cycled over {LinearCase.ColdBytes >> 20} MiB " +
+                    "of copies (read from memory); integer modes include activation quantization.");
+        o.WriteLine($"us = median of {Rounds} interleaved rounds, each the best of {BatchesPerRound} ~1 ms batches; xM=1 = us / us at M = 1 (same G, mode).");
+        o.WriteLine($"{"shape",-7} {"N x K",-11} {"G",3} {"M",2} {"mode",-5} {"us",8} {"MB",6} {"GB/s",6} {"%bw",4} {"GOP/s",6} {"%cmp",4} {"%roof",5} {"xM=1",5}");
+        using (var warm = new LinearCase(backend, 2048, 2048, 2, LinearKind.W4A16, groupSizes[0])) Best(warm.QuantizeAndLinear);
+        var kinds = new[] { LinearKind.W4A16, LinearKind.W4A8, LinearKind.W4A4 };
         foreach (var (name, n, k) in shapes)
-            foreach (var kind in new[] { LinearKind.W4A16, LinearKind.W4A8, LinearKind.W4A4 })
+        {
+            var us = new Dictionary<(int G, LinearKind Kind, int M), double>();
+            var bytes = new Dictionary<(int G, LinearKind Kind), double>();
+            foreach (int m in Rows)
             {
-                double m1 = 0;
-                foreach (int m in Rows)
+                var cases = groupSizes.SelectMany(g => kinds.Select(kind => (G: g, Kind: kind, Case: new LinearCase(backend, n, k, m, kind, g)))).ToArray();
+                try
                 {
-                    using var c = new LinearCase(backend, n, k, m, kind, groupSize);
-                    double us = Best(c.QuantizeAndLinear);
-                    if (m == 1) m1 = us;
-                    double bytes = c.Matrix.SizeInBytes, ops = 2.0 * m * n * k;
-                    double memUs = bytes / l.StreamGBs / 1e3;
-                    double cmpUs = kind == LinearKind.W4A16
-                        ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3
-                        : ops / l.DotGops / 1e3;
-                    double bound = Math.Max(memUs, cmpUs);
-                    o.WriteLine($"{name,-7} {n + "x" + k,-11} {m,2} {kind.ToString().ToLowerInvariant(),-5} {us,8:F1} {bytes / 1e6,6:F2} {bytes / us / 1e3,6:F1} " +
-                                $"{100 * memUs / us,4:F0} {ops / us / 1e3,6:F1} {100 * cmpUs / us,4:F0} {100 * bound / us,5:F0} {us / m1,5:F2}");
+                    var rounds = cases.Select(_ => new double[Rounds]).ToArray();
+                    foreach (var c in cases) c.Case.QuantizeAndLinear(); // first touch of every copy outside the timing
+                    for (int r = 0; r < Rounds; r++)
+                        for (int j = 0; j < cases.Length; j++)
+                        {
+                            int i = (j + r) % cases.Length;
+                            rounds[i][r] = Best(cases[i].Case.QuantizeAndLinear, BatchesPerRound);
+                        }
+                    for (int i = 0; i < cases.Length; i++)
+                    {
+                        Array.Sort(rounds[i]);
+                        us[(cases[i].G, cases[i].Kind, m)] = rounds[i][Rounds / 2];
+                        bytes[(cases[i].G, cases[i].Kind)] = cases[i].Case.Matrix.SizeInBytes;
+                    }
+                }
+                finally
+                {
+                    foreach (var c in cases) c.Case.Dispose();
                 }
             }
+            foreach (int g in groupSizes)
+                foreach (var kind in kinds)
+                    foreach (int m in Rows)
+                    {
+                        double t = us[(g, kind, m)], b = bytes[(g, kind)], ops = 2.0 * m * n * k;
+                        double memUs = b / l.StreamGBs / 1e3;
+                        double cmpUs = kind == LinearKind.W4A16
+                            ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3
+                            : ops / l.DotGops / 1e3;
+                        double bound = Math.Max(memUs, cmpUs);
+                        o.WriteLine($"{name,-7} {n + "x" + k,-11} {g,3} {m,2} {kind.ToString().ToLowerInvariant(),-5} {t,8:F1} {b / 1e6,6:F2} {b / t / 1e3,6:F1} " +
+                                    $"{100 * memUs / t,4:F0} {ops / t / 1e3,6:F1} {100 * cmpUs / t,4:F0} {100 * bound / t,5:F0} {t / us[(g, kind, 1)],5:F2}");
+                    }
+        }
     }
 
     /// <summary>Bytes of the streamed array.</summary>
@@ -117,15 +168,15 @@ public static unsafe class Roofline
         return Vector256.Sum(a + b + c + d);
     }
 
-    /// <summary>Best-of-31-batches microseconds per call.</summary>
-    public static double Best(Action action)
+    /// <summary>Microseconds per call: the best of <paramref name="batches"/> batches of ~1 ms (at least one call each).</summary>
+    public static double Best(Action action, int batches = 31)
     {
         action();
         var sw = Stopwatch.StartNew();
         int reps = 0;
         while (sw.Elapsed.TotalMilliseconds < 1 || reps < 1) { action(); reps++; }
         double best = double.MaxValue;
-        for (int s = 0; s < 31; s++)
+        for (int s = 0; s < batches; s++)
         {
             sw.Restart();
             for (int r = 0; r < reps; r++) action();

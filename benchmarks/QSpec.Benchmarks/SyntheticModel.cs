@@ -25,10 +25,17 @@ public static class SyntheticModel
         : throw new ArgumentException($"Unknown synthetic shape '{name}'; known: {string.Join(", ", Shapes.Keys)}.", nameof(name));
 
     /// <summary>
-    /// Random weights for <paramref name="config"/>: uniform INT4 nibbles, scales chosen so activations stay O(1),
-    /// Gaussian-ish embedding, unit norms.
+    /// Group size of <c>qspec bench --synthetic</c>'s weights unless told otherwise: 32, GGUF Q4_0's, so the synthetic
+    /// shape reads as many scale bytes and runs the same kernel path as llama.cpp's Q4_0 file (per-channel scales, G = 0,
+    /// read fewer bytes and skip the per-group rescaling, which flatters qspec in a comparison with llama.cpp).
     /// </summary>
-    public static LlamaWeights Create(LlamaConfig config, int groupSize = 0, int seed = 0)
+    public const int DefaultGroupSize = 32;
+
+    /// <summary>
+    /// Random weights for <paramref name="config"/>: uniform INT4 nibbles, scales chosen so activations stay O(1),
+    /// Gaussian-ish embedding, unit norms; <paramref name="groupSize"/> 0 is per output channel.
+    /// </summary>
+    public static LlamaWeights Create(LlamaConfig config, int groupSize = DefaultGroupSize, int seed = 0)
     {
         config.Validate();
         var rng = new Random(seed);

@@ -2,7 +2,8 @@
 # Reproduces the speed numbers in docs/results.md (about 4 minutes on 2 cores; with compare-llama-cpp.sh about 10):
 #   1. roofline + CPU kernel table (qspec bench --kernels),
 #   2. stories260K plain decode against llama.cpp t = 1 on the same model, A B A B,
-#   3. synthetic TinyLlama-1.1B forward costs (c, v[k]) and QSpec with auto k / auto draft at SYNTHETIC acceptance.
+#   3. synthetic TinyLlama-1.1B (G = 32 scales, as GGUF Q4_0; --group-size 0 for per channel) forward costs (c, v[k])
+#      and QSpec with auto k / auto draft at SYNTHETIC acceptance. bench tok/s are decode only (prefill excluded).
 # QUALITY=1 also redoes the quantization / perplexity / real-acceptance tables (another ~10 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

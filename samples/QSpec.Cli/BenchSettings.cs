@@ -2,7 +2,7 @@ namespace QSpec.Cli;
 
 /// <summary>What <c>qspec bench</c> measures.</summary>
 internal sealed record BenchSettings(string[] Modes, int Batch, int MaxTokens, string DraftLength, string DraftBits,
-                                     double? SyntheticAcceptance, int Repeats, bool ForwardOnly)
+                                     double? SyntheticAcceptance, int Repeats, bool ForwardOnly, int Runs = 3)
 {
     public static readonly string[] KnownModes = ["fp32", "w4a16", "w4a4", "w4a8", "qspec"];
 
@@ -14,6 +14,8 @@ internal sealed record BenchSettings(string[] Modes, int Batch, int MaxTokens, s
         if (Batch is < 1 or > 32) throw new ArgumentOutOfRangeException("--batch", Batch, "Must be in 1..32.");
         if (MaxTokens < 1) throw new ArgumentOutOfRangeException("--max-tokens", MaxTokens, "Must be positive.");
         if (Repeats < 1) throw new ArgumentOutOfRangeException("--repeats", Repeats, "Must be positive.");
+        if (Runs < 1) throw new ArgumentOutOfRangeException("--runs", Runs, "Must be positive.");
+        if (MaxTokens < 2 && !ForwardOnly) throw new ArgumentOutOfRangeException("--max-tokens", MaxTokens, "Must be at least 2: decode tokens/s times tokens 2..N (the first comes out of the prompt prefill).");
         DraftOptions.Create(DraftLength, DraftBits, MaxTokens, Generation.SamplingOptions.Greedy); // --draft-length, --draft-bits
         if (SyntheticAcceptance is double p)
         {

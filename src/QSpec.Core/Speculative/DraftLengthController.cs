@@ -8,31 +8,61 @@ public readonly record struct DraftChoice(ExecutionMode Mode, int K);
 /// <summary>
 /// Chooses the draft mode and length online from measured costs and measured acceptance. With per-token acceptance α_m
 /// of draft mode m, a step that drafts k tokens emits on average E(k) = (1 − α^(k+1)) / (1 − α) tokens and costs
-/// k·t_m + t_verify(k); the controller picks the (m, k) that maximizes E / cost. k = 0 is plain W4A16 decoding
-/// (E = 1, cost t_verify(0)), so the choice is never expected to be slower than plain decoding.
+/// k·t_m + t_rest(k); the controller picks the (m, k) that maximizes E / cost. k = 0 is a plain W4A16 step (E = 1,
+/// cost t_rest(0)), and drafting must beat it by a margin, so a choice is never expected to be slower than plain decoding.
 /// </summary>
 /// <remarks>
-/// <para><b>Estimates.</b> Costs are running averages of measured forward times; a verify length not yet measured is
-/// interpolated from the measured ones. α is estimated as successes / trials, where a step that accepts a of k drafts
-/// is a successes and one more trial when a &lt; k (the first rejection): the maximum-likelihood estimate of a
-/// geometric acceptance, unbiased by the truncation at k (accepted / drafted would read 0.81 for α = 0.9, k = 3).</para>
-/// <para><b>Exploration.</b> Each candidate mode is tried once at k = 3 before the model is used. Afterwards, while k = 0
-/// wins, one token is drafted every 16 steps; a mode that loses is still tried every 32 steps, so a change in
-/// acceptance or cost (another process on the cores) is seen.</para>
+/// <para><b>Costs</b> are whole-step timings: t_m is a draft forward of mode m (its argmax included) and t_rest(k) is
+/// everything else in a step that drafted k tokens (the verify forward, acceptance, cache truncation, bookkeeping), so
+/// the model sees the same per-step overheads the wall clock does (on a small model they rival the forwards). Each cost
+/// is the fastest of its last few samples (<see cref="CostWindow"/>): robust to stalls on a shared machine and to
+/// the JIT compiling a tile shape on its first call. Drafting costs are kept in units of the plain-step estimate of
+/// their time (c and v), so load that comes and goes moves them together with the reference they are compared with.
+/// A rest time not yet measured is interpolated from the measured ones.</para>
+/// <para><b>Acceptance.</b> α is estimated as successes / trials, where a step that accepts a of k drafts is a successes
+/// and one more trial when a &lt; k (the first rejection): the maximum-likelihood estimate of a geometric acceptance,
+/// unbiased by the truncation at k (accepted / drafted would read 0.81 for α = 0.9, k = 3).</para>
+/// <para><b>Hysteresis.</b> From plain steps, drafting is taken only when its estimated speedup is above
+/// <see cref="EnterMargin"/>; once drafting, it stays while the estimate is above 1. A noisy estimate near 1 therefore
+/// does not flip the choice back and forth, and an estimate below 1 always falls back to plain W4A16 steps.</para>
+/// <para><b>Exploration</b> keeps the estimates of choices not taken current (a neighbouring k, the other draft mode,
+/// one draft token while plain steps win; while drafting, a plain step every 64 steps keeps the reference fresh). It is
+/// paid from a budget: each step earns <see cref="ExploreBudget"/> of its time, and a candidate runs when the earned credit covers its predicted loss against the current choice (the time it
+/// takes beyond what the current choice would need for the same expected tokens). Exploring therefore costs at most
+/// about that fraction of the time: rarely where drafting is hopeless (a large batch on a small model), often where
+/// the candidates are close.</para>
 /// </remarks>
 public sealed class DraftLengthController
 {
-    private const double Smoothing = 0.2;      // weight of a new measurement in the running averages
+    /// <summary>Drafting must be estimated this much faster than plain steps to be taken from plain steps.</summary>
+    public const double EnterMargin = 1.03;
+    /// <summary>Fraction of the time that exploring choices estimated to be worse may cost.</summary>
+    public const double ExploreBudget = 0.005;
     private const double Decay = 0.98;         // per step, of the acceptance counts: a window of ~50 steps
-    private const int ExploreEvery = 16;       // at k = 0, draft one token every this many steps to keep α current
-    private const int ExploreModeEvery = 32;   // a mode that is not chosen is tried every this many steps
+    private const double MaxLossSteps = 4;     // a candidate's scheduled loss is capped at this many current steps,
+                                               // so even a hopeless-looking one is re-measured every ~400 steps
+    private const int PlainSamplesFirst = 8;   // plain steps measured before modelling: the unit of every other cost
+    private const int RefreshPlainEvery = 64;  // while drafting, one plain step every this many steps keeps the reference fresh
     private const double PriorAlpha = 0.5, PriorWeight = 1;
     private readonly ExecutionMode[] _modes;
     private readonly int? _fixedLength;
-    private readonly double[] _verify;         // seconds per verify pass of k + 1 rows; NaN when unmeasured
-    private readonly double[] _draft;          // per mode: seconds per draft forward; NaN when unmeasured
+    private readonly CostWindow[] _rest;       // k = 0: seconds of a plain step; k ≥ 1: the rest of a step, in plain steps
+    private readonly CostWindow[] _draft;      // per mode: a draft forward, in plain steps
     private readonly double[] _successes, _trials; // per mode: exponentially decayed counts
-    private int _steps, _stepsAtZero;
+    private DraftChoice _current;              // the latest choice made on the estimates (not an exploration)
+    private double _credit;                    // seconds of exploration earned and not yet spent
+    private int _explored;                     // round robin over the exploration candidates
+    private int _sincePlain;                   // steps since the latest plain step
+    private readonly double[] _restNow;        // the rest time per k in seconds, interpolated where unmeasured (updated by Record)
+    private readonly double[] _draftNow;       // per mode: seconds per draft forward (updated by Record)
+    private readonly int[] _bestK;             // per mode, its best k on the estimates (Model)
+    private DraftChoice _bestDraft;            // the best drafting choice on the estimates (Model)
+    private double _bestDraftRate;             // its expected tokens per second
+    private bool _stale = true;                // an estimate changed since Model ran
+    private double? _bootstrapUnit;            // the plain-step unit the bootstrap's drafting steps were recorded in
+    private DraftChoice? _candidateFor;        // the best choice the exploration candidate below was picked for
+    private DraftChoice? _candidate;           // the next exploration candidate and its scheduled loss in seconds
+    private double _candidateLoss;
 
     /// <summary>Creates a controller for k in 0..<paramref name="maxDraftLength"/> and the W4A4 draft (the paper's).</summary>
     public DraftLengthController(int maxDraftLength) : this(maxDraftLength, [ExecutionMode.W4A4]) { }
@@ -53,10 +83,14 @@ public sealed class DraftLengthController
         MaxDraftLength = maxDraftLength;
         _modes = draftModes.ToArray();
         _fixedLength = fixedLength;
-        _verify = Enumerable.Repeat(double.NaN, maxDraftLength + 1).ToArray();
-        _draft = Enumerable.Repeat(double.NaN, _modes.Length).ToArray();
+        _rest = Enumerable.Range(0, maxDraftLength + 1).Select(_ => new CostWindow()).ToArray();
+        _draft = _modes.Select(_ => new CostWindow()).ToArray();
         _successes = new double[_modes.Length];
         _trials = new double[_modes.Length];
+        _current = new DraftChoice(_modes[0], fixedLength ?? 0);
+        _restNow = Enumerable.Repeat(double.NaN, maxDraftLength + 1).ToArray();
+        _draftNow = Enumerable.Repeat(double.NaN, _modes.Length).ToArray();
+        _bestK = new int[_modes.Length];
     }
 
     /// <summary>Largest k considered.</summary>
@@ -69,76 +103,182 @@ public sealed class DraftLengthController
     public double Alpha => AlphaOf(_modes[0]);
 
     /// <summary>Running per-token acceptance estimate of <paramref name="mode"/> (decayed counts with a weak prior of 0.5).</summary>
-    public double AlphaOf(ExecutionMode mode)
-    {
-        int i = IndexOf(mode);
-        return (_successes[i] + PriorAlpha * PriorWeight) / (_trials[i] + PriorWeight);
-    }
+    public double AlphaOf(ExecutionMode mode) => AlphaAt(IndexOf(mode));
 
-    /// <summary>c of the first draft mode: its forward time relative to a one-token W4A16 forward (NaN until both are measured).</summary>
+    private double AlphaAt(int i) => (_successes[i] + PriorAlpha * PriorWeight) / (_trials[i] + PriorWeight);
+
+    /// <summary>c of the first draft mode: its forward time relative to a plain W4A16 step (NaN until both are measured).</summary>
     public double DraftCost => DraftCostOf(_modes[0]);
 
     /// <summary>c of <paramref name="mode"/> (NaN until measured).</summary>
-    public double DraftCostOf(ExecutionMode mode) => _draft[IndexOf(mode)] / _verify[0];
+    public double DraftCostOf(ExecutionMode mode) => _draftNow[IndexOf(mode)] / RestTime(0);
 
-    /// <summary>v(k): (k+1)-row verify time relative to a one-token W4A16 forward.</summary>
-    public double VerifyCost(int k) => VerifyTime(k) / VerifyTime(0);
+    /// <summary>v(k): the rest of a step that drafted k tokens (its verify pass over k + 1 rows and the bookkeeping) relative to a plain step.</summary>
+    public double VerifyCost(int k) => RestTime(k) / RestTime(0);
+
+    /// <summary>Estimated speedup of the current choice over plain W4A16 steps (1 while plain; NaN until measured).</summary>
+    public double EstimatedSpeedup => _current.K == 0 ? 1 : Expected(_current) / StepTime(_current) * RestTime(0);
 
     /// <summary>
     /// Records a step: <paramref name="choice"/> drafted (per sequence), <paramref name="successes"/> drafts accepted and
-    /// <paramref name="trials"/> acceptance trials summed over the sequences, and the measured forward times.
+    /// <paramref name="trials"/> acceptance trials summed over the sequences, the measured seconds per draft forward,
+    /// and <paramref name="verifySeconds"/>, the step's seconds beyond its draft forwards (the verify forward and everything
+    /// around it: acceptance, truncation, bookkeeping).
     /// </summary>
     public void Record(DraftChoice choice, int successes, int trials, double draftSecondsPerForward, double verifySeconds)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(successes);
         ArgumentOutOfRangeException.ThrowIfLessThan(trials, successes);
-        _steps++;
+        // Drafting steps are kept in units of the current plain-step estimate: on a small model 16 plain steps span a
+        // millisecond, so in seconds a burst of load would leave the plain estimate loaded and the rarely sampled
+        // drafting ones quiet, and drafting would look cheap exactly when nothing has changed but the load.
+        double unit = Reference;
+        bool changed = false;
+        if (choice.K > 0 && _rest[0].Count < PlainSamplesFirst) _bootstrapUnit = unit;
         if (choice.K > 0)
         {
             int i = IndexOf(choice.Mode);
-            _draft[i] = Blend(_draft[i], draftSecondsPerForward);
+            changed |= _draft[i].Add(draftSecondsPerForward / unit);
             _successes[i] = _successes[i] * Decay + successes;
             _trials[i] = _trials[i] * Decay + trials;
+            _stale = true;
         }
-        if (choice.K <= MaxDraftLength) _verify[choice.K] = Blend(_verify[choice.K], verifySeconds);
+        if (choice.K <= MaxDraftLength) changed |= _rest[choice.K].Add(choice.K == 0 ? verifySeconds : verifySeconds / unit);
+        if (choice.K == 0 && _rest[0].Count == PlainSamplesFirst && _bootstrapUnit is double first)
+        {
+            // The bootstrap's drafting steps were recorded in units of the first plain step alone: restate them in the
+            // unit of all PlainSamplesFirst (only they are in the drafting windows yet).
+            _bootstrapUnit = null;
+            double factor = first / Reference;
+            foreach (var w in _draft) w.Scale(factor);
+            for (int k = 1; k < _rest.Length; k++) _rest[k].Scale(factor);
+            changed = true;
+        }
+        if (changed)
+        {
+            unit = Reference;
+            for (int k = 0; k < _restNow.Length; k++) _restNow[k] = Interpolated(k) * unit;
+            for (int i = 0; i < _modes.Length; i++) _draftNow[i] = _draft[i].Estimate * unit;
+            _stale = true;
+        }
+        _sincePlain = choice.K == 0 ? 0 : _sincePlain + 1;
+        // Credit is earned on the step's estimated (undisturbed) time, not its measured one: a loaded machine's stalls
+        // must not buy more exploration. Capped above the largest scheduled loss, so a long quiet stretch does not buy
+        // a burst of explorations.
+        double step = StepTime(choice);
+        if (double.IsFinite(step) && step > 0) _credit = Math.Min(_credit + ExploreBudget * step, 2 * MaxLossSteps * step);
     }
 
     /// <summary>The draft mode and k to use for the next step.</summary>
     public DraftChoice Next()
     {
         int bootstrapK = _fixedLength ?? Math.Min(3, MaxDraftLength);
-        // Bootstrap: measure plain decoding (k = 0) and each mode once before modelling.
-        if (double.IsNaN(_verify[0]) && _fixedLength is null or 0) return new(_modes[0], 0);
+        // Bootstrap: one plain step, each mode once (so even a short first generation drafts), then plain steps up to
+        // PlainSamplesFirst (the unit of every other cost: one sample may be a stall) before modelling.
+        bool plainAllowed = _fixedLength is null or 0;
+        if (_rest[0].Count == 0 && plainAllowed) return new(_modes[0], 0);
         for (int i = 0; i < _modes.Length; i++)
-            if (double.IsNaN(_draft[i]) && bootstrapK > 0) return new(_modes[i], bootstrapK);
-        var best = new DraftChoice(_modes[0], 0);
-        double bestRate = _fixedLength is null or 0 ? 1.0 / _verify[0] : 0;
-        var bestK = new int[_modes.Length];
-        for (int i = 0; i < _modes.Length; i++)
+            if (_draft[i].Count == 0 && bootstrapK > 0) return new(_modes[i], bootstrapK);
+        if (_rest[0].Count < PlainSamplesFirst && plainAllowed) return new(_modes[0], 0);
+
+        // The best (mode, k) on the estimates, with hysteresis against plain steps. Recomputed only when an estimate
+        // changed (a draft step, a new fastest time): on a small model a step takes ~50 µs, and in the steady state of
+        // plain steps nothing changes.
+        bool stale = _stale;
+        if (stale) Model();
+        var best = new DraftChoice(_modes[0], _fixedLength ?? 0);
+        double bestRate = _fixedLength is null or 0 ? 1.0 / _restNow[0] : 0;
+        var bestK = _bestK;
+        var (bestDraft, bestDraftRate) = (_bestDraft, _bestDraftRate);
+        double margin = _fixedLength is null && _current.K == 0 ? EnterMargin : 1;
+        if (bestDraftRate > margin * bestRate) { best = bestDraft; bestRate = bestDraftRate; }
+        _current = best;
+        // Every choice is judged against plain steps, so their estimate must not go stale while drafting (a burst of
+        // stalls that made them look dear would otherwise keep drafting on for good): a plain step now and then, at
+        // most 1/64 of the steps, costing (1 − 1/speedup)/64 of the time.
+        if (best.K > 0 && _fixedLength is null && _sincePlain >= RefreshPlainEvery) return best with { K = 0 };
+
+        // Exploration, paid from the earned credit (the candidate and its loss are kept until an estimate changes).
+        if (stale || _candidateFor != best)
         {
-            double alpha = Math.Min(AlphaOf(_modes[i]), 0.999), modeRate = 0;
-            for (int k = _fixedLength ?? 1; k <= (_fixedLength ?? MaxDraftLength); k++)
+            _candidateFor = best;
+            _candidate = ExplorationCandidate(best, bestK);
+            _candidateLoss = double.PositiveInfinity;
+            if (_candidate is DraftChoice c)
             {
-                if (k == 0) continue;
-                double rate = (1 - Math.Pow(alpha, k + 1)) / (1 - alpha) / (k * _draft[i] + VerifyTime(k));
-                if (rate > modeRate) { modeRate = rate; bestK[i] = k; }
-                if (rate > bestRate) { bestRate = rate; best = new(_modes[i], k); }
+                double cost = StepTime(c), bestCost = StepTime(best);
+                // An estimate from fewer than three timings may be one stall: re-measuring it is scheduled at one step's loss at most.
+                int samples = c.K == 0 ? _rest[0].Count : Math.Min(_draft[IndexOf(c.Mode)].Count, _rest[c.K].Count);
+                double loss = Math.Min(cost - Expected(c) / bestRate, (samples < 3 ? 1 : MaxLossSteps) * bestCost);
+                loss = Math.Max(loss, 0.1 * bestCost); // even a candidate estimated as good as the best is not run back to back
+                if (double.IsFinite(loss)) _candidateLoss = loss;
             }
         }
-        if (_modes.Length > 1 && bootstrapK > 0 && _steps % ExploreModeEvery == ExploreModeEvery - 1)
+        if (_candidate is DraftChoice explore && _credit >= _candidateLoss)
         {
-            // Try a mode that is not the best at its own best k (or 1).
-            int other = (Array.IndexOf(_modes, best.Mode) + 1 + _steps / ExploreModeEvery % (_modes.Length - 1)) % _modes.Length;
-            return new(_modes[other], _fixedLength ?? Math.Max(1, bestK[other]));
-        }
-        if (best.K == 0 && _fixedLength is null && ++_stepsAtZero % ExploreEvery == 0)
-        {
-            int m = 0;
-            for (int i = 1; i < _modes.Length; i++) if (AlphaOf(_modes[i]) > AlphaOf(_modes[m])) m = i;
-            return new(_modes[m], 1);
+            _credit -= _candidateLoss;
+            _explored++;
+            _candidateFor = null; // the next candidate in the round robin
+            return explore;
         }
         return best;
     }
+
+    /// <summary>The best drafting choice on the estimates (<see cref="_bestDraft"/>) and each mode's best k; O(modes · k), no allocation.</summary>
+    private void Model()
+    {
+        _stale = false;
+        _bestDraft = new DraftChoice(_modes[0], Math.Max(1, _fixedLength ?? 1));
+        _bestDraftRate = 0;
+        int kLo = Math.Max(1, _fixedLength ?? 1), kHi = _fixedLength ?? MaxDraftLength;
+        for (int i = 0; i < _modes.Length; i++)
+        {
+            double modeRate = 0, alpha = Math.Min(AlphaAt(i), 0.999), draft = _draftNow[i];
+            _bestK[i] = 0;
+            double power = alpha; // α^(k+1), kept incrementally
+            for (int k = 1; k <= kHi; k++)
+            {
+                power *= alpha;
+                if (k < kLo) continue;
+                double rate = (1 - power) / (1 - alpha) / (k * draft + _restNow[k]);
+                if (rate > modeRate) { modeRate = rate; _bestK[i] = k; }
+                if (rate > _bestDraftRate) { _bestDraftRate = rate; _bestDraft = new(_modes[i], k); }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next choice to re-measure, round robin: while plain steps win, one draft token of each mode; while drafting,
+    /// the neighbouring k of the best and the other modes at their best k; at a fixed k, the other modes.
+    /// </summary>
+    private DraftChoice? ExplorationCandidate(DraftChoice best, int[] bestK)
+    {
+        Span<DraftChoice> list = stackalloc DraftChoice[2 + 2];
+        int n = 0;
+        if (_fixedLength is null && best.K == 0)
+            foreach (var m in _modes) list[n++] = new(m, 1);
+        else if (_fixedLength is not 0)
+        {
+            if (_fixedLength is null)
+            {
+                if (best.K < MaxDraftLength) list[n++] = best with { K = best.K + 1 };
+                if (best.K > 1) list[n++] = best with { K = best.K - 1 };
+            }
+            for (int i = 0; i < _modes.Length; i++)
+                if (_modes[i] != best.Mode) list[n++] = new(_modes[i], _fixedLength ?? Math.Max(1, bestK[i]));
+        }
+        return n == 0 ? null : list[_explored % n];
+    }
+
+    /// <summary>Expected tokens per sequence of a step (1 for a plain step).</summary>
+    private double Expected(DraftChoice c)
+    {
+        if (c.K == 0) return 1;
+        double alpha = Math.Min(AlphaOf(c.Mode), 0.999);
+        return (1 - Math.Pow(alpha, c.K + 1)) / (1 - alpha);
+    }
+
+    private double StepTime(DraftChoice c) => c.K == 0 ? _restNow[0] : c.K * _draftNow[IndexOf(c.Mode)] + _restNow[c.K];
 
     private int IndexOf(ExecutionMode mode)
     {
@@ -146,20 +286,27 @@ public sealed class DraftLengthController
         return i >= 0 ? i : throw new ArgumentOutOfRangeException(nameof(mode), mode, $"Not a candidate draft mode ({string.Join(", ", _modes)}).");
     }
 
-    private double VerifyTime(int k)
+    /// <summary>Seconds of a plain step, the unit of the drafting costs; 1 (seconds) when plain steps are never run (a fixed k ≥ 1).</summary>
+    private double Reference => _rest[0].Count > 0 ? _rest[0].Estimate : 1;
+
+    /// <summary>The rest of a step at k in plain steps (k = 0: exactly 1 once measured); NaN when unmeasured.</summary>
+    private double Measured(int k) => k == 0 ? (_rest[0].Count > 0 ? 1 : double.NaN) : _rest[k].Estimate;
+
+    private double RestTime(int k) => _restNow[k];
+
+    /// <summary>The rest of a step at k in plain steps, interpolated/extrapolated from the measured k where unmeasured.</summary>
+    private double Interpolated(int k)
     {
-        if (!double.IsNaN(_verify[k])) return _verify[k];
+        if (!double.IsNaN(Measured(k))) return Measured(k);
         // Linear interpolation/extrapolation between the nearest measured lengths (t(0) is measured first).
         int lo = k, hi = k;
-        while (lo > 0 && double.IsNaN(_verify[lo])) lo--;
-        while (hi < _verify.Length && double.IsNaN(_verify[hi])) hi++;
-        if (double.IsNaN(_verify[lo])) return hi < _verify.Length ? _verify[hi] : double.NaN;
-        if (hi < _verify.Length) return _verify[lo] + (_verify[hi] - _verify[lo]) * (k - lo) / (hi - lo);
+        while (lo > 0 && double.IsNaN(Measured(lo))) lo--;
+        while (hi < _rest.Length && double.IsNaN(Measured(hi))) hi++;
+        if (double.IsNaN(Measured(lo))) return hi < _rest.Length ? Measured(hi) : double.NaN;
+        if (hi < _rest.Length) return Measured(lo) + (Measured(hi) - Measured(lo)) * (k - lo) / (hi - lo);
         int prev = lo - 1;
-        while (prev >= 0 && double.IsNaN(_verify[prev])) prev--;
-        double slope = prev >= 0 ? Math.Max(0, (_verify[lo] - _verify[prev]) / (lo - prev)) : 0.05 * _verify[0];
-        return _verify[lo] + slope * (k - lo);
+        while (prev >= 0 && double.IsNaN(Measured(prev))) prev--;
+        double slope = prev >= 0 ? Math.Max(0, (Measured(lo) - Measured(prev)) / (lo - prev)) : 0.05 * Measured(lo);
+        return Measured(lo) + slope * (k - lo);
     }
-
-    private static double Blend(double old, double x) => double.IsNaN(old) ? x : old + Smoothing * (x - old);
 }
