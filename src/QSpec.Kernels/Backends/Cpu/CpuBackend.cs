@@ -241,18 +241,9 @@ public sealed class CpuBackend : IBackend
         return jobs;
     }
 
+    /// <summary>One plain linear of <paramref name="kind"/>: IBackend's default dispatch (this backend does not override it).</summary>
     private void LinearOf(LinearKind kind, DeviceBuffer x, QuantizedActivationBuffer? q, DeviceMatrix w, DeviceBuffer y, int rows)
-    {
-        switch (kind)
-        {
-            case LinearKind.F32: LinearF32(x, w, y, rows); break;
-            case LinearKind.W4A16: LinearW4A16(x, w, y, rows); break;
-            case LinearKind.Int:
-                LinearInt(q ?? throw new ArgumentNullException(nameof(q), "LinearKind.Int reads quantized activations."), w, y, rows);
-                break;
-            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown linear kind.");
-        }
-    }
+        => ((IBackend)this).Linear(kind, x, q, w, y, rows);
 
     /// <summary>The threads of a fused call, by its total multiply-adds as for one linear (ParallelThreshold).</summary>
     private int Threads(int rows, long channels, int columns)
