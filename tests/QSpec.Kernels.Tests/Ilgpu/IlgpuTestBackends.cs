@@ -30,3 +30,15 @@ public sealed class IlgpuCollection : ICollectionFixture<IlgpuFixture>
 {
     public const string Name = "ilgpu";
 }
+
+/// <summary>
+/// The host-copy tests' own collection, run alone after every parallel collection (DisableParallelization): their
+/// background thread forces compacting collections back to back, and with other ILGPU CPU accelerators launching
+/// kernels in parallel test classes at the same time a full-suite run hung (one thread spinning for minutes) about one
+/// run in five; alone they pass in seconds.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IlgpuHostCopyCollection : ICollectionFixture<IlgpuFixture>
+{
+    public const string Name = "ilgpu-host-copy";
+}
