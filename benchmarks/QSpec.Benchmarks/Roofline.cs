@@ -18,7 +18,7 @@ namespace QSpec.Benchmarks;
 /// <item>stream: GB/s summing a 256 MiB array (more than L3), the ceiling of every M = 1 kernel;</item>
 /// <item>int8 dot: 512-bit vpmaddubsw + vpmaddwd + vpaddd chains, counted as 2 ops per byte product (W4A4/W4A8);</item>
 /// <item>fma: 512-bit vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
-/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (zero-extend, vpermps from a 16-entry table).</item>
+/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (LinearW4A16Nibble: a shift and a vpternlogd per 16 weights).</item>
 /// </list>
 /// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or
 /// weights / dequant rate + ops / fma peak (W4A16, which dequantizes each weight once per call); "% roof" is that bound
@@ -228,22 +228,24 @@ public static unsafe class Roofline
         return (int)((c0 + c1) + (c2 + c3) + (c4 + c5) + (c6 + c7)).ToScalar();
     }
 
-    /// <summary>Per 64 weights: the W4A16 kernel's dequantization of 32 packed bytes into four 16-float vectors.</summary>
+    /// <summary>
+    /// Per 64 weights: the W4A16 kernel's (LinearW4A16Nibble) dequantization of four nibble positions of 16 packed dwords
+    /// into four 16-float vectors: a shift and a vpternlogd each ((d &lt;&lt; s) &amp; 0x00780000 | 1.0f: the float 1 + q/16), no shuffle.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static int DequantChains(int iterations)
     {
-        var table = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-        var bytes = Vector256.Create((byte)0x5A);
+        var mask = Vector512.Create(0x00780000u);
+        var one = Vector512.Create(0x3F800000u);
+        var d = Vector512.Create(0x5A5A5A5Au);
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int i = 0; i < iterations; i++)
         {
-            var d0 = Avx512F.ConvertToVector512Int32(bytes.GetLower());
-            var d1 = Avx512F.ConvertToVector512Int32(bytes.GetUpper());
-            c0 += Avx512F.PermuteVar16x32(table, d0);
-            c1 += Avx512F.PermuteVar16x32(table, d1);
-            c2 += Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(d0, 4));
-            c3 += Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(d1, 4));
-            bytes += Vector256<byte>.One;
+            c0 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 19), mask, one, 0xEA).AsSingle();
+            c1 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 15), mask, one, 0xEA).AsSingle();
+            c2 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 11), mask, one, 0xEA).AsSingle();
+            c3 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 7), mask, one, 0xEA).AsSingle();
+            d += Vector512<uint>.One;
         }
         return (int)((c0 + c1) + (c2 + c3)).ToScalar();
     }
