@@ -27,14 +27,14 @@ public sealed partial class BackendOpTests
         var backend = TestCases.Backend(name);
         var lk = Enum.Parse<LinearKind>(kind);
         int[] widths = [n, (n + 1) / 2, n + 3]; // Q, K, V-like: different N per matrix
-        var w = widths.Select((wn, i) => FusedMatrix(backend, lk, wn, k, g, 31 * i + n)).ToArray();
+        var w = widths.Select((wn, i) => FusedTestData.Matrix(backend, lk, wn, k, g, 31 * i + n)).ToArray();
         using var input = FusedInput.Create(backend, lk, bits, m, k, 5);
         var outs = widths.Select(wn => backend.Allocate((long)m * wn)).ToArray();
         var refs = widths.Select(wn => backend.Allocate((long)m * wn)).ToArray();
         try
         {
             backend.LinearMany(lk, input.X, input.Q, w, outs, m);
-            for (int i = 0; i < w.Length; i++) Separate(backend, lk, input, w[i], refs[i], m);
+            for (int i = 0; i < w.Length; i++) FusedTestData.Plain(backend, lk, input, w[i], refs[i], m);
             for (int i = 0; i < w.Length; i++)
                 TestData.AssertBitwise(TestData.Download(backend, refs[i], m * widths[i]), TestData.Download(backend, outs[i], m * widths[i]));
         }
@@ -46,16 +46,16 @@ public sealed partial class BackendOpTests
     {
         var backend = TestCases.Backend(name);
         var lk = Enum.Parse<LinearKind>(kind);
-        using var w1 = FusedMatrix(backend, lk, n, k, g, 7);
-        using var w3 = FusedMatrix(backend, lk, n, k, g, 8);
+        using var w1 = FusedTestData.Matrix(backend, lk, n, k, g, 7);
+        using var w3 = FusedTestData.Matrix(backend, lk, n, k, g, 8);
         using var input = FusedInput.Create(backend, lk, bits, m, k, 9);
         using var gate = backend.Allocate((long)m * n);
         using var up = backend.Allocate((long)m * n);
         using var refGate = backend.Allocate((long)m * n);
         using var refUp = backend.Allocate((long)m * n);
         backend.LinearSwiGlu(lk, input.X, input.Q, w1, w3, gate, up, m);
-        Separate(backend, lk, input, w1, refGate, m);
-        Separate(backend, lk, input, w3, refUp, m);
+        FusedTestData.Plain(backend, lk, input, w1, refGate, m);
+        FusedTestData.Plain(backend, lk, input, w3, refUp, m);
         backend.SwiGlu(refGate, refUp, (long)m * n);
         TestData.AssertBitwise(TestData.Download(backend, refGate, m * n), TestData.Download(backend, gate, m * n));
     }
@@ -65,7 +65,7 @@ public sealed partial class BackendOpTests
     {
         var backend = TestCases.Backend(name);
         var lk = Enum.Parse<LinearKind>(kind);
-        using var w = FusedMatrix(backend, lk, n, k, g, 11);
+        using var w = FusedTestData.Matrix(backend, lk, n, k, g, 11);
         using var input = FusedInput.Create(backend, lk, bits, m, k, 12);
         var residual = TestData.Floats(m * n, 13, 4f);
         using var fused = TestData.Upload(backend, residual);
@@ -73,7 +73,7 @@ public sealed partial class BackendOpTests
         using var scratch = backend.Allocate((long)m * n);
         using var product = backend.Allocate((long)m * n);
         backend.LinearAdd(lk, input.X, input.Q, w, fused, scratch, m);
-        Separate(backend, lk, input, w, product, m);
+        FusedTestData.Plain(backend, lk, input, w, product, m);
         backend.Add(expected, product, (long)m * n);
         TestData.AssertBitwise(TestData.Download(backend, expected, m * n), TestData.Download(backend, fused, m * n));
     }
@@ -105,43 +105,6 @@ public sealed partial class BackendOpTests
         backend.LinearInt(q, w, out1, m);
         backend.LinearInt(qRef, w, out2, m);
         TestData.AssertBitwise(TestData.Download(backend, out2, m * 7), TestData.Download(backend, out1, m * 7));
-    }
-
-    /// <summary>The fused ops' input: float rows, plus their quantization for the integer kind.</summary>
-    private sealed class FusedInput : IDisposable
-    {
-        public required DeviceBuffer X { get; init; }
-        public QuantizedActivationBuffer? Q { get; init; }
-
-        public static FusedInput Create(IBackend backend, LinearKind kind, int bits, int m, int k, int seed)
-        {
-            var x = TestData.Upload(backend, TestData.Floats(m * k, seed));
-            if (kind != LinearKind.Int) return new FusedInput { X = x };
-            var q = backend.AllocateQuantizedActivations(m, k);
-            backend.QuantizeActivations(x, m, k, bits, q);
-            return new FusedInput { X = x, Q = q };
-        }
-
-        public void Dispose() { X.Dispose(); Q?.Dispose(); }
-    }
-
-    private static DeviceMatrix FusedMatrix(IBackend backend, LinearKind kind, int n, int k, int g, int seed)
-    {
-        var values = TestData.Floats(n * k, seed);
-        return kind == LinearKind.F32
-            ? backend.CreateMatrix(null, values, n, k)
-            : backend.CreateMatrix(Int4Matrix.Quantize(values, n, k, g), null, n, k);
-    }
-
-    /// <summary>The plain op of <paramref name="kind"/>, called directly (not through the default <see cref="IBackend.Linear"/>).</summary>
-    private static void Separate(IBackend backend, LinearKind kind, FusedInput input, DeviceMatrix w, DeviceBuffer y, int m)
-    {
-        switch (kind)
-        {
-            case LinearKind.F32: backend.LinearF32(input.X, w, y, m); break;
-            case LinearKind.W4A16: backend.LinearW4A16(input.X, w, y, m); break;
-            default: backend.LinearInt(input.Q!, w, y, m); break;
-        }
     }
 
     private static void DisposeAll(params IDisposable[][] groups)

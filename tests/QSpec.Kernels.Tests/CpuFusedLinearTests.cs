@@ -1,6 +1,5 @@
 using QSpec.Kernels.Backends;
 using QSpec.Kernels.Backends.Cpu;
-using QSpec.Kernels.Formats;
 
 namespace QSpec.Kernels.Tests;
 
@@ -33,12 +32,12 @@ public sealed class CpuFusedLinearTests
         // group sizes (G = 64, 32, per channel).
         int[] widths = [37, 5, 29];
         int[] groups = [64, 32, 0];
-        var w = widths.Select((n, i) => Matrix(backend, lk, n, k, groups[i], 40 + i)).ToArray();
-        using var input = Input(backend, lk, bits, m, k, 3);
+        var w = widths.Select((n, i) => FusedTestData.Matrix(backend, lk, n, k, groups[i], 40 + i)).ToArray();
+        using var input = FusedInput.Create(backend, lk, bits, m, k, 3);
         var fused = widths.Select(n => backend.Allocate((long)m * n)).ToArray();
         var separate = widths.Select(n => backend.Allocate((long)m * n)).ToArray();
         backend.LinearMany(lk, input.X, input.Q, w, fused, m);
-        for (int i = 0; i < w.Length; i++) Plain(backend, lk, input, w[i], separate[i], m);
+        for (int i = 0; i < w.Length; i++) FusedTestData.Plain(backend, lk, input, w[i], separate[i], m);
         for (int i = 0; i < w.Length; i++)
             TestData.AssertBitwise(TestData.Download(backend, separate[i], m * widths[i]), TestData.Download(backend, fused[i], m * widths[i]));
         foreach (var d in w.Concat<IDisposable>(fused).Concat(separate)) d.Dispose();
@@ -51,16 +50,16 @@ public sealed class CpuFusedLinearTests
         var lk = Enum.Parse<LinearKind>(kind);
         foreach (var (n, k, m) in new[] { (37, 172, 1), (1, 64, 2), (45, 130, 5) })
         {
-            using var w1 = Matrix(backend, lk, n, k, 32, 7);
-            using var w3 = Matrix(backend, lk, n, k, 32, 8);
-            using var input = Input(backend, lk, bits, m, k, 9);
+            using var w1 = FusedTestData.Matrix(backend, lk, n, k, 32, 7);
+            using var w3 = FusedTestData.Matrix(backend, lk, n, k, 32, 8);
+            using var input = FusedInput.Create(backend, lk, bits, m, k, 9);
             using var gate = backend.Allocate((long)m * n);
             using var up = backend.Allocate((long)m * n);
             using var refGate = backend.Allocate((long)m * n);
             using var refUp = backend.Allocate((long)m * n);
             backend.LinearSwiGlu(lk, input.X, input.Q, w1, w3, gate, up, m);
-            Plain(backend, lk, input, w1, refGate, m);
-            Plain(backend, lk, input, w3, refUp, m);
+            FusedTestData.Plain(backend, lk, input, w1, refGate, m);
+            FusedTestData.Plain(backend, lk, input, w3, refUp, m);
             backend.SwiGlu(refGate, refUp, (long)m * n);
             TestData.AssertBitwise(TestData.Download(backend, refGate, m * n), TestData.Download(backend, gate, m * n));
         }
@@ -73,15 +72,15 @@ public sealed class CpuFusedLinearTests
         var lk = Enum.Parse<LinearKind>(kind);
         foreach (var (n, k, m) in new[] { (37, 172, 1), (3, 17, 4), (66, 256, 2) })
         {
-            using var w = Matrix(backend, lk, n, k, 64, 11);
-            using var input = Input(backend, lk, bits, m, k, 12);
+            using var w = FusedTestData.Matrix(backend, lk, n, k, 64, 11);
+            using var input = FusedInput.Create(backend, lk, bits, m, k, 12);
             var residual = TestData.Floats(m * n, 13, 4f);
             using var fused = TestData.Upload(backend, residual);
             using var expected = TestData.Upload(backend, residual);
             using var scratch = backend.Allocate((long)m * n);
             using var product = backend.Allocate((long)m * n);
             backend.LinearAdd(lk, input.X, input.Q, w, fused, scratch, m);
-            Plain(backend, lk, input, w, product, m);
+            FusedTestData.Plain(backend, lk, input, w, product, m);
             backend.Add(expected, product, (long)m * n);
             TestData.AssertBitwise(TestData.Download(backend, expected, m * n), TestData.Download(backend, fused, m * n));
         }
@@ -92,8 +91,8 @@ public sealed class CpuFusedLinearTests
     {
         // A fused op captures the pool's jobs on the calling thread; a plain op right after must run, not be recorded.
         using var backend = Backend("scalar", 2);
-        var w = new[] { Matrix(backend, LinearKind.F32, 9, 33, 0, 1), Matrix(backend, LinearKind.F32, 4, 33, 0, 2) };
-        using var input = Input(backend, LinearKind.F32, 0, 2, 33, 3);
+        var w = new[] { FusedTestData.Matrix(backend, LinearKind.F32, 9, 33, 0, 1), FusedTestData.Matrix(backend, LinearKind.F32, 4, 33, 0, 2) };
+        using var input = FusedInput.Create(backend, LinearKind.F32, 0, 2, 33, 3);
         using var a = backend.Allocate(18);
         using var b = backend.Allocate(8);
         using var plain = backend.Allocate(18);
@@ -121,38 +120,4 @@ public sealed class CpuFusedLinearTests
         MaxThreads = threads,
         ParallelThreshold = 1,
     });
-
-    private sealed class FusedInput(DeviceBuffer x, QuantizedActivationBuffer? q) : IDisposable
-    {
-        public DeviceBuffer X => x;
-        public QuantizedActivationBuffer? Q => q;
-        public void Dispose() { x.Dispose(); q?.Dispose(); }
-    }
-
-    private static FusedInput Input(IBackend backend, LinearKind kind, int bits, int m, int k, int seed)
-    {
-        var x = TestData.Upload(backend, TestData.Floats(m * k, seed));
-        if (kind != LinearKind.Int) return new FusedInput(x, null);
-        var q = backend.AllocateQuantizedActivations(m, k);
-        backend.QuantizeActivations(x, m, k, bits, q);
-        return new FusedInput(x, q);
-    }
-
-    private static DeviceMatrix Matrix(IBackend backend, LinearKind kind, int n, int k, int g, int seed)
-    {
-        var values = TestData.Floats(n * k, seed);
-        return kind == LinearKind.F32
-            ? backend.CreateMatrix(null, values, n, k)
-            : backend.CreateMatrix(Int4Matrix.Quantize(values, n, k, g), null, n, k);
-    }
-
-    private static void Plain(IBackend backend, LinearKind kind, FusedInput input, DeviceMatrix w, DeviceBuffer y, int m)
-    {
-        switch (kind)
-        {
-            case LinearKind.F32: backend.LinearF32(input.X, w, y, m); break;
-            case LinearKind.W4A16: backend.LinearW4A16(input.X, w, y, m); break;
-            default: backend.LinearInt(input.Q!, w, y, m); break;
-        }
-    }
 }
