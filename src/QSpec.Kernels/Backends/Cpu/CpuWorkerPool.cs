@@ -97,6 +97,7 @@ internal sealed class CpuWorkerPool : IDisposable
         if (t_capture is not null) throw new InvalidOperationException("A capture is already active on this thread.");
         jobs.Reset(this);
         t_capture = jobs;
+        t_captureSequence++;
     }
 
     /// <summary>Ends this thread's capture.</summary>
@@ -106,7 +107,12 @@ internal sealed class CpuWorkerPool : IDisposable
     /// slot, so captured jobs that are still to run never share scratch that differs between them.</summary>
     public static int CaptureSlot => t_capture?.Count ?? 0;
 
+    /// <summary>This thread's active capture, numbered (1, 2, …; 0 outside one): every call recorded under one number
+    /// reads the same, unmodified inputs, so a driver may reuse what an earlier call of the same capture prepared.</summary>
+    public static long CaptureId => t_capture is null ? 0 : t_captureSequence;
+
     [ThreadStatic] private static ChannelJobs? t_capture;
+    [ThreadStatic] private static long t_captureSequence;
 
     /// <summary>Stops the workers (they exit after the job in flight, if any).</summary>
     public void Dispose()
