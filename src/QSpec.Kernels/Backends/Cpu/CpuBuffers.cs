@@ -34,7 +34,14 @@ internal sealed class CpuMatrix : DeviceMatrix
     {
         Int4 = int4;
         Dense = dense;
+        ScalesAreHalf = int4 is not null && HalfScales.AreExact(int4.Scales);
     }
+
+    /// <summary>
+    /// Every INT4 scale is a finite fp16 value, so the kernels may read the scales as fp16 bits (<see cref="HalfScales"/>)
+    /// and give the same bits as with fp32 ones. Checked once here: the weights are immutable once uploaded.
+    /// </summary>
+    public bool ScalesAreHalf { get; }
 
     /// <summary>The INT4 weights, shared with every mode.</summary>
     public Int4Matrix? Int4 { get; }
