@@ -55,7 +55,7 @@ public static unsafe class W4A16Ab
     }
 
     /// <summary>Best µs per call of each action over 21 alternating batches of ~1 ms; <paramref name="step"/> runs after every call.</summary>
-    private static (double A, double B) Alternate(Action a, Action b, Action step)
+    internal static (double A, double B) Alternate(Action a, Action b, Action step)
     {
         a(); step(); b(); step();
         var sw = Stopwatch.StartNew();
@@ -83,7 +83,7 @@ public static unsafe class W4A16Ab
             var acc = stackalloc Vector512<float>[LinearW4A16Nibble.AccumulatorCount(rows)];
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, xp = xn, yp = y)
-                LinearW4A16Nibble.Run(wd, sc, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
+                LinearW4A16Nibble.Run(wd, sc, null, null, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
         });
     }
 

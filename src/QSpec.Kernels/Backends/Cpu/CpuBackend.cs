@@ -96,7 +96,7 @@ public sealed class CpuBackend : IBackend
 
     /// <inheritdoc />
     public void LinearW4A16(DeviceBuffer x, DeviceMatrix w, DeviceBuffer y, int rows)
-        => _linear.W4A16(F(x), rows, Int4Of(w), F(y));
+        => _linear.W4A16(F(x), rows, Int4Of(w), F(y), ((CpuMatrix)w).HalfScaleBits);
 
     /// <inheritdoc />
     public void QuantizeActivations(DeviceBuffer x, int rows, int columns, int bits, QuantizedActivationBuffer q)

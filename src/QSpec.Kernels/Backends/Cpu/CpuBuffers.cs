@@ -70,6 +70,16 @@ internal sealed class CpuMatrix : DeviceMatrix
     /// <summary>Offset in a row's <see cref="DenseTails"/> slot of its first partial 32-column half: 0 or 32.</summary>
     internal int DenseTailHalf => Columns / 32 * 32 - Columns / Int4Matrix.BlockColumns * Int4Matrix.BlockColumns;
 
+    private ushort[]? _halfScaleBits;
+
+    /// <summary>
+    /// The INT4 scales as fp16 bits in their own order (scale[n, g] at n · GroupCount + g, then 16 padding entries so
+    /// a 16-lane load never leaves the array), for the W4A16 kernel's fp16 path; null unless <see cref="ScalesAreHalf"/>.
+    /// Built on first use (pinned, N · GroupCount · 2 bytes): the fp32 scales stay, the other paths read them.
+    /// </summary>
+    internal ushort[]? HalfScaleBits => !ScalesAreHalf ? null
+        : _halfScaleBits ?? LazyInitializer.EnsureInitialized(ref _halfScaleBits, () => HalfScales.ToBits(Int4!.Scales, padding: 16));
+
     private float[]? _tiledScales;
 
     /// <summary>

@@ -16,8 +16,8 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
 {
     [ThreadStatic] private static float[]? t_padded;
 
-    /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ.</summary>
-    public void W4A16(float[] x, int rows, Int4Matrix w, float[] y)
+    /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ; <paramref name="halfScales"/> (the matrix's scales as fp16 bits, or null) serves the AVX-512 kernel.</summary>
+    public void W4A16(float[] x, int rows, Int4Matrix w, float[] y, ushort[]? halfScales = null)
     {
         int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
         var groups = new GroupIndex(w);
@@ -27,6 +27,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             var job = ChannelJob.For<NibbleJob>();
             (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
+            job.HalfScales = options.HalfScales ? halfScales : null;
             pool.Run(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, job);
             return;
         }
@@ -43,17 +44,26 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         public Int4Matrix? W;
         public GroupIndex Groups;
         public float[]? X, Y;
+        public ushort[]? HalfScales;
         public int XOffset, XStride, Rows;
 
-        public override void Release() { W = null; X = Y = null; }
+        public override void Release() { W = null; X = Y = null; HalfScales = null; }
 
         protected override void Run(int start, int end)
         {
             var w = W!;
-            float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Nibble.AccumulatorCount(Rows) * 16 + 16);
+            int accFloats = LinearW4A16Nibble.AccumulatorCount(Rows) * 16;
+            // fp16 scales: the accumulators, then one channel block's scales converted to fp32 (see LinearW4A16Nibble.Run).
+            int scaleFloats = HalfScales is null ? 0 : LinearW4A16Nibble.HalfScaleScratch(w.GroupCount);
+            float[] scratch = ArrayPool<float>.Shared.Rent(accFloats + scaleFloats + 16);
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
-                LinearW4A16Nibble.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, XStride, yp, Align(ap));
+            fixed (ushort* hs = HalfScales)
+            {
+                float* a = (float*)Align(ap);
+                LinearW4A16Nibble.Run(wd, sc, hs, hs == null ? null : a + accFloats, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows,
+                                      x0 + XOffset, XStride, yp, (Vector512<float>*)a);
+            }
             ArrayPool<float>.Shared.Return(scratch);
         }
     }

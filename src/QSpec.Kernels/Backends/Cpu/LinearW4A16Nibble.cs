@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace QSpec.Kernels.Backends.Cpu;
 
@@ -56,22 +57,33 @@ internal static unsafe partial class LinearW4A16Nibble
     /// <summary>Vector512 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
     public static int AccumulatorCount(int rows) => ChannelBlock * rows;
 
+    /// <summary>Floats of scratch <see cref="Run"/> needs for one channel block's fp16 scales converted to fp32 (a multiple of 16).</summary>
+    public static int HalfScaleScratch(int groupCount) => (ChannelBlock * groupCount + 15) / 16 * 16;
+
     /// <summary>
     /// Y[m, j] for m &lt; rows and channels j in [start, end) of an INT4 matrix; x is the permuted activations of
     /// <see cref="LinearW4A16NibbleActivations.Permute"/> with row stride xs, y has row stride n; <paramref name="acc"/> holds
     /// <see cref="AccumulatorCount"/> vectors of scratch.
     /// </summary>
-    public static void Run(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups, int n, int start, int end,
-                           int rows, float* x, int xs, float* y, Vector512<float>* acc)
+    /// <remarks>
+    /// With <paramref name="halfScales"/> (the scales as fp16 bits, padded by 16 entries; null for fp32 scales), each channel
+    /// block's 4 · groupCount scales are converted exactly (<see cref="HalfScales"/>) into <paramref name="halfScratch"/>
+    /// (<see cref="HalfScaleScratch"/> floats, 64-byte aligned, stays in L1) and the tiles read them from there: the same
+    /// floats as the fp32 scales, so the same bits, at 2 bytes per scale from memory instead of 4. The conversion costs
+    /// one 16-lane step per 16 scales (1/512 of the weights' work at G = 32); the fp16 scales of the block 8 rows ahead
+    /// are prefetched with it, as the fp32 path's tiles prefetch theirs.
+    /// </remarks>
+    public static void Run(byte* data, float* scales, ushort* halfScales, float* halfScratch, int rowBytes, int groupCount, GroupIndex groups,
+                           int n, int start, int end, int rows, float* x, int xs, float* y, Vector512<float>* acc)
     {
-        if (groups.BlockShift < 0) Run<SplitGroups>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
-        else if (groups.BlockShift == 0) Run<BlockGroups>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
-        else Run<PairGroups>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        if (groups.BlockShift < 0) Run<SplitGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        else if (groups.BlockShift == 0) Run<BlockGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        else Run<PairGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Run<TG>(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups, int n, int start, int end,
-                                int rows, float* x, int xs, float* y, Vector512<float>* acc) where TG : struct, IGroupSplit
+    private static void Run<TG>(byte* data, float* scales, ushort* halfScales, float* halfScratch, int rowBytes, int groupCount, GroupIndex groups,
+                                int n, int start, int end, int rows, float* x, int xs, float* y, Vector512<float>* acc) where TG : struct, IGroupSplit
     {
         int shift = groups.BlockShift, last = groups.Last, pairs = xs / PairFloats;
         bool half = rowBytes % 64 != 0;
@@ -90,6 +102,20 @@ internal static unsafe partial class LinearW4A16Nibble
                 int j = j0 + Math.Min(c, jn - 1);
                 w[c] = data + (long)j * rowBytes;
                 s[c] = scales + (long)j * groupCount;
+            }
+            if (halfScales != null)
+            {
+                // The block's channels are consecutive, so their scales are one run of jn · groupCount fp16 values.
+                ushort* h = halfScales + (long)j0 * groupCount;
+                int count = jn * groupCount;
+                for (int i = 0; i < count; i += 16)
+                    HalfScales.ToSingle(Vector256.Load(h + i)).Store(halfScratch + i);
+                if (j0 + PrefetchRows < end)
+                {
+                    byte* next = (byte*)(h + (long)PrefetchRows * groupCount);
+                    for (int b = 0; b < ChannelBlock * groupCount * 2; b += 64) Sse.Prefetch0(next + b);
+                }
+                for (int c = 0; c < ChannelBlock; c++) s[c] = halfScratch + (long)Math.Min(c, jn - 1) * groupCount;
             }
             new Span<Vector512<float>>(acc, ChannelBlock * rows).Clear();
             for (int p0 = 0; p0 < full; p0 += ChunkPairs)
