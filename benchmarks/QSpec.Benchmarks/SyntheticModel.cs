@@ -32,7 +32,7 @@ public static class SyntheticModel
     public const int DefaultGroupSize = 32;
 
     /// <summary>
-    /// Random weights for <paramref name="config"/>: uniform INT4 nibbles, scales chosen so activations stay O(1),
+    /// Random weights for <paramref name="config"/>: uniform INT4 nibbles, fp16 scales chosen so activations stay O(1),
     /// Gaussian-ish embedding, unit norms; <paramref name="groupSize"/> 0 is per output channel.
     /// </summary>
     public static LlamaWeights Create(LlamaConfig config, int groupSize = DefaultGroupSize, int seed = 0)
@@ -44,7 +44,8 @@ public static class SyntheticModel
             var m = Int4Matrix.CreateZero(rows, cols, groupSize);
             rng.NextBytes(m.Data);
             // Uniform q in [-8, 7] has standard deviation ~4.6; this scale gives outputs of unit variance for unit inputs.
-            float scale = 1f / (4.6f * MathF.Sqrt(cols));
+            // Rounded to fp16 like a GGUF Q4_0 file's, so the kernels read the 2-byte scales Q4_0 reads (CpuBackendOptions.HalfScales).
+            float scale = (float)(Half)(1f / (4.6f * MathF.Sqrt(cols)));
             m.Scales.AsSpan().Fill(scale);
             return new LinearWeight(rows, cols, null, m);
         }
