@@ -13,7 +13,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// .NET 10 exposes no vcvtph2ps, so <see cref="ToSingle(Vector256{ushort})"/> converts with integer ops: for |h| (15 bits) the fp32 bits
 /// |h| ≪ 13 hold the fp16 mantissa and exponent, and multiplying by 2^112 rebases the exponent (15 → 127). That product
 /// is exact for normal and subnormal fp16 values alike (a subnormal's bits land on an fp32 subnormal, which the
-/// multiplication normalises); the sign bit moves to bit 31. Infinities and NaN are not scales and are never stored:
+/// multiplication normalises); the sign bit moves to bit 31 and survives the multiplication. Infinities and NaN are not scales and are never stored:
 /// <see cref="AreExact"/> rejects them, and such a matrix keeps fp32 scales.
 /// </remarks>
 internal static class HalfScales
@@ -38,20 +38,25 @@ internal static class HalfScales
         return bits;
     }
 
+    /// <summary>Bits kept after the sign-extending shift: the sign (31) and the fp16 exponent and mantissa (27..13).</summary>
+    private const uint SignAndMagnitude = 0x8FFFE000;
+
     /// <summary>Scalar reference of <see cref="ToSingle(Vector256{ushort})"/>: the same integer steps on one value.</summary>
     public static float ToSingle(ushort h)
     {
-        float magnitude = BitConverter.UInt32BitsToSingle((uint)(h & 0x7FFF) << 13) * BitConverter.UInt32BitsToSingle(Rebase);
-        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(magnitude) | (uint)(h & 0x8000) << 16);
+        uint bits = ((uint)(int)(short)h << 13) & SignAndMagnitude;
+        return BitConverter.UInt32BitsToSingle(bits) * BitConverter.UInt32BitsToSingle(Rebase);
     }
 
-    /// <summary>16 fp16 bit patterns (finite) to 16 floats, exactly: a zero extension, a shift, a multiply and a sign merge.</summary>
+    /// <summary>
+    /// 16 fp16 bit patterns (finite) to 16 floats, exactly, in 4 ops: sign-extend to 32 bits (vpmovsxwd), shift left 13
+    /// (the sign lands on bit 31, its copies on 30..28, |h| on 27..13), keep bits 31 and 27..13, multiply by 2^112. The
+    /// multiplication by a positive power of two keeps the sign, so no separate sign merge is needed (−0 stays −0).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ToSingle(Vector256<ushort> h)
     {
-        var bits = Avx512F.ConvertToVector512UInt32(h);
-        var magnitude = Avx512F.ShiftLeftLogical(bits & Vector512.Create(0x7FFFu), 13).AsSingle() * Vector512.Create(Rebase).AsSingle();
-        // bit 31 from (bits << 16), the rest from the magnitude: vpternlogd 0xCA (mask ? a : b) with the mask 0x80000000.
-        return Avx512F.TernaryLogic(Vector512.Create(0x80000000u), Avx512F.ShiftLeftLogical(bits, 16), magnitude.AsUInt32(), 0xCA).AsSingle();
+        var bits = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(h.AsInt16()).AsUInt32(), 13) & Vector512.Create(SignAndMagnitude);
+        return bits.AsSingle() * Vector512.Create(Rebase).AsSingle();
     }
 }
