@@ -21,6 +21,7 @@ if (args.Length > 0 && args[0] == "w4a16ab")
         args.Length > 3 && args[3] == "hot");
     return;
 }
+// `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).
 if (args.Length > 0 && args[0] == "int")
 {
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
