@@ -29,7 +29,7 @@ public static class IntAb
         var data = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double streamUs = double.MaxValue;
-        void Stream() => streamUs = Math.Min(streamUs, Time(() => Roofline.Read(data, threads), 1));
+        void Stream() { Settle(); streamUs = Math.Min(streamUs, Time(() => Roofline.Read(data, threads), 1)); }
         Stream();
         o.WriteLine($"int A/B fp32 vs fp16 scales, {b.Name}, G={groupSize}, best of {batches} interleaved batches");
         if (!b.Name.Contains("avx512bw")) o.WriteLine("(no AVX-512 integer kernel here: fp16 scales are not read, A and B run the same code)");
@@ -49,7 +49,7 @@ public static class IntAb
                 ratios.Clear();
                 for (int batch = 0; batch < batches; batch++)
                 {
-                    double ra = Time(ca.Linear, 5), rb = Time(cb.Linear, 5);
+                    double ra = Side(ca.Linear, 5), rb = Side(cb.Linear, 5);
                     ta = Math.Min(ta, ra); tb = Math.Min(tb, rb);
                     ratios.Add(rb / ra);
                     quant = Math.Min(quant, Time(() => a.QuantizeActivations(x, m, k, 8, q), 20));
@@ -95,8 +95,8 @@ public static class IntAb
             double ta = double.MaxValue, tb = double.MaxValue;
             for (int batch = 0; batch < batches; batch++)
             {
-                ta = Math.Min(ta, Time(() => a.LinearInt(qa, da, ya, m), 20));
-                tb = Math.Min(tb, Time(() => b.LinearInt(qb, db, yb, m), 20));
+                ta = Math.Min(ta, Side(() => a.LinearInt(qa, da, ya, m), 20));
+                tb = Math.Min(tb, Side(() => b.LinearInt(qb, db, yb, m), 20));
             }
             o.WriteLine($"hot {n}x{k} M={m}: A {ta:F2} us ({FloatBytes(w) / ta / 1e3:F1} GB/s), B {tb:F2} us ({HalfBytes(w) / tb / 1e3:F1} GB/s), B/A {tb / ta:F3}");
         }
@@ -132,6 +132,21 @@ public static class IntAb
         int c = values.Count;
         return c % 2 == 1 ? values[c / 2] : (values[c / 2 - 1] + values[c / 2]) / 2;
     }
+
+    /// <summary>
+    /// One side's batch: <see cref="Settle"/>, one untimed call (wakes this backend's workers), then the timed calls. A and B
+    /// are two backends with a worker pool each, whose idle workers spin for a quarter millisecond after every job: timed
+    /// right after A, B shared the two cores with A's spinning workers and its small calls looked up to 1.5x slower.
+    /// </summary>
+    private static double Side(Action a, int reps)
+    {
+        Settle();
+        a();
+        return Time(a, reps);
+    }
+
+    /// <summary>Waits past the worker pools' spin (0.25 ms), so the other backend's idle workers have blocked.</summary>
+    private static void Settle() => Thread.Sleep(2);
 
     /// <summary>Mean microseconds per call over <paramref name="reps"/> calls.</summary>
     private static double Time(Action a, int reps)
