@@ -37,17 +37,18 @@ public sealed class LinearCase : IDisposable
     private readonly int _m, _bits;
 
     /// <summary>
-    /// Builds random weights (random nibbles, scales 0.01) in enough copies to exceed <see cref="ColdBytes"/>, and random
-    /// activations, for one case.
+    /// Builds random weights (random nibbles, every scale <paramref name="scale"/>) in enough copies to exceed
+    /// <see cref="ColdBytes"/>, and random activations, for one case. An fp16 value as the scale (e.g. (float)(Half)0.01f)
+    /// lets the CPU integer kernels read fp16 scales, as for a GGUF Q4_0 model.
     /// </summary>
-    public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind, int groupSize = GroupSize)
+    public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind, int groupSize = GroupSize, float scale = 0.01f)
     {
         _backend = backend; _m = m; Kind = kind; N = n; K = k;
         _bits = kind == LinearKind.W4A4 ? 4 : 8;
         var rng = new Random(n ^ k);
         var w = Int4Matrix.CreateZero(n, k, groupSize);
         rng.NextBytes(w.Data);
-        w.Scales.AsSpan().Fill(0.01f);
+        w.Scales.AsSpan().Fill(scale);
         Matrix = w;
         _w = new DeviceMatrix[(int)Math.Max(1, (ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
         for (int i = 0; i < _w.Length; i++)

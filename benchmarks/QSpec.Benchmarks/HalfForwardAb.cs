@@ -6,7 +6,7 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `halfforward [shape] [threads] [rounds]`: one-token W4A16 (and W4A8) decode forwards of a synthetic model (fp16-valued
-/// scales, <see cref="SyntheticModel"/>) through two CPU backends that differ only in <see cref="CpuBackendOptions.HalfScales"/>,
+/// scales, <see cref="SyntheticModel"/>) through two CPU backends that differ only in fp16 against fp32 scales (<see cref="CpuBackendOptions.HalfPrecisionScales"/> and <see cref="CpuBackendOptions.HalfPrecisionScalesW4A16"/> both on or both off),
 /// sharing one weight set. Per round each backend times 9 forwards (the median) in alternating order (A B, then B A),
 /// so drift and load fall on both; prints per round the ms and the ratio fp16/fp32, then the median ratio.
 /// </summary>
@@ -16,8 +16,8 @@ public static class HalfForwardAb
     {
         var config = SyntheticModel.Shape(shape);
         var weights = SyntheticModel.Create(config);
-        using var half = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads, HalfScales = true }));
-        using var full = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads, HalfScales = false }));
+        using var half = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads, HalfPrecisionScales = true, HalfPrecisionScalesW4A16 = true }));
+        using var full = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads, HalfPrecisionScales = false, HalfPrecisionScalesW4A16 = false }));
         using var sh = half.CreateSession();
         using var sf = full.CreateSession();
         var context = Enumerable.Range(0, 64).Select(i => 1 + i % (config.VocabSize - 1)).ToArray();

@@ -6,7 +6,7 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `halfab [threads] [groups] [hot]`: the W4A16 linear through <see cref="CpuBackend"/> with fp16 scales
-/// (<see cref="CpuBackendOptions.HalfScales"/>, the default) against fp32 scales, on the TinyLlama-1.1B shapes, G in a comma
+/// (<see cref="CpuBackendOptions.HalfPrecisionScalesW4A16"/>) against fp32 scales, on the TinyLlama-1.1B shapes, G in a comma
 /// list (default 32), M = 1, 2, 4, 8. The scales are fp16 values, so both give the same bits; the two backends share the
 /// weight copies and alternate batch by batch (<see cref="W4A16Ab.Alternate"/>). Prints best µs, the bytes each reads
 /// (weights + 2- or 4-byte scales) as GB/s and % of the stream read measured first, and the time ratio fp16/fp32.
@@ -18,7 +18,7 @@ public static class HalfScaleAb
         var stream = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
         stream.AsSpan().Fill(1f);
         double streamGBs = Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(stream, threads)) / 1e3;
-        var options = (bool half) => new CpuBackendOptions { MaxThreads = threads, HalfScales = half };
+        var options = (bool half) => new CpuBackendOptions { MaxThreads = threads, HalfPrecisionScalesW4A16 = half };
         using var halfBackend = new CpuBackend(options(true));
         using var fullBackend = new CpuBackend(options(false));
         o.WriteLine($"W4A16 fp16 vs fp32 scales, {threads} threads, stream read {streamGBs:F1} GB/s, weights {(hot ? "hot (one copy)" : "cold (96 MiB of copies)")}");

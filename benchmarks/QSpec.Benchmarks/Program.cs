@@ -32,6 +32,7 @@ if (args.Length > 0 && args[0] == "halfforward")
     HalfForwardAb.Run(Console.Out, args.Length > 1 ? args[1] : "tinyllama-1.1b", args.Length > 2 ? int.Parse(args[2]) : 2, args.Length > 3 ? int.Parse(args[3]) : 6);
     return;
 }
+// `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).
 if (args.Length > 0 && args[0] == "int")
 {
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);

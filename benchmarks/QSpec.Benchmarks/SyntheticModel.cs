@@ -44,7 +44,7 @@ public static class SyntheticModel
             var m = Int4Matrix.CreateZero(rows, cols, groupSize);
             rng.NextBytes(m.Data);
             // Uniform q in [-8, 7] has standard deviation ~4.6; this scale gives outputs of unit variance for unit inputs.
-            // Rounded to fp16 like a GGUF Q4_0 file's, so the kernels read the 2-byte scales Q4_0 reads (CpuBackendOptions.HalfScales).
+            // Rounded to fp16 like a GGUF Q4_0 file's, so the kernels read the 2-byte scales Q4_0 reads (CpuBackendOptions.HalfPrecisionScales).
             float scale = (float)(Half)(1f / (4.6f * MathF.Sqrt(cols)));
             m.Scales.AsSpan().Fill(scale);
             return new LinearWeight(rows, cols, null, m);

@@ -5,7 +5,7 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Kernels.Tests;
 
 /// <summary>
-/// The AVX-512 W4A16 kernel's fp16-scale path (<see cref="CpuBackendOptions.HalfScales"/>, <see cref="CpuMatrix.HalfScaleBits"/>):
+/// The AVX-512 W4A16 kernel's fp16-scale path (<see cref="CpuBackendOptions.HalfPrecisionScalesW4A16"/>, <see cref="CpuMatrix.HalfScaleBits"/>):
 /// for a matrix whose scales are all fp16 values it gives the fp32-scale path's bits exactly, at every group size, odd
 /// N and K (172: last pair one block; 2200: several K chunks), every row tile and both thread counts; it reads the fp16
 /// copy only (shown by poisoning the fp32 scales after the copy is built); and a matrix with one non-fp16 scale keeps
@@ -82,7 +82,7 @@ public sealed class W4A16HalfScaleTests
     }
 
     private static CpuBackend Avx512(int threads, bool halfScales) =>
-        new(new CpuBackendOptions { MaxThreads = threads, Path = CpuKernelPath.Avx512, ParallelThreshold = 0, HalfScales = halfScales });
+        new(new CpuBackendOptions { MaxThreads = threads, Path = CpuKernelPath.Avx512, ParallelThreshold = 0, HalfPrecisionScalesW4A16 = halfScales });
 
     private static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
     {

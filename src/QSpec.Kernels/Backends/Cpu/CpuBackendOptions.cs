@@ -33,11 +33,19 @@ public sealed class CpuBackendOptions
     public long ParallelThreshold { get; init; } = 1L << 18;
 
     /// <summary>
-    /// Whether the kernels read a matrix's INT4 scales as fp16 bits when every scale is an fp16 value (GGUF Q4_0 files
-    /// are); default true. The results are the same bits either way (fp16 to fp32 is exact); fp16 scales cut the bytes a
-    /// G = 32 weight costs from 0.625 to 0.5625, and decode on a CPU is bound by those bytes.
+    /// Whether the AVX-512 integer kernel reads a matrix's scales as fp16 when every one of them is an fp16 value (GGUF
+    /// Q4_0 files are); default true. Results are bitwise the same either way (fp16 → fp32 is exact); at G = 32 a weight
+    /// then costs 0.5625 bytes instead of 0.625, and decode streams weights. False keeps fp32 scales (A/B runs).
     /// </summary>
-    public bool HalfScales { get; init; } = true;
+    public bool HalfPrecisionScales { get; init; } = true;
+
+    /// <summary>
+    /// Whether the AVX-512 W4A16 kernel also reads fp16 scales (under the same condition); default false. Same bits either
+    /// way. Measured on the 2-core VM (`halfforward`, 2 Dec 2026): a W4A16 forward took 1.02-1.06x the fp32-scale time,
+    /// because this kernel is compute-bound there and the exact fp16 conversion (4 ops per 16 scales) costs more than
+    /// the 10 % fewer bytes save; turn it on where W4A16 decode is memory-bound (measure with `halfforward`).
+    /// </summary>
+    public bool HalfPrecisionScalesW4A16 { get; init; }
 }
 
 /// <summary>The float and integer kernel paths chosen for one backend instance.</summary>

@@ -27,7 +27,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             var job = ChannelJob.For<NibbleJob>();
             (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
-            job.HalfScales = options.HalfScales ? halfScales : null;
+            job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
             pool.Run(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, job);
             return;
         }

@@ -32,6 +32,8 @@ internal struct Groups32 : IGroupLayout { public static int PerSuperBlock => 4; 
 /// low and high nibbles kept apart for G = 32. The exact int32 group dot gets the nibble correction −8·Σa and is
 /// folded as acc = acc + (float)dot · s_w (separate multiply and add) in ascending group order, then multiplied by
 /// s_a: the reference's float order, lane by lane, so results are bitwise equal to it for every M and tiling.</para>
+/// <para><b>Scales.</b> s_w is read as fp32 or, when every scale of the matrix is an fp16 value, as fp16 bits converted
+/// exactly (<see cref="IBlockScales"/>): the same floats either way, so the same bits.</para>
 /// </remarks>
 internal static unsafe class LinearIntAvx512
 {
@@ -49,7 +51,7 @@ internal static unsafe class LinearIntAvx512
         public readonly bool HalfLast = halfLast;
         /// <summary>Scale groups per row.</summary>
         public readonly int GroupCount = groupCount;
-        /// <summary>Step from one group's scales to the next (16: <see cref="CpuMatrix.BlockScales"/>).</summary>
+        /// <summary>Elements from one group's scales to the next (16: <see cref="CpuMatrix.BlockScales"/>, <see cref="CpuMatrix.BlockHalfScales"/>).</summary>
         public readonly int ScaleStride = scaleStride;
         /// <summary>Row stride of the interleaved activations (K rounded up to 128).</summary>
         public readonly int ActivationStride = activationStride;
@@ -59,15 +61,15 @@ internal static unsafe class LinearIntAvx512
     /// Y for rows m0 .. m0 + TR − 1 and the <c>16 / TR</c> channels starting at row pointer <paramref name="w"/> (channel j0).
     /// </summary>
     /// <param name="w">Packed row of channel j0; channels past N are clamped to row N − 1 by <paramref name="lastRow"/>.</param>
-    /// <param name="scales">Block scales at channel j0: scale[j0 + c, g] at scales[g · ScaleStride + c].</param>
+    /// <param name="scales">Block scales at channel j0, in <typeparamref name="TS"/>'s layout: scale[j0 + c, g] is element g · ScaleStride + c.</param>
     /// <param name="x">Interleaved activations of row m0.</param>
     /// <param name="corrections">Per group, 16 ints: 8·Σa of the group for the row of each pair lane.</param>
     /// <param name="activationScales">16 floats: s_a of the row of each pair lane.</param>
     /// <param name="result">16 floats out, lane p = r · C + c.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile<TR, TG>(byte* w, byte* lastRow, float* scales, in Shape shape, sbyte* x, int* corrections,
-                                    float* activationScales, float* result)
-        where TR : struct, IRowTile where TG : struct, IGroupLayout
+    public static void Tile<TR, TG, TS>(byte* w, byte* lastRow, byte* scales, in Shape shape, sbyte* x, int* corrections,
+                                        float* activationScales, float* result)
+        where TR : struct, IRowTile where TG : struct, IGroupLayout where TS : struct, IBlockScales
     {
         int channels = Pairs / TR.Count, rb = shape.RowBytes, xs = shape.ActivationStride;
         byte* w0 = w, w1 = Clamp(w + rb, lastRow), w2 = Clamp(w + 2 * rb, lastRow), w3 = Clamp(w + 3 * rb, lastRow);
@@ -128,25 +130,25 @@ internal static unsafe class LinearIntAvx512
             if (TG.PerSuperBlock == 0) { s0 += b0; s1 += b1; s2 += b2; s3 += b3; continue; }
             if (TG.PerSuperBlock == 1)
             {
-                acc = Fold<TR>(acc, AllLanes(b0, b1, b2, b3), t, shape, scales, corrections);
+                acc = Fold<TR, TS>(acc, AllLanes(b0, b1, b2, b3), t, shape, scales, corrections);
                 continue;
             }
             // Lane pairs: (L0 + L1, L2 + L3) of each vector, then the first and second halves' groups of all four quads.
             var c0 = LanePairs(b0, b1); var c1 = LanePairs(b2, b3);
             if (TG.PerSuperBlock == 2)
             {
-                acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 2 * t, shape, scales, corrections);
-                acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 2 * t + 1, shape, scales, corrections);
+                acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 2 * t, shape, scales, corrections);
+                acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 2 * t + 1, shape, scales, corrections);
                 continue;
             }
             // G = 32: groups 4t .. 4t + 3 are low L0L1, high L0L1, low L2L3, high L2L3.
             var d0 = LanePairs(h0, h1); var d1 = LanePairs(h2, h3);
-            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 4 * t, shape, scales, corrections);
-            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(d0, d1, 0x88), 4 * t + 1, shape, scales, corrections);
-            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 4 * t + 2, shape, scales, corrections);
-            acc = Fold<TR>(acc, Avx512F.Shuffle4x128(d0, d1, 0xDD), 4 * t + 3, shape, scales, corrections);
+            acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(c0, c1, 0x88), 4 * t, shape, scales, corrections);
+            acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(d0, d1, 0x88), 4 * t + 1, shape, scales, corrections);
+            acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(c0, c1, 0xDD), 4 * t + 2, shape, scales, corrections);
+            acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(d0, d1, 0xDD), 4 * t + 3, shape, scales, corrections);
         }
-        if (TG.PerSuperBlock == 0) acc = Fold<TR>(acc, AllLanes(s0, s1, s2, s3), 0, shape, scales, corrections);
+        if (TG.PerSuperBlock == 0) acc = Fold<TR, TS>(acc, AllLanes(s0, s1, s2, s3), 0, shape, scales, corrections);
         (acc * Vector512.Load(activationScales)).Store(result);
     }
 
@@ -201,14 +203,12 @@ internal static unsafe class LinearIntAvx512
     /// groups past the row's last (all-padding halves) are skipped.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Fold<TR>(Vector512<float> acc, Vector512<int> dots, int g, in Shape shape, float* scales, int* corrections)
-        where TR : struct, IRowTile
+    private static Vector512<float> Fold<TR, TS>(Vector512<float> acc, Vector512<int> dots, int g, in Shape shape, byte* scales, int* corrections)
+        where TR : struct, IRowTile where TS : struct, IBlockScales
     {
         if (g >= shape.GroupCount) return acc;
-        float* s = scales + (long)g * shape.ScaleStride;
-        var sw = TR.Count == 1 ? Vector512.Load(s)
-            : TR.Count == 2 ? Vector512.Create(Vector256.Load(s), Vector256.Load(s))
-            : Avx512F.BroadcastVector128ToVector512(s);
+        byte* s = scales + (long)g * shape.ScaleStride * TS.Bytes;
+        var sw = TR.Count == 1 ? TS.Load16(s) : TR.Count == 2 ? TS.Load8x2(s) : TS.Load4x4(s);
         return acc + Vector512.ConvertToSingle(dots - Vector512.Load(corrections + 16 * g)) * sw;
     }
 

@@ -18,7 +18,7 @@ internal static unsafe class LinearIntKernel
         if (paths.Int == CpuKernelPath.Avx512)
         {
             var job = ChannelJob.For<Avx512Job>();
-            job.Prepare(q, rows, matrix, y);
+            job.Prepare(q, rows, matrix, y, options.HalfPrecisionScales);
             pool.Run(n, threads, LinearIntAvx512.Pairs, job);
             return;
         }
@@ -107,11 +107,15 @@ internal static unsafe class LinearIntKernel
         private CpuMatrix? _matrix;
         private float[]? _y;
         private int _fours, _twos, _chunkCount;
+        private bool _half;
 
         public override void Release() { _q = null; _matrix = null; _y = null; }
 
-        /// <summary>Fills the per-chunk corrections and row scales of this call.</summary>
-        public void Prepare(CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y)
+        /// <summary>
+        /// Fills the per-chunk corrections and row scales of this call; <paramref name="halfScales"/> (the option) lets a
+        /// matrix whose scales are all fp16 values be read through <see cref="CpuMatrix.BlockHalfScales"/>.
+        /// </summary>
+        public void Prepare(CpuQuantizedActivations q, int rows, CpuMatrix matrix, float[] y, bool halfScales)
         {
             var w = matrix.Int4!;
             int kp = w.PaddedColumns, gc = w.GroupCount, chunksPerRow = kp / CpuQuantizedActivations.ChunkColumns;
@@ -121,14 +125,27 @@ internal static unsafe class LinearIntKernel
             if (_corrections.Length < chunkCount * gc * 16) _corrections = GC.AllocateArray<int>(chunkCount * gc * 16, pinned: true);
             if (_rowScales.Length < chunkCount * 16) _rowScales = GC.AllocateArray<float>(chunkCount * 16, pinned: true);
             LinearIntAvx512.Prepare(q, fours, twos, ones, gc, groupChunks, chunksPerRow, _corrections, _rowScales);
-            _q = q; _matrix = matrix; _y = y;
+            _q = q; _matrix = matrix; _y = y; _half = halfScales && matrix.ScalesAreHalf;
             _fours = fours; _twos = twos; _chunkCount = chunkCount;
         }
 
         protected override void Run(int start, int end)
         {
+            if (_half)
+            {
+                fixed (ushort* sp = _matrix!.BlockHalfScales) Tiles<HalfBlockScales>(start, end, (byte*)sp);
+            }
+            else
+            {
+                fixed (float* sp = _matrix!.BlockScales) Tiles<FloatBlockScales>(start, end, (byte*)sp);
+            }
+        }
+
+        /// <summary>Channels [start, end) with the block scales at <paramref name="sp"/> in <typeparamref name="TS"/>'s layout.</summary>
+        private void Tiles<TS>(int start, int end, byte* sp) where TS : struct, IBlockScales
+        {
             var q = _q!; var matrix = _matrix!; var w = matrix.Int4!; float[] y = _y!;
-            float[] scales = matrix.BlockScales, rowScales = _rowScales;
+            float[] rowScales = _rowScales;
             int[] corrections = _corrections;
             int n = w.Rows, kp = w.PaddedColumns, gc = w.GroupCount, fours = _fours, twos = _twos, chunkCount = _chunkCount;
             int xs = CpuQuantizedActivations.InterleavedStride(w.Columns);
@@ -136,7 +153,7 @@ internal static unsafe class LinearIntKernel
             int kind = w.GroupSize switch { 0 => 0, 128 => 1, 64 => 2, _ => 4 };
             float* result = stackalloc float[LinearIntAvx512.Pairs];
             fixed (byte* wd = w.Data)
-            fixed (float* sp = scales, rs = rowScales, yp = y)
+            fixed (float* rs = rowScales, yp = y)
             fixed (sbyte* xp = q.Interleaved)
             fixed (int* cp = corrections)
             {
@@ -152,21 +169,21 @@ internal static unsafe class LinearIntKernel
                             sbyte* xr = xp + (long)m0 * xs;
                             int* cr = cp + (long)ci * gc * 16;
                             float* sr = rs + ci * 16;
-                            float* sc = sp + (long)(jc / CpuMatrix.ScaleBlock) * gc * CpuMatrix.ScaleBlock + jc % CpuMatrix.ScaleBlock;
+                            byte* sc = sp + ((long)(jc / CpuMatrix.ScaleBlock) * gc * CpuMatrix.ScaleBlock + jc % CpuMatrix.ScaleBlock) * TS.Bytes;
                             switch ((tr, kind))
                             {
-                                case (1, 0): LinearIntAvx512.Tile<OneRow, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (1, 1): LinearIntAvx512.Tile<OneRow, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (1, 2): LinearIntAvx512.Tile<OneRow, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (1, _): LinearIntAvx512.Tile<OneRow, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (2, 0): LinearIntAvx512.Tile<TwoRows, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (2, 1): LinearIntAvx512.Tile<TwoRows, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (2, 2): LinearIntAvx512.Tile<TwoRows, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (2, _): LinearIntAvx512.Tile<TwoRows, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (_, 0): LinearIntAvx512.Tile<FourRows, PerChannelGroups>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (_, 1): LinearIntAvx512.Tile<FourRows, Groups128>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                case (_, 2): LinearIntAvx512.Tile<FourRows, Groups64>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
-                                default: LinearIntAvx512.Tile<FourRows, Groups32>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, 0): LinearIntAvx512.Tile<OneRow, PerChannelGroups, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, 1): LinearIntAvx512.Tile<OneRow, Groups128, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, 2): LinearIntAvx512.Tile<OneRow, Groups64, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (1, _): LinearIntAvx512.Tile<OneRow, Groups32, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 0): LinearIntAvx512.Tile<TwoRows, PerChannelGroups, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 1): LinearIntAvx512.Tile<TwoRows, Groups128, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, 2): LinearIntAvx512.Tile<TwoRows, Groups64, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (2, _): LinearIntAvx512.Tile<TwoRows, Groups32, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 0): LinearIntAvx512.Tile<FourRows, PerChannelGroups, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 1): LinearIntAvx512.Tile<FourRows, Groups128, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                case (_, 2): LinearIntAvx512.Tile<FourRows, Groups64, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
+                                default: LinearIntAvx512.Tile<FourRows, Groups32, TS>(wr, lastRow, sc, shape, xr, cr, sr, result); break;
                             }
                             int valid = Math.Min(channels, n - jc);
                             for (int r = 0; r < tr; r++)
