@@ -34,6 +34,7 @@ internal sealed class ComposedBackend(IBackend inner) : IBackend
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length) => inner.SwiGlu(gate, up, length);
     public void Add(DeviceBuffer x, DeviceBuffer delta, long length) => inner.Add(x, delta, length);
     public int Argmax(DeviceBuffer x, long offset, int length) => inner.Argmax(x, offset, length);
+    public void ArgmaxRows(DeviceBuffer x, long offset, int length, Span<int> indices) => inner.ArgmaxRows(x, offset, length, indices);
 
     /// <summary>Leaves the device backend to its owner.</summary>
     public void Dispose() { }

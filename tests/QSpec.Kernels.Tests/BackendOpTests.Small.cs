@@ -72,6 +72,35 @@ public sealed partial class BackendOpTests
         }
     }
 
+    /// <summary>Rows × length: one row, an odd batch, a verify pass of 33 rows, and past the 256-row launch of a device.</summary>
+    public static IEnumerable<object[]> ArgmaxRowsCases => TestCases.Cross([1, 17], [3, 1025], [33, 17], [257, 5]);
+
+    [Theory, MemberData(nameof(ArgmaxRowsCases))]
+    public void ArgmaxRows_EqualsArgmaxOfEachRow(string name, int rows, int n)
+    {
+        var backend = TestCases.Backend(name);
+        const int offset = 7;
+        var x = TestData.Floats(offset + rows * n + 3, rows + n);
+        for (int r = 0; r < rows; r += 2)
+        {
+            // Every other row holds a tie at its largest value: the first index wins, per row.
+            x[offset + r * n + (r % n)] = 3f + r;
+            x[offset + r * n + n - 1] = 3f + r;
+        }
+        using var xb = TestData.Upload(backend, x);
+        var indices = new int[rows];
+        Array.Fill(indices, -1);
+        backend.ArgmaxRows(xb, offset, n, indices);
+        for (int r = 0; r < rows; r++)
+        {
+            int expected = ElementwiseReference.Argmax(x.AsSpan(offset + r * n, n));
+            Assert.True(expected == indices[r], $"row {r}: expected {expected}, got {indices[r]}");
+            if (r % 2 == 0) Assert.Equal(r % n, indices[r]);
+        }
+        // Past the buffer: an ArgumentOutOfRangeException, not a read beyond it.
+        Assert.ThrowsAny<ArgumentOutOfRangeException>(() => backend.ArgmaxRows(xb, offset + 4, n, indices));
+    }
+
     public static IEnumerable<object[]> RopeCases => TestCases.Cross([3, 8], [2, 64], [5, 6]);
 
     [Theory, MemberData(nameof(RopeCases))]

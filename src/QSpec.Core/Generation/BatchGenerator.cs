@@ -48,6 +48,7 @@ public static class BatchGenerator
             var done = new bool[b];
             var row = new float[v];
             var active = new List<int>(b);
+            var greedy = new int[b];
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -57,11 +58,12 @@ public static class BatchGenerator
                 var tokens = active.Select(i => pending[i]).ToArray();
                 var slices = active.Select(i => new SequenceSlice(caches[i], caches[i].Length, 1)).ToArray();
                 Transformer.Forward(model, scratch, tokens, slices, mode, null);
+                if (onBackend) model.Backend.ArgmaxRows(scratch.Logits, 0, v, greedy.AsSpan(0, active.Count)); // one device wait
                 for (int r = 0; r < active.Count; r++)
                 {
                     int i = active[r];
                     int next;
-                    if (onBackend) next = model.Backend.Argmax(scratch.Logits, (long)r * v, v);
+                    if (onBackend) next = greedy[r];
                     else { model.Backend.Download(scratch.Logits, row, (long)r * v); next = samplers[i].Sample(row, caches[i].Tokens); }
                     outputs[i].Add(next);
                     pending[i] = next;

@@ -24,6 +24,10 @@ internal sealed class SpeculativeEngine
     private readonly Sequence[] _active;
     private readonly SequenceSlice[] _slices;
     private readonly int[] _tokens;
+    // Greedy without logit transforms: every row's argmax of a forward comes from one ArgmaxRows call (one device
+    // wait per forward instead of one per row), into _greedy[row].
+    private readonly bool _argmaxRows;
+    private readonly int[] _greedy;
 
     /// <param name="syntheticAcceptance">
     /// BENCHMARKS ON SYNTHETIC WEIGHTS ONLY (see <see cref="SyntheticAcceptance"/>): when set, each draft token is accepted
@@ -43,6 +47,8 @@ internal sealed class SpeculativeEngine
         _active = new Sequence[_seqs.Length];
         _slices = new SequenceSlice[_seqs.Length];
         _tokens = new int[_seqs.Length * (options.KMax + 1)];
+        _greedy = new int[_tokens.Length];
+        _argmaxRows = options.Sampling.IsGreedy && !options.Sampling.TransformsLogits;
         if (scratch.MaxRows < caches.Count * (options.KMax + 1))
             throw new ArgumentException($"The session computes at most {scratch.MaxRows} rows per forward; {caches.Count} sequence(s) with k = {options.KMax} need {caches.Count * (options.KMax + 1)}.", nameof(scratch));
     }
@@ -98,7 +104,8 @@ internal sealed class SpeculativeEngine
         long t0 = Stopwatch.GetTimestamp();
         int draftForwards = Propose(active, choice.Mode);
         long t1 = Stopwatch.GetTimestamp();
-        Score(active);
+        int rows = Score(active);
+        if (_argmaxRows) _model.Backend.ArgmaxRows(_scratch.Logits, 0, _vocab, _greedy.AsSpan(0, rows));
         long t2 = Stopwatch.GetTimestamp();
         Statistics.AddDraftTime(t1 - t0);
         Statistics.AddVerifyTime(t2 - t1);
@@ -143,18 +150,20 @@ internal sealed class SpeculativeEngine
                 slices[m++] = new SequenceSlice(s.Cache, s.Base + i, 1);
             }
             Transformer.Forward(_model, _scratch, tokens[..m], slices.AsSpan(0, m), draftMode, null);
+            if (_argmaxRows) _model.Backend.ArgmaxRows(_scratch.Logits, 0, _vocab, _greedy.AsSpan(0, m));
             m = 0;
             foreach (var s in active)
             {
                 if (s.K <= i) continue;
-                s.Drafts[i] = Choose(m++, s.Q?[i], s.Random, s.Cache.Tokens); // the context: cache up to this draft's input
+                // The context of a transform or a sample: the cache up to this draft's input.
+                s.Drafts[i] = _argmaxRows ? _greedy[m++] : Choose(m++, s.Q?[i], s.Random, s.Cache.Tokens);
             }
         }
         return kMax;
     }
 
-    /// <summary>Score: one W4A16 forward over [t, x_1..x_k] of every active sequence; overwrites the draft K/V slots.</summary>
-    private void Score(ReadOnlySpan<Sequence> active)
+    /// <summary>Score: one W4A16 forward over [t, x_1..x_k] of every active sequence; overwrites the draft K/V slots. Returns its rows.</summary>
+    private int Score(ReadOnlySpan<Sequence> active)
     {
         int total = 0;
         foreach (var s in active) total += s.K + 1;
@@ -170,6 +179,7 @@ internal sealed class SpeculativeEngine
             r += s.K + 1;
         }
         Transformer.Forward(_model, _scratch, tokens, slices, _options.VerifyMode, null);
+        return total;
     }
 
     /// <summary>Accept: the greedy rule or speculative rejection sampling on this sequence's rows.</summary>
@@ -180,13 +190,13 @@ internal sealed class SpeculativeEngine
             // Synthetic benchmark: leading coin successes, then the target's argmax at that row (still computed).
             int j = 0;
             while (j < s.K && s.Random.NextDouble() < rate) j++;
-            return new Verdict(j, _model.Backend.Argmax(_scratch.Logits, (long)(row + j) * _vocab, _vocab));
+            return new Verdict(j, _argmaxRows ? _greedy[row + j] : _model.Backend.Argmax(_scratch.Logits, (long)(row + j) * _vocab, _vocab));
         }
         // Row i predicts the token after position Base + i: its context is the cache up to and including that position.
         if (_options.Sampling.IsGreedy)
         {
             Span<int> target = stackalloc int[s.K + 1];
-            for (int i = 0; i <= s.K; i++) target[i] = GreedyToken(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
+            for (int i = 0; i <= s.K; i++) target[i] = _argmaxRows ? _greedy[row + i] : GreedyToken(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
             return AcceptanceRule.Greedy(s.Drafts.AsSpan(0, s.K), target);
         }
         for (int i = 0; i <= s.K; i++)

@@ -104,6 +104,16 @@ public interface IBackend : IDisposable
     /// <summary>Index of the largest of <paramref name="length"/> elements starting at <paramref name="offset"/> (first on ties).</summary>
     int Argmax(DeviceBuffer x, long offset, int length);
 
+    /// <summary>
+    /// indices[r] = <see cref="Argmax"/>(x, offset + r · length, length) for each of indices.Length consecutive rows
+    /// (the greedy tokens of a batch or of a verify pass). The default is one <see cref="Argmax"/> per row; a device
+    /// backend overrides it to launch once and wait for the device once.
+    /// </summary>
+    void ArgmaxRows(DeviceBuffer x, long offset, int length, Span<int> indices)
+    {
+        for (int r = 0; r < indices.Length; r++) indices[r] = Argmax(x, offset + (long)r * length, length);
+    }
+
     // ---- fused ops ----
     // Each equals its composition of the ops above bit for bit (same per-element arithmetic, same reduction order);
     // the default bodies are that composition. A backend overrides one to save a pass over the activations, a

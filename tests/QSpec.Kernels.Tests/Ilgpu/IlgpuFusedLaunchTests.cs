@@ -91,6 +91,21 @@ public sealed class IlgpuFusedLaunchTests(IlgpuFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(36)] // a verify pass of 4 sequences × (k = 8 drafts + 1)
+    public void ArgmaxRows_IsOneLaunchAndOneHostWait(int rows)
+    {
+        const int vocab = 513;
+        using var logits = _b.UploadNew(Random(rows * vocab, 6));
+        var indices = new int[rows];
+        _b.Synchronize();
+        long launches = _b.KernelLaunches, syncs = _b.HostSyncs;
+        ((IBackend)_b).ArgmaxRows(logits, 0, vocab, indices);
+        Assert.Equal(1, _b.KernelLaunches - launches);
+        Assert.Equal(1, _b.HostSyncs - syncs);
+    }
+
     private void AssertOneLaunch(Action op, int kernels, string what)
     {
         _b.Synchronize();

@@ -215,14 +215,28 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc />
     public int Argmax(DeviceBuffer x, long offset, int length)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
-        CheckRange(x, offset, length, nameof(offset));
-        using var _ = Enter();
-        Launched();
-        _kernels.Argmax(new KernelConfig(1, ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup)), F(x), offset, length, _argmaxResult.View);
         Span<int> result = stackalloc int[1];
-        CopyToHost(_argmaxResult.View, result);
+        ArgmaxRows(x, offset, length, result);
         return result[0];
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One launch (a group per row) and one download per <see cref="MaxArgmaxRows"/> rows: one host wait for a
+    /// whole verify pass or batch instead of one per row.</remarks>
+    public void ArgmaxRows(DeviceBuffer x, long offset, int length, Span<int> indices)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        if (indices.IsEmpty) return;
+        CheckRange(x, offset, (long)length * indices.Length, nameof(offset));
+        using var _ = Enter();
+        int group = ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup);
+        for (int r = 0; r < indices.Length; r += MaxArgmaxRows)
+        {
+            var chunk = indices.Slice(r, Math.Min(MaxArgmaxRows, indices.Length - r));
+            Launched();
+            _kernels.Argmax(new KernelConfig(chunk.Length, group), F(x), offset + (long)r * length, length, _argmaxResult.View);
+            CopyToHost(_argmaxResult.View, chunk);
+        }
     }
 
     /// <summary>Downloads quantized activations as written by <see cref="QuantizeActivations"/> (for tests).</summary>

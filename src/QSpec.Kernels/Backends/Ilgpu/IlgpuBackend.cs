@@ -24,7 +24,8 @@ public sealed partial class IlgpuBackend : IBackend
     private readonly DeviceIndices _positions = new();          // the positions of the last plain Rope
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult; // MaxArgmaxRows indices
+    private const int MaxArgmaxRows = 256;                      // rows per ArgmaxRows launch (a verify pass of 32 sequences × 8 drafts)
     private bool _disposed;
     private readonly long? _memoryLimit;                        // the simulated device's memory, null on CUDA
     private readonly List<MemoryBuffer> _live = [];             // every allocation, for LiveDeviceBytes
@@ -39,7 +40,7 @@ public sealed partial class IlgpuBackend : IBackend
         {
             _stream = accelerator.DefaultStream;
             _kernels = new KernelSet(accelerator);
-            _argmaxResult = AllocateDevice<int>(1);
+            _argmaxResult = AllocateDevice<int>(MaxArgmaxRows);
             Name = accelerator.AcceleratorType == AcceleratorType.Cuda
                 ? $"cuda ({accelerator.Name})"
                 : $"ilgpu-cpu ({accelerator.Name}, warp {accelerator.WarpSize}, group ≤ {accelerator.MaxNumThreadsPerGroup})";
