@@ -91,8 +91,8 @@ public static unsafe class Roofline
                     "of copies (read from memory); integer modes include activation quantization.");
         o.WriteLine($"us = median of {Rounds} interleaved rounds, each the best of {BatchesPerRound} ~1 ms batches; xM=1 = us / us at M = 1 (same G, mode).");
         o.WriteLine($"{"shape",-7} {"N x K",-11} {"G",3} {"M",2} {"mode",-5} {"us",8} {"MB",6} {"GB/s",6} {"%bw",4} {"GOP/s",6} {"%cmp",4} {"%roof",5} {"xM=1",5}");
-        using (var warm = new LinearCase(backend, 2048, 2048, 2, LinearKind.W4A16, groupSizes[0])) Best(warm.QuantizeAndLinear);
         var kinds = new[] { LinearKind.W4A16, LinearKind.W4A8, LinearKind.W4A4 };
+        WarmUp(backend, kinds, groupSizes);
         foreach (var (name, n, k) in shapes)
         {
             var us = new Dictionary<(int G, LinearKind Kind, int M), double>();
@@ -136,6 +136,26 @@ public static unsafe class Roofline
                                     $"{100 * memUs / t,4:F0} {ops / t / 1e3,6:F1} {100 * cmpUs / t,4:F0} {100 * bound / t,5:F0} {t / us[(g, kind, 1)],5:F2}");
                     }
         }
+    }
+
+    /// <summary>
+    /// Runs every kernel the table times (each mode, M and group size, on a 2048 × 2048 matrix) in two passes of
+    /// ~40 ms, a second apart or more, so that each is past tiered JIT compilation (≥ 30 calls, then a background
+    /// compile) before any row is timed: without it the first shape's integer rows at M = 1-2 read 3-10× slow
+    /// (tier-0 code) while M = 4 of the same shape did not.
+    /// </summary>
+    private static void WarmUp(CpuBackend backend, LinearKind[] kinds, IReadOnlyList<int> groupSizes)
+    {
+        for (int pass = 0; pass < 2; pass++)
+            foreach (int g in groupSizes)
+                foreach (var kind in kinds)
+                    foreach (int m in Rows)
+                    {
+                        using var c = new LinearCase(backend, 2048, 2048, m, kind, g);
+                        var sw = Stopwatch.StartNew();
+                        int calls = 0;
+                        while (sw.ElapsedMilliseconds < 40 || calls < 32) { c.QuantizeAndLinear(); calls++; }
+                    }
     }
 
     /// <summary>Bytes of the streamed array.</summary>
