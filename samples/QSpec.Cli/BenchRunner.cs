@@ -39,15 +39,17 @@ internal sealed class BenchRunner(LlamaModel model, BenchSettings settings, stri
         }
         // Rounds interleave the modes generation by generation, so load that comes and goes on a shared machine hits
         // every mode alike; a small model repeats its generations within the round until each mode has been timed for
-        // MinDecodeSeconds.
+        // MinDecodeSeconds. Odd rounds run the modes in reverse order (A B, B A, ...), so load that rises or falls
+        // steadily over a round does not favour the mode that always runs first.
         var runs = settings.Modes.ToDictionary(m => m, _ => new List<DecodeRun>());
+        var reversed = Enumerable.Reverse(settings.Modes).ToArray();
         for (int round = 0; round < settings.Runs; round++)
         {
             var acc = settings.Modes.ToDictionary(m => m, _ => new DecodeRun(0, 0, null));
             bool first = true;
             do
             {
-                foreach (var mode in settings.Modes)
+                foreach (var mode in round % 2 == 0 ? settings.Modes : reversed)
                 {
                     var pair = MeasureDecode(mode, prompts, measureMemory: first && round == settings.Runs - 1);
                     acc[mode] = new DecodeRun(acc[mode].Tokens + pair.Tokens, acc[mode].Seconds + pair.Seconds, pair.Stats);
