@@ -105,6 +105,7 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             // Slow on the simulator (a minute for both models): off in --sim unless asked for.
             o["batch_step_b8"] = BatchStep(model, 8);
             o["batch_step_b8_composed"] = BatchStep(composed, 8);
+            o["qspec_step_b4_k3"] = QSpecStep(model, 4, 3);
         }
         o["note"] = "counted in the backend; the same on CUDA and on the CPU accelerator; 'composed' = the fused ops' default bodies";
         return o;
@@ -127,6 +128,31 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
         var two = Run(2);
         var three = Run(3);
         return new JsonObject { ["kernels"] = three.Kernels - two.Kernels, ["host_syncs"] = three.Syncs - two.Syncs };
+    }
+
+    /// <summary>
+    /// Launches and host waits of one QSpec step (k W4A8 draft forwards and the W4A16 verify of B · (k + 1) rows, each
+    /// followed by one ArgmaxRows) for <paramref name="batch"/> sequences: every draft accepted (synthetic rate 1, no stop
+    /// tokens), so a generation of 2(k + 1) tokens is exactly one full step more than one of k + 1.
+    /// </summary>
+    private JsonObject QSpecStep(LlamaModel model, int batch, int k)
+    {
+        var prompts = Enumerable.Range(0, batch).Select(b => (IReadOnlyList<int>)[Bos, 5 + b]).ToArray();
+        (long Kernels, long Syncs, long Steps) Run(int tokens)
+        {
+            var options = new SpeculativeOptions { DraftMode = ExecutionMode.W4A8, DraftLength = k, MaxTokens = tokens, StopTokens = [] };
+            device.Synchronize();
+            long launches = device.KernelLaunches, syncs = device.HostSyncs;
+            var result = SyntheticAcceptance.GenerateBatch(model, prompts, options, rate: 1.0);
+            return (device.KernelLaunches - launches, device.HostSyncs - syncs, result.Statistics!.Steps);
+        }
+        var one = Run(k + 1);
+        var two = Run(2 * (k + 1));
+        return new JsonObject
+        {
+            ["kernels"] = two.Kernels - one.Kernels, ["host_syncs"] = two.Syncs - one.Syncs, ["sequence_steps"] = two.Steps - one.Steps, // B: one step of each sequence
+            ["note"] = $"{k} draft forwards + 1 verify, one host wait each (the drafts' tokens are read back before the next forward)",
+        };
     }
 
     private JsonObject Count(LlamaModel model)
