@@ -139,9 +139,9 @@ public static unsafe class Roofline
     }
 
     /// <summary>
-    /// Runs every kernel the table times (each mode, M and group size, on a 2048 × 2048 matrix) in two passes of
-    /// ~40 ms, a second apart or more, so that each is past tiered JIT compilation (≥ 30 calls, then a background
-    /// compile) before any row is timed: without it the first shape's integer rows at M = 1-2 read 3-10× slow
+    /// Runs every kernel the table times (each mode, M and group size, on a 2048 × 2048 matrix) for ≥ 32 calls and
+    /// ≥ 40 ms, in two passes a whole pass apart, so that each is past tiered JIT compilation (≥ 30 calls, then a
+    /// background compile) before any row is timed: without it the first shape's integer rows at M = 1-2 read 3-10× slow
     /// (tier-0 code) while M = 4 of the same shape did not.
     /// </summary>
     private static void WarmUp(CpuBackend backend, LinearKind[] kinds, IReadOnlyList<int> groupSizes)

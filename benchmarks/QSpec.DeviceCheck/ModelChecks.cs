@@ -117,17 +117,25 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
     /// </summary>
     private JsonObject BatchStep(LlamaModel model, int batch)
     {
-        var prompts = Enumerable.Range(0, batch).Select(b => (IReadOnlyList<int>)[Bos, 5 + b]).ToArray();
-        (long Kernels, long Syncs) Run(int tokens)
-        {
-            device.Synchronize();
-            long launches = device.KernelLaunches, syncs = device.HostSyncs;
-            BatchGenerator.Generate(model, prompts, new GenerationOptions { MaxTokens = tokens, Mode = ExecutionMode.W4A16 });
-            return (device.KernelLaunches - launches, device.HostSyncs - syncs);
-        }
+        var prompts = BatchPrompts(batch);
+        (long Kernels, long Syncs) Run(int tokens) =>
+            Counted(() => BatchGenerator.Generate(model, prompts, new GenerationOptions { MaxTokens = tokens, Mode = ExecutionMode.W4A16 }));
         var two = Run(2);
         var three = Run(3);
         return new JsonObject { ["kernels"] = three.Kernels - two.Kernels, ["host_syncs"] = three.Syncs - two.Syncs };
+    }
+
+    /// <summary>Prompts [BOS, 5 + b] for b &lt; <paramref name="batch"/>.</summary>
+    private static IReadOnlyList<int>[] BatchPrompts(int batch) =>
+        Enumerable.Range(0, batch).Select(b => (IReadOnlyList<int>)[Bos, 5 + b]).ToArray();
+
+    /// <summary>Kernel launches and host waits of <paramref name="run"/>, counted from an idle device.</summary>
+    private (long Kernels, long Syncs) Counted(Action run)
+    {
+        device.Synchronize();
+        long launches = device.KernelLaunches, syncs = device.HostSyncs;
+        run();
+        return (device.KernelLaunches - launches, device.HostSyncs - syncs);
     }
 
     /// <summary>
@@ -137,20 +145,20 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
     /// </summary>
     private JsonObject QSpecStep(LlamaModel model, int batch, int k)
     {
-        var prompts = Enumerable.Range(0, batch).Select(b => (IReadOnlyList<int>)[Bos, 5 + b]).ToArray();
+        var prompts = BatchPrompts(batch);
         (long Kernels, long Syncs, long Steps) Run(int tokens)
         {
             var options = new SpeculativeOptions { DraftMode = ExecutionMode.W4A8, DraftLength = k, MaxTokens = tokens, StopTokens = [] };
-            device.Synchronize();
-            long launches = device.KernelLaunches, syncs = device.HostSyncs;
-            var result = SyntheticAcceptance.GenerateBatch(model, prompts, options, rate: 1.0);
-            return (device.KernelLaunches - launches, device.HostSyncs - syncs, result.Statistics!.Steps);
+            long steps = 0;
+            var (kernels, syncs) = Counted(() => steps = SyntheticAcceptance.GenerateBatch(model, prompts, options, rate: 1.0).Statistics!.Steps);
+            return (kernels, syncs, steps);
         }
         var one = Run(k + 1);
         var two = Run(2 * (k + 1));
         return new JsonObject
         {
-            ["kernels"] = two.Kernels - one.Kernels, ["host_syncs"] = two.Syncs - one.Syncs, ["sequence_steps"] = two.Steps - one.Steps, // B: one step of each sequence
+            ["kernels"] = two.Kernels - one.Kernels, ["host_syncs"] = two.Syncs - one.Syncs,
+            ["sequence_steps"] = two.Steps - one.Steps, // B: the extra step of each sequence
             ["note"] = $"{k} draft forwards + 1 verify, one host wait each (the drafts' tokens are read back before the next forward)",
         };
     }

@@ -196,7 +196,7 @@ internal sealed class SpeculativeEngine
         if (_options.Sampling.IsGreedy)
         {
             Span<int> target = stackalloc int[s.K + 1];
-            for (int i = 0; i <= s.K; i++) target[i] = _argmaxRows ? _greedy[row + i] : GreedyToken(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
+            for (int i = 0; i <= s.K; i++) target[i] = _argmaxRows ? _greedy[row + i] : TransformedArgmax(row + i, s.Cache.Tokens[..(s.Base + i + 1)]);
             return AcceptanceRule.Greedy(s.Drafts.AsSpan(0, s.K), target);
         }
         for (int i = 0; i <= s.K; i++)
@@ -229,16 +229,18 @@ internal sealed class SpeculativeEngine
 
     private int Choose(int row, float[]? q, Random random, ReadOnlySpan<int> history)
     {
-        if (q is null) return GreedyToken(row, history);
+        if (q is null) return TransformedArgmax(row, history);
         _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
         _shape.ComputeProbabilities(_row, q, history);
         return AcceptanceRule.SampleFrom(q, random.NextDouble());
     }
 
-    /// <summary>Argmax of a logits row: on the backend, or on the host after the bias and penalties when they are set.</summary>
-    private int GreedyToken(int row, ReadOnlySpan<int> history)
+    /// <summary>
+    /// Greedy token of a logits row on the host, after the bias and penalties (greedy without them takes the rows'
+    /// argmax from <see cref="_greedy"/>, one ArgmaxRows per forward).
+    /// </summary>
+    private int TransformedArgmax(int row, ReadOnlySpan<int> history)
     {
-        if (!_options.Sampling.TransformsLogits) return _model.Backend.Argmax(_scratch.Logits, (long)row * _vocab, _vocab);
         _model.Backend.Download(_scratch.Logits, _row, (long)row * _vocab);
         return Sampler.Argmax(_shape.Transform(_row, history));
     }

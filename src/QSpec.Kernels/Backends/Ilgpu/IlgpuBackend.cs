@@ -25,7 +25,7 @@ public sealed partial class IlgpuBackend : IBackend
     private MemoryBuffer1D<float, Stride1D.Dense>? _ropeTable;
     private (float Theta, int HeadSize, int Positions) _ropeKey;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _argmaxResult; // MaxArgmaxRows indices
-    private const int MaxArgmaxRows = 256;                      // rows per ArgmaxRows launch (a verify pass of 32 sequences × 8 drafts)
+    private const int MaxArgmaxRows = 256;                      // rows per ArgmaxRows launch; longer calls are chunked
     private bool _disposed;
     private readonly long? _memoryLimit;                        // the simulated device's memory, null on CUDA
     private readonly List<MemoryBuffer> _live = [];             // every allocation, for LiveDeviceBytes
