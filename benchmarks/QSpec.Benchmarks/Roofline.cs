@@ -13,13 +13,16 @@ namespace QSpec.Benchmarks;
 /// of the limit that binds it. Shared by the benchmarks' <c>quick</c> command and <c>qspec bench --kernels</c>.
 /// </summary>
 /// <remarks>
-/// Limits, each measured on <c>threads</c> threads at once, registers only except the stream:
+/// Limits, each measured on <c>threads</c> threads at once, registers only except the stream, at the vector width of
+/// the kernel path the backend runs (<see cref="RooflineProbes"/>: 512-bit on AVX-512, 256-bit on AVX2-only machines):
 /// <list type="bullet">
 /// <item>stream: GB/s summing a 256 MiB array (more than L3), the ceiling of every M = 1 kernel;</item>
-/// <item>int8 dot: 512-bit vpmaddubsw + vpmaddwd + vpaddd chains, counted as 2 ops per byte product (W4A4/W4A8);</item>
-/// <item>fma: 512-bit vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
-/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (LinearW4A16Nibble: a shift and a vpternlogd per 16 weights).</item>
+/// <item>int8 dot: vpmaddubsw + vpmaddwd + vpaddd chains (vpdpbusd with AVX-VNNI), counted as 2 ops per byte product (W4A4/W4A8);</item>
+/// <item>fma: vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
+/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (nibble in place: a shift and a vpternlogd per 16
+/// weights on AVX-512, a shift, an and and an or per 8 on AVX2).</item>
 /// </list>
+/// The scalar path has no probe: its compute columns print "-".
 /// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or
 /// weights / dequant rate + ops / fma peak (W4A16, which dequantizes each weight once per call); "% roof" is that bound
 /// over the measured time. The limits are the best of 31 batches of ~1 ms (on a shared machine the minimum is the least
@@ -27,8 +30,12 @@ namespace QSpec.Benchmarks;
 /// </remarks>
 public static unsafe class Roofline
 {
-    /// <summary>The measured limits.</summary>
-    public sealed record Limits(double StreamGBs, double DotGops, double FmaGflops, double DequantGweights);
+    /// <summary>
+    /// The measured limits; a rate is 0 where the kernel path has no SIMD probe (scalar), and the labels name the
+    /// instruction mix each rate was measured with (the vector width of the path that runs).
+    /// </summary>
+    public sealed record Limits(double StreamGBs, double DotGops, double FmaGflops, double DequantGweights,
+                                string DotLabel = "int8 dot", string FmaLabel = "fma", string DequantLabel = "W4A16 dequant");
 
     /// <summary>The TinyLlama-1.1B projections: wq/wo, wk/wv, w1/w3, w2, classifier.</summary>
     public static readonly (string Name, int N, int K)[] TinyLlamaShapes =
@@ -37,22 +44,28 @@ public static unsafe class Roofline
     /// <summary>Rows per call benchmarked: decode, and the verify widths of k = 1, 3, 7.</summary>
     public static readonly int[] Rows = [1, 2, 4, 8];
 
-    /// <summary>Measures the limits on <paramref name="threads"/> threads.</summary>
-    public static Limits Measure(int threads)
+    /// <summary>
+    /// Measures the limits on <paramref name="threads"/> threads with the probes of the given kernel paths (by default
+    /// the ones this machine's CPU backend resolves to: an AVX2-only machine gets 256-bit probes, not zeros).
+    /// </summary>
+    public static Limits Measure(int threads, CpuKernelPath floatPath = CpuKernelPath.Auto, CpuKernelPath intPath = CpuKernelPath.Auto)
     {
+        if (floatPath == CpuKernelPath.Auto || intPath == CpuKernelPath.Auto)
+        {
+            using var resolved = new CpuBackend(new CpuBackendOptions { MaxThreads = 1 });
+            if (floatPath == CpuKernelPath.Auto) floatPath = resolved.FloatPath;
+            if (intPath == CpuKernelPath.Auto) intPath = resolved.IntPath;
+        }
         var data = GC.AllocateUninitializedArray<float>(StreamBytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double stream = StreamBytes / Best(() => Read(data, threads)) / 1e3;
         const int iterations = 1 << 16;
-        double dot = 0, fma = 0, deq = 0;
-        if (Avx512BW.IsSupported)
-        {
-            // 8 chains × iterations × 64 byte products × 2 ops, on every thread.
-            dot = 8.0 * iterations * 64 * 2 * threads / Best(() => Parallel(threads, () => DotChains(iterations))) / 1e3;
-            fma = 8.0 * iterations * 16 * 2 * threads / Best(() => Parallel(threads, () => FmaChains(iterations))) / 1e3;
-            deq = 4.0 * iterations * 64 * threads / Best(() => Parallel(threads, () => DequantChains(iterations))) / 1e3;
-        }
-        return new Limits(stream, dot, fma, deq);
+        // Rate of a probe on every thread at once, in units of its work per iteration per microsecond / 1e3 (G per s).
+        double Rate(RooflineProbes.Probe? p)
+            => p is null ? 0 : p.WorkPerIteration * iterations * threads / Best(() => Parallel(threads, () => p.Body(iterations))) / 1e3;
+        var (dot, fma, deq) = (RooflineProbes.IntDot(intPath), RooflineProbes.MultiplyAdd(floatPath), RooflineProbes.Dequant(floatPath));
+        return new Limits(stream, Rate(dot), Rate(fma), Rate(deq),
+                          dot?.Label ?? "int8 dot (scalar: no probe)", fma?.Label ?? "fma (scalar: no probe)", deq?.Label ?? "W4A16 dequant (scalar: no probe)");
     }
 
     /// <summary>Group sizes of the kernel table by default: GGUF Q4_0's 32 (the case compared with llama.cpp) and 128.</summary>
@@ -84,9 +97,9 @@ public static unsafe class Roofline
         foreach (int g in groupSizes)
             if (g < 0) throw new ArgumentOutOfRangeException(nameof(groupSizes), g, "A group size must be 0 (per channel) or positive.");
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads, Path = path });
-        var l = Measure(threads);
-        o.WriteLine($"roofline, {threads} threads, {backend.Name}: stream read {l.StreamGBs:F1} GB/s; int8 dot (vpmaddubsw+vpmaddwd) {l.DotGops:F0} GOP/s; " +
-                    $"fma512 {l.FmaGflops:F0} GFLOP/s; W4A16 dequant {l.DequantGweights:F1} G weights/s");
+        var l = Measure(threads, backend.FloatPath, backend.IntPath);
+        o.WriteLine($"roofline, {threads} threads, {backend.Name}: stream read {l.StreamGBs:F1} GB/s; {l.DotLabel} {l.DotGops:F0} GOP/s; " +
+                    $"{l.FmaLabel} {l.FmaGflops:F0} GFLOP/s; {l.DequantLabel} {l.DequantGweights:F1} G weights/s");
         o.WriteLine($"weights INT4 at G = {string.Join(", ", groupSizes.Select(g => g == 0 ? "per channel (0)" : g.ToString()))}, cycled over {LinearCase.ColdBytes >> 20} MiB " +
                     "of copies (read from memory); integer modes include activation quantization.");
         o.WriteLine($"us = median of {Rounds} interleaved rounds, each the best of {BatchesPerRound} ~1 ms batches; xM=1 = us / us at M = 1 (same G, mode).");
@@ -128,12 +141,14 @@ public static unsafe class Roofline
                     {
                         double t = us[(g, kind, m)], b = bytes[(g, kind)], ops = 2.0 * m * n * k;
                         double memUs = b / l.StreamGBs / 1e3;
+                        // No compute bound where the path has no probe (scalar): "-" rather than a division by zero.
                         double cmpUs = kind == LinearKind.W4A16
-                            ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3
-                            : ops / l.DotGops / 1e3;
-                        double bound = Math.Max(memUs, cmpUs);
+                            ? (l.DequantGweights > 0 && l.FmaGflops > 0 ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3 : double.NaN)
+                            : (l.DotGops > 0 ? ops / l.DotGops / 1e3 : double.NaN);
+                        double bound = double.IsNaN(cmpUs) ? memUs : Math.Max(memUs, cmpUs);
+                        string cmp = double.IsNaN(cmpUs) ? "-" : (100 * cmpUs / t).ToString("F0");
                         o.WriteLine($"{name,-7} {n + "x" + k,-11} {g,3} {m,2} {kind.ToString().ToLowerInvariant(),-5} {t,8:F1} {b / 1e6,6:F2} {b / t / 1e3,6:F1} " +
-                                    $"{100 * memUs / t,4:F0} {ops / t / 1e3,6:F1} {100 * cmpUs / t,4:F0} {100 * bound / t,5:F0} {t / us[(g, kind, 1)],5:F2}");
+                                    $"{100 * memUs / t,4:F0} {ops / t / 1e3,6:F1} {cmp,4} {100 * bound / t,5:F0} {t / us[(g, kind, 1)],5:F2}");
                     }
         }
     }
@@ -211,62 +226,5 @@ public static unsafe class Roofline
     {
         if (threads == 1) { body(); return; }
         System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => body());
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static int DotChains(int iterations)
-    {
-        var u = Vector512.Create((byte)7); var a = Vector512.Create((sbyte)3); var one = Vector512.Create((short)1);
-        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
-        for (int i = 0; i < iterations; i++)
-        {
-            c0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c4 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c5 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c6 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            c7 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, a), one);
-            u += Vector512<byte>.One; // keeps the multiplies in the loop
-        }
-        return ((c0 + c1) + (c2 + c3) + (c4 + c5) + (c6 + c7)).ToScalar();
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static int FmaChains(int iterations)
-    {
-        var x = Vector512.Create(1.0001f); var w = Vector512.Create(0.9999f);
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
-        for (int i = 0; i < iterations; i++)
-        {
-            c0 = Avx512F.FusedMultiplyAdd(x, w, c0); c1 = Avx512F.FusedMultiplyAdd(x, w, c1);
-            c2 = Avx512F.FusedMultiplyAdd(x, w, c2); c3 = Avx512F.FusedMultiplyAdd(x, w, c3);
-            c4 = Avx512F.FusedMultiplyAdd(x, w, c4); c5 = Avx512F.FusedMultiplyAdd(x, w, c5);
-            c6 = Avx512F.FusedMultiplyAdd(x, w, c6); c7 = Avx512F.FusedMultiplyAdd(x, w, c7);
-        }
-        return (int)((c0 + c1) + (c2 + c3) + (c4 + c5) + (c6 + c7)).ToScalar();
-    }
-
-    /// <summary>
-    /// Per 64 weights: the W4A16 kernel's (LinearW4A16Nibble) dequantization of four nibble positions of 16 packed dwords
-    /// into four 16-float vectors: a shift and a vpternlogd each ((d &lt;&lt; s) &amp; 0x00780000 | 1.0f: the float 1 + q/16), no shuffle.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static int DequantChains(int iterations)
-    {
-        var mask = Vector512.Create(0x00780000u);
-        var one = Vector512.Create(0x3F800000u);
-        var d = Vector512.Create(0x5A5A5A5Au);
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        for (int i = 0; i < iterations; i++)
-        {
-            c0 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 19), mask, one, 0xEA).AsSingle();
-            c1 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 15), mask, one, 0xEA).AsSingle();
-            c2 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 11), mask, one, 0xEA).AsSingle();
-            c3 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 7), mask, one, 0xEA).AsSingle();
-            d += Vector512<uint>.One;
-        }
-        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
     }
 }

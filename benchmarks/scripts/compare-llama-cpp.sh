@@ -10,7 +10,10 @@
 #   D: one-token forward times of the synthetic shape per channel (G = 0) against G = 32 and the GGUF file, to see what
 #      the group size costs each kernel.
 # Then QSpec against W4A16 at B = 4 and 8 (synthetic, acceptance 0.99).
-# Environment: QSPEC_MODELS (default: the ../shared beside the checkout), THREADS (2), ROUNDS (2), OUT, SYNTH.
+# Environment: QSPEC_MODELS (default: the ../shared beside the checkout), THREADS (2), ROUNDS (2), OUT, SYNTH, and
+# LLAMA_CPP_BIN: a folder holding llama-bench, llama-quantize and their .so files built for THIS machine (default: the
+# prebuilt ones in $QSPEC_MODELS/tools/llama.cpp/bin, built with GGML_NATIVE on an AVX-512 host: on a machine without
+# AVX-512 they die with SIGILL, and the script says so and how to build them, as the llama.cpp commit in its ORIGIN.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -21,6 +24,9 @@ fi
 export QSPEC_MODELS
 LL=$QSPEC_MODELS/tools/llama.cpp
 [ -x "$LL/run.sh" ] || { echo "compare-llama-cpp.sh: llama.cpp not found at $LL" >&2; exit 1; }
+# ll TOOL ARGS: a llama.cpp tool, from LLAMA_CPP_BIN when set.
+ll() { if [ -n "${LLAMA_CPP_BIN:-}" ]; then local t=$1; shift; LD_LIBRARY_PATH="$LLAMA_CPP_BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$LLAMA_CPP_BIN/$t" "$@"
+       else "$LL/run.sh" "$@"; fi; }
 THREADS=${THREADS:-2}; ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-artifacts/compare}; mkdir -p "$OUT"
 SYNTH=${SYNTH:-/tmp/qspec-synth}
@@ -34,13 +40,27 @@ qs() { local out=$1; shift
   "${Q[@]}" "$@" > "$out" 2> "${out%.json}.err" && return 0
   echo "(qspec failed: $(grep -m1 'error' "${out%.json}.err"); trace in ${out%.json}.err; running it again)"
   "${Q[@]}" "$@" > "$out" 2> "${out%.json}.err"; }
-F16=$("$LL/synth.sh" tinyllama-1.1b "$SYNTH" | head -1)   # .../tinyllama-1.1b-f16.gguf (its default Q4_0 keeps output.weight in Q6_K)
+# synth.sh writes the f16 file, then a default Q4_0 (output.weight in Q6_K) with the prebuilt llama-quantize, which
+# is not needed here and fails where that binary cannot run; only the f16 file is required.
+"$LL/synth.sh" tinyllama-1.1b "$SYNTH" >/dev/null 2>&1 || true
+F16=$SYNTH/tinyllama-1.1b-f16.gguf
+[ -s "$F16" ] || { echo "compare-llama-cpp.sh: $LL/synth.sh did not write $F16 (run it by hand to see why)" >&2; exit 1; }
+# The llama.cpp binaries must run on this CPU: a SIGILL (exit 132) means they were built for another one.
+set +e; ll llama-quantize --help >/dev/null 2>&1; probe=$?
+ll llama-bench -m "$QSPEC_MODELS/models/stories260K/stories260K-f32.gguf" -t 1 -p 0 -n 1 -r 1 >/dev/null 2>&1; bench=$?; set -e
+if [ $bench -eq 132 ] || [ $probe -eq 132 ]; then
+  echo "compare-llama-cpp.sh: the llama.cpp binaries ($( [ -n "${LLAMA_CPP_BIN:-}" ] && echo "$LLAMA_CPP_BIN" || echo "$LL/bin")) die with SIGILL on this CPU" >&2
+  echo "  (built for another instruction set). Build llama.cpp at the commit in $LL/ORIGIN.txt for this machine, e.g." >&2
+  echo "  cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build build -j2 --target llama-bench llama-quantize," >&2
+  echo "  then rerun with LLAMA_CPP_BIN=<that build>/bin." >&2
+  exit 1
+fi
 # All-Q4_0 ("--pure") so both programs read the very same INT4 tensors (qspec rejects k-quant tensors such as Q6_K).
 GGUF=${F16%-f16.gguf}-q4_0-pure.gguf
-[ -s "$GGUF" ] || "$LL/run.sh" llama-quantize --pure "$F16" "$GGUF" Q4_0 >/dev/null 2>&1
+[ -s "$GGUF" ] || ll llama-quantize --pure "$F16" "$GGUF" Q4_0 >/dev/null 2>&1
 echo "file: $GGUF ($(du -h "$GGUF" | cut -f1)); threads $THREADS; setup $(( $(date +%s) - start )) s"
 
-llama() { "$LL/run.sh" llama-bench -m "$GGUF" -t "$THREADS" -n 32 -p 0 -r 3 -o json 2>/dev/null \
+llama() { ll llama-bench -m "$GGUF" -t "$THREADS" -n 32 -p 0 -r 3 -o json 2>/dev/null \
           | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['avg_ts'])"; }
 syn=(bench --synthetic tinyllama-1.1b --threads "$THREADS" --repeats 3 --json)
 for r in $(seq 1 "$ROUNDS"); do

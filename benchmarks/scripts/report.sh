@@ -5,6 +5,7 @@
 #   3. synthetic TinyLlama-1.1B (G = 32 scales, as GGUF Q4_0; --group-size 0 for per channel) forward costs (c, v[k])
 #      and QSpec with auto k / auto draft at SYNTHETIC acceptance. bench tok/s are decode only (prefill excluded).
 # QUALITY=1 also redoes the quantization / perplexity / real-acceptance tables (another ~10 minutes).
+# LLAMA_CPP_BIN: llama.cpp binaries built for this machine (see compare-llama-cpp.sh); the prebuilt ones need AVX-512.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${QSPEC_MODELS:-../shared}; export QSPEC_MODELS=$SHARED
@@ -12,8 +13,18 @@ dotnet build samples/QSpec.Cli -c Release -v q -nologo >/dev/null
 Q="dotnet samples/QSpec.Cli/bin/Release/net10.0/qspec.dll"
 OUT=${OUT:-artifacts/report}; mkdir -p "$OUT"
 $Q bench --kernels | tee "$OUT/kernels.txt"
+# llama-bench on stories260K; a binary that cannot run here (SIGILL: built for another CPU) is reported, not fatal.
+llama_bench() {
+  local rc=0 out
+  if [ -n "${LLAMA_CPP_BIN:-}" ]; then
+    out=$(LD_LIBRARY_PATH="$LLAMA_CPP_BIN" "$LLAMA_CPP_BIN/llama-bench" "$@" 2>/dev/null) || rc=$?
+  else
+    out=$("$SHARED/tools/llama.cpp/run.sh" llama-bench "$@" 2>/dev/null) || rc=$?
+  fi
+  if [ $rc -ne 0 ]; then echo "llama-bench failed (exit $rc$( [ $rc -eq 132 ] && echo ': SIGILL, built for another CPU; set LLAMA_CPP_BIN'))"; else grep tg256 <<< "$out" || true; fi
+}
 for r in 1 2; do
-  "$SHARED/tools/llama.cpp/run.sh" llama-bench -m "$SHARED/models/stories260K/stories260K-f32.gguf" -t 1 -n 256 -p 0 -r 3 2>/dev/null | grep tg256
+  llama_bench -m "$SHARED/models/stories260K/stories260K-f32.gguf" -t 1 -n 256 -p 0 -r 3
   $Q bench --threads 1 --modes fp32,w4a16,w4a8 --max-tokens 256 --repeats 3 | grep -E '^(fp32|w4a16|w4a8) '
 done | tee "$OUT/stories260k-vs-llama.txt"
 $Q bench --synthetic tinyllama-1.1b --forward-only --repeats 5 | tee "$OUT/tinyllama-forward.txt"

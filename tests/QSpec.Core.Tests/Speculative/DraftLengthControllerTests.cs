@@ -32,15 +32,17 @@ public sealed class DraftLengthControllerTests
     }
 
     [Fact]
-    public void Bootstrap_MeasuresPlainDecodingThenEachModeThenPlainUpToTheUnit()
+    public void Bootstrap_MeasuresPlainDecodingThenEachModeAtKOneAndThreeThenPlainUpToTheUnit()
     {
         var c = new DraftLengthController(8, Both);
         Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 0), c.Next());
         c.Record(new(ExecutionMode.W4A8, 0), 0, 0, 0, 2.0); // a stalled first plain step
-        Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 3), c.Next());
-        c.Record(new(ExecutionMode.W4A8, 3), 3, 3, 0.5, 1.2);
-        Assert.Equal(new DraftChoice(ExecutionMode.W4A4, 3), c.Next());
-        c.Record(new(ExecutionMode.W4A4, 3), 3, 3, 0.5, 1.2);
+        foreach (var mode in Both)
+            foreach (int k in new[] { 1, 3 })
+            {
+                Assert.Equal(new DraftChoice(mode, k), c.Next());
+                c.Record(new(mode, k), k, k, 0.5, k == 1 ? 1.1 : 1.2);
+            }
         for (int i = 1; i < 8; i++)
         {
             Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 0), c.Next());
@@ -48,7 +50,43 @@ public sealed class DraftLengthControllerTests
         }
         // The drafting costs are restated in the unit of the plain steps' estimate (1.0 s), not the stalled first one.
         Assert.Equal(0.5, c.DraftCostOf(ExecutionMode.W4A8), 6);
+        Assert.Equal(1.1, c.VerifyCost(1), 6);
         Assert.Equal(1.2, c.VerifyCost(3), 6);
+    }
+
+    [Theory]
+    [InlineData(1, new[] { 1 })]
+    [InlineData(2, new[] { 1, 2 })]
+    public void Bootstrap_ShortMaximum_DraftsEachLengthUpToIt(int maxK, int[] lengths)
+    {
+        var c = new DraftLengthController(maxK, [ExecutionMode.W4A8]);
+        Assert.Equal(0, c.Next().K);
+        c.Record(new(ExecutionMode.W4A8, 0), 0, 0, 0, 1.0);
+        foreach (int k in lengths)
+        {
+            Assert.Equal(new DraftChoice(ExecutionMode.W4A8, k), c.Next());
+            c.Record(new(ExecutionMode.W4A8, k), k, k, 0.5, 1.1);
+        }
+        Assert.Equal(0, c.Next().K);
+    }
+
+    [Fact]
+    public void ConcaveVerifyCost_DraftsAtKOneRightAfterTheBootstrap()
+    {
+        // Measured on an AVX2-only host (TinyLlama-1.1B shape, W4A16 dequantization-bound): c = 0.48 for the W4A8 draft
+        // and v[1..8] = 1.07, 1.94, 2.27, 2.72, 2.97, 3.6, 3.67, 4.1, so k = 1 pays 1.28x at α = 0.99 and k = 3 1.06x.
+        // A line through v[0] and v[3] alone reads v[1] = 1.42, which with the bootstrap's α estimate (0.875 after 3 of 3
+        // accepted) makes k = 1 look 0.99x: plain steps stayed on until exploration happened to re-measure it.
+        double[] v = [1, 1.07, 1.94, 2.27, 2.72, 2.97, 3.6, 3.67, 4.1];
+        var c = new DraftLengthController(8, Both);
+        for (int plain = 0; plain < 8;) // the bootstrap: its drafting steps and the 8 plain steps of the unit
+        {
+            var ch = c.Next();
+            c.Record(ch, ch.K, ch.K, 0.48, v[ch.K]); // every draft accepted
+            if (ch.K == 0) plain++;
+        }
+        Assert.Equal(1.07, c.VerifyCost(1), 6);
+        Assert.Equal(new DraftChoice(ExecutionMode.W4A8, 1), c.Next());
     }
 
     [Fact]
