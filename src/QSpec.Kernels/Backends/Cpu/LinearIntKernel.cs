@@ -49,7 +49,17 @@ internal static unsafe class LinearIntKernel
         }
     }
 
-    /// <summary>The AVX2 / AVX-VNNI path: tiles of four channels, one row at a time.</summary>
+    /// <summary>
+    /// A/B benchmarks only (<c>intavx2ab</c>): true runs the AVX2 path as before the multi-row tiles (every row through
+    /// the one-row <see cref="LinearIntAvx2.Tile{TDot}"/>, re-unpacking the weights per row). Same bits either way.
+    /// </summary>
+    internal static bool Avx2SingleRowTiles;
+
+    /// <summary>
+    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 4, then 2, then 1
+    /// (<see cref="LinearIntAvx2Rows"/>); the chunks after the first find the tile's weights in L1, so memory sees each
+    /// weight byte once per call and each chunk unpacks it once for all its rows.
+    /// </summary>
     private sealed class Avx2Job : ChannelJob
     {
         public CpuQuantizedActivations? Q;
@@ -64,8 +74,9 @@ internal static unsafe class LinearIntKernel
         {
             var q = Q!; var w = Matrix!.Int4!; float[] y = Y!, tiled = Matrix.TiledScales;
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
+            int sumStride = kp / CpuQuantizedActivations.ChunkColumns;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
-            bool vnni = Vnni;
+            bool vnni = Vnni, single = Avx2SingleRowTiles;
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
@@ -80,13 +91,34 @@ internal static unsafe class LinearIntKernel
                     byte* r3 = wd + (long)Math.Min(j + 3, n - 1) * w.RowBytes;
                     float* scales = ts + (long)(j / 4) * w.GroupCount * 4;
                     int valid = Math.Min(4, n - j);
-                    for (int m = 0; m < rows; m++)
+                    if (single)
                     {
+                        for (int m = 0; m < rows; m++)
+                        {
+                            sbyte* a = qa + (long)m * kp;
+                            int* sums = qs + (long)m * sumStride;
+                            float* ym = yp + (long)m * n + j;
+                            if (vnni) LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                            else LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                        }
+                        continue;
+                    }
+                    for (int m = 0; m < rows;)
+                    {
+                        int tr = rows - m >= 4 ? 4 : rows - m >= 2 ? 2 : 1;
                         sbyte* a = qa + (long)m * kp;
-                        int* sums = qs + (long)m * (kp / CpuQuantizedActivations.ChunkColumns);
+                        int* sums = qs + (long)m * sumStride;
                         float* ym = yp + (long)m * n + j;
-                        if (vnni) LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
-                        else LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                        switch (tr, vnni)
+                        {
+                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                        }
+                        m += tr;
                     }
                 }
             }
