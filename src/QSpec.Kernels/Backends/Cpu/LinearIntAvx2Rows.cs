@@ -10,39 +10,33 @@ internal interface IAvx2Rows
     static abstract int Count { get; }
 }
 
-internal struct Avx2OneRow : IAvx2Rows { public static int Count => 1; }
 internal struct Avx2TwoRows : IAvx2Rows { public static int Count => 2; }
 internal struct Avx2FourRows : IAvx2Rows { public static int Count => 4; }
 
 /// <summary>
-/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and one, two or four activation rows: each
-/// weight chunk is loaded and unpacked into nibbles (and / shift + and) once and multiplied with every row of the tile,
-/// where <see cref="LinearIntAvx2.Tile{TDot}"/> unpacks it again for every row.
+/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and two or four activation rows: each weight
+/// chunk is loaded and unpacked into nibbles (and / shift + and) once and multiplied with every row of the tile, where
+/// <see cref="LinearIntAvx2.Tile{TDot}"/> (still the one-row kernel: an odd M's last row) unpacks it again for every row.
 /// </summary>
 /// <remarks>
-/// <para>Loop order: group → channel → chunk → row. Per group and channel the R rows' int32 dots accumulate in R
-/// vectors (8 partial lanes each); channel 0 and 1's vectors are paired by vphaddd as soon as channel 1 is done, 2 and 3
-/// likewise, then the two pairs, so at most 3·R + 4 vectors are live (16 ymm at R = 4) instead of 4·R accumulators
-/// plus the unpacked nibbles of four channels.</para>
+/// <para>Loop order: group → chunk (a whole block where the group holds both its halves) → channel pair → row. Per row
+/// the dots of channels 0 and 1 are paired by vphaddd as they are made and added into A, channels 2 and 3 into B
+/// (vphaddd is linear, so Σ hadd(x, y) = hadd(Σx, Σy)); at the group's end hadd(A, B)'s two halves add up to the four
+/// channels' dots. That keeps 2·R accumulators (8 ymm at R = 4) instead of the 4·R per-channel ones, which with the
+/// unpacked nibbles would not fit the 16 ymm registers; the per-row op count stays the one-row tile's (a vpaddd per
+/// channel becomes a vphaddd + vpaddd per channel pair, and two of the three vphaddd per group go).</para>
 /// <para>Bits: per row the integer dot of every (group, channel) is exact in any order (|Σ| ≤ K·15·127 ≪ 2³¹, and the
 /// int16 pair sums of <see cref="IByteDot.Dot2"/> stay ≤ 7620), so it equals the reference's; the float fold is the
 /// reference's exactly: d corrected by −8·Σa, acc = acc + (float)d · s_w per group in ascending group order (Vector128
 /// multiply then add, never contracted into an FMA), then acc · s_a. Nothing a row computes depends on the other rows
 /// of its tile, on R, or on the thread split, so results are batch-invariant.</para>
-/// <para>Ops per 64 weights (one channel's block) per row at G = 32, R = 4, against the one-row tile: the row's
-/// 2 vpmaddubsw + 2 vpmaddwd (the x loads fold into vpmaddubsw) and its share of the per-group reduction (3 vphaddd,
-/// extract, add, sub, cvt, mul, add per 4 channels and group: ~4.5), plus the channel's load, prefetch and 3 unpack ops
-/// shared by the 4 rows (~1.5): ~10 ops, against ~17 when each row reloads (2 loads, 2 prefetches) and unpacks
-/// (3 ops) the block itself and adds each chunk's dot into a separate accumulator.</para>
+/// <para>Ops per 64 weights (one channel's block) per row, G = 32, R = 4 against the one-row tile: 2 vpmaddubsw + 2
+/// vpmaddwd (x loads fold into vpmaddubsw) + 1 vphaddd + 1 vpaddd, the per-group fold (~2.3 per channel and group
+/// pair) and the block's 2 loads, 2 prefetches and 3 unpack ops shared by 4 rows (~1.8): ~10, against ~15 when each row
+/// reloads, re-prefetches and re-unpacks the block and reduces each group by 3 vphaddd.</para>
 /// </remarks>
 internal static unsafe class LinearIntAvx2Rows
 {
-    /// <summary>Up to four rows' vectors of one channel (fields past the tile's row count are unused).</summary>
-    private struct Four
-    {
-        public Vector256<int> R0, R1, R2, R3;
-    }
-
     /// <summary>
     /// y[r·n + c] for rows r &lt; TRows.Count and channels c &lt; <paramref name="valid"/> of the tile whose packed rows
     /// start at w0..w3 and whose scales are <paramref name="scales"/>[g·4 + c]; row r's codes start at
@@ -55,29 +49,62 @@ internal static unsafe class LinearIntAvx2Rows
                                          float* y, long n, int valid)
         where TDot : struct, IByteDot where TRows : struct, IAvx2Rows
     {
-        // Per-row float accumulators [c0..c3]; the JIT keeps them in registers where it can, else they spill once per group.
+        var low = Vector256.Create((byte)0x0F);
+        sbyte* a1 = a + aStride, a2 = a + 2 * aStride, a3 = a + 3 * aStride;
+        int* s1 = sums + sumStride, s2 = sums + 2 * sumStride, s3 = sums + 3 * sumStride;
+        int ahead = shape.Ahead, groupCount = shape.GroupCount, groupChunks = shape.GroupChunks, chunks = shape.Chunks;
         Vector128<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        int ahead = shape.Ahead;
-        for (int g = 0; g < shape.GroupCount; g++)
+        for (int g = 0; g < groupCount; g++)
         {
-            int begin = g * shape.GroupChunks, end = Math.Min(shape.Chunks, begin + shape.GroupChunks);
-            var c0 = Channel<TDot, TRows>(w0, begin, end, ahead, a, aStride);
-            var c1 = Channel<TDot, TRows>(w1, begin, end, ahead, a, aStride);
-            Four p;
-            p.R0 = Avx2.HorizontalAdd(c0.R0, c1.R0);
-            p.R1 = TRows.Count > 1 ? Avx2.HorizontalAdd(c0.R1, c1.R1) : default;
-            p.R2 = TRows.Count > 2 ? Avx2.HorizontalAdd(c0.R2, c1.R2) : default;
-            p.R3 = TRows.Count > 2 ? Avx2.HorizontalAdd(c0.R3, c1.R3) : default;
-            var c2 = Channel<TDot, TRows>(w2, begin, end, ahead, a, aStride);
-            var c3 = Channel<TDot, TRows>(w3, begin, end, ahead, a, aStride);
+            // Per row: A = channels 0, 1 and B = channels 2, 3, paired lane by lane (see the remarks).
+            Vector256<int> pa0 = default, pa1 = default, pa2 = default, pa3 = default;
+            Vector256<int> pb0 = default, pb1 = default, pb2 = default, pb3 = default;
+            int c = g * groupChunks, end = Math.Min(chunks, c + groupChunks);
+            int begin = c;
+            while (c < end)
+            {
+                int offset = 16 * c & ~31; // block c / 2 starts at byte 32 · (c / 2)
+                // The next tile's four rows, same block, into L2: several interleaved row streams defeat the hardware prefetcher.
+                Sse.Prefetch1(w0 + offset + ahead); Sse.Prefetch1(w1 + offset + ahead);
+                Sse.Prefetch1(w2 + offset + ahead); Sse.Prefetch1(w3 + offset + ahead);
+                int x = 32 * c;
+                if ((c & 1) == 0 && c + 1 < end)
+                {
+                    // A whole block in this group: low nibbles with chunk c, high nibbles with chunk c + 1.
+                    var v0 = Vector256.Load(w0 + offset); var v1 = Vector256.Load(w1 + offset);
+                    Vector256<byte> l0 = v0 & low, h0 = High(v0) & low, l1 = v1 & low, h1 = High(v1) & low;
+                    pa0 += Pair2<TDot>(l0, h0, l1, h1, a + x);
+                    if (TRows.Count > 1) pa1 += Pair2<TDot>(l0, h0, l1, h1, a1 + x);
+                    if (TRows.Count > 2) { pa2 += Pair2<TDot>(l0, h0, l1, h1, a2 + x); pa3 += Pair2<TDot>(l0, h0, l1, h1, a3 + x); }
+                    var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
+                    Vector256<byte> l2 = v2 & low, h2 = High(v2) & low, l3 = v3 & low, h3 = High(v3) & low;
+                    pb0 += Pair2<TDot>(l2, h2, l3, h3, a + x);
+                    if (TRows.Count > 1) pb1 += Pair2<TDot>(l2, h2, l3, h3, a1 + x);
+                    if (TRows.Count > 2) { pb2 += Pair2<TDot>(l2, h2, l3, h3, a2 + x); pb3 += Pair2<TDot>(l2, h2, l3, h3, a3 + x); }
+                    c += 2;
+                }
+                else
+                {
+                    // One chunk of a block in this group (G = 32, or an odd tail): its low or its high nibbles.
+                    bool high = (c & 1) != 0;
+                    var u0 = Nibbles(Vector256.Load(w0 + offset), high, low); var u1 = Nibbles(Vector256.Load(w1 + offset), high, low);
+                    pa0 += Pair1<TDot>(u0, u1, a + x);
+                    if (TRows.Count > 1) pa1 += Pair1<TDot>(u0, u1, a1 + x);
+                    if (TRows.Count > 2) { pa2 += Pair1<TDot>(u0, u1, a2 + x); pa3 += Pair1<TDot>(u0, u1, a3 + x); }
+                    var u2 = Nibbles(Vector256.Load(w2 + offset), high, low); var u3 = Nibbles(Vector256.Load(w3 + offset), high, low);
+                    pb0 += Pair1<TDot>(u2, u3, a + x);
+                    if (TRows.Count > 1) pb1 += Pair1<TDot>(u2, u3, a1 + x);
+                    if (TRows.Count > 2) { pb2 += Pair1<TDot>(u2, u3, a2 + x); pb3 += Pair1<TDot>(u2, u3, a3 + x); }
+                    c++;
+                }
+            }
             var s = Vector128.Load(scales + 4 * g);
-            acc0 = Fold(acc0, Avx2.HorizontalAdd(p.R0, Avx2.HorizontalAdd(c2.R0, c3.R0)), GroupSum(sums, begin, end), s);
-            if (TRows.Count > 1)
-                acc1 = Fold(acc1, Avx2.HorizontalAdd(p.R1, Avx2.HorizontalAdd(c2.R1, c3.R1)), GroupSum(sums + sumStride, begin, end), s);
+            acc0 = Fold(acc0, pa0, pb0, GroupSum(sums, begin, end), s);
+            if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, GroupSum(s1, begin, end), s);
             if (TRows.Count > 2)
             {
-                acc2 = Fold(acc2, Avx2.HorizontalAdd(p.R2, Avx2.HorizontalAdd(c2.R2, c3.R2)), GroupSum(sums + 2 * sumStride, begin, end), s);
-                acc3 = Fold(acc3, Avx2.HorizontalAdd(p.R3, Avx2.HorizontalAdd(c2.R3, c3.R3)), GroupSum(sums + 3 * sumStride, begin, end), s);
+                acc2 = Fold(acc2, pa2, pb2, GroupSum(s2, begin, end), s);
+                acc3 = Fold(acc3, pa3, pb3, GroupSum(s3, begin, end), s);
             }
         }
         Store(acc0 * Vector128.Create(activationScales[0]), y, valid);
@@ -89,59 +116,33 @@ internal static unsafe class LinearIntAvx2Rows
         }
     }
 
-    /// <summary>
-    /// One channel's chunks [begin, end) of one group against every row: per row a vector of 8 int32 partial dots.
-    /// The chunks of a whole block in the group share one load and unpack (low nibbles pair with chunk c, high with c + 1).
-    /// </summary>
+    /// <summary>Two channels' dots with one row over a whole block (chunks at x and x + 32), paired: hadd(d_first, d_second).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Four Channel<TDot, TRows>(byte* w, int begin, int end, int ahead, sbyte* a, long aStride)
-        where TDot : struct, IByteDot where TRows : struct, IAvx2Rows
+    private static Vector256<int> Pair2<TDot>(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1, sbyte* x)
+        where TDot : struct, IByteDot
     {
-        var low = Vector256.Create((byte)0x0F);
-        sbyte* a1 = a + aStride, a2 = a + 2 * aStride, a3 = a + 3 * aStride;
-        Four r = default;
-        int c = begin;
-        while (c < end)
-        {
-            int offset = 16 * c & ~31; // block c / 2 starts at byte 32 · (c / 2)
-            // The next tile's same block into L2: four interleaved row streams defeat the hardware prefetcher.
-            Sse.Prefetch1(w + offset + ahead);
-            var v = Vector256.Load(w + offset);
-            int x = 32 * c;
-            if ((c & 1) == 0 && c + 1 < end)
-            {
-                var lo = v & low;
-                var hi = High(v) & low;
-                r.R0 = TDot.Dot2(r.R0, lo, Vector256.Load(a + x), hi, Vector256.Load(a + x + 32));
-                if (TRows.Count > 1) r.R1 = TDot.Dot2(r.R1, lo, Vector256.Load(a1 + x), hi, Vector256.Load(a1 + x + 32));
-                if (TRows.Count > 2)
-                {
-                    r.R2 = TDot.Dot2(r.R2, lo, Vector256.Load(a2 + x), hi, Vector256.Load(a2 + x + 32));
-                    r.R3 = TDot.Dot2(r.R3, lo, Vector256.Load(a3 + x), hi, Vector256.Load(a3 + x + 32));
-                }
-                c += 2;
-            }
-            else
-            {
-                // One chunk of a block in this group (G = 32, or an odd tail): its low or its high nibbles.
-                var u = ((c & 1) == 0 ? v : High(v)) & low;
-                r.R0 = TDot.Dot(r.R0, u, Vector256.Load(a + x));
-                if (TRows.Count > 1) r.R1 = TDot.Dot(r.R1, u, Vector256.Load(a1 + x));
-                if (TRows.Count > 2)
-                {
-                    r.R2 = TDot.Dot(r.R2, u, Vector256.Load(a2 + x));
-                    r.R3 = TDot.Dot(r.R3, u, Vector256.Load(a3 + x));
-                }
-                c++;
-            }
-        }
-        return r;
+        var x0 = Vector256.Load(x); var x1 = Vector256.Load(x + 32);
+        return Avx2.HorizontalAdd(TDot.Dot2(Vector256<int>.Zero, l0, x0, h0, x1), TDot.Dot2(Vector256<int>.Zero, l1, x0, h1, x1));
     }
 
-    /// <summary>acc + (float)(d − 8·Σa) · s: d the four channels' dots, halves of <paramref name="h"/> (a separate multiply and add).</summary>
+    /// <summary>Two channels' dots with one row over one chunk, paired.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> h, int asum, Vector128<float> s)
-        => acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Create(8 * asum)) * s;
+    private static Vector256<int> Pair1<TDot>(Vector256<byte> u0, Vector256<byte> u1, sbyte* x) where TDot : struct, IByteDot
+    {
+        var x0 = Vector256.Load(x);
+        return Avx2.HorizontalAdd(TDot.Dot(Vector256<int>.Zero, u0, x0), TDot.Dot(Vector256<int>.Zero, u1, x0));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Nibbles(Vector256<byte> v, bool high, Vector256<byte> low) => (high ? High(v) : v) & low;
+
+    /// <summary>acc + (float)(d − 8·Σa) · s with d = the four channels' dots from hadd(A, B) (a separate multiply and add).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> pa, Vector256<int> pb, int asum, Vector128<float> s)
+    {
+        var h = Avx2.HorizontalAdd(pa, pb);
+        return acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Create(8 * asum)) * s;
+    }
 
     /// <summary>Σ of a row's chunk sums over one group's chunks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

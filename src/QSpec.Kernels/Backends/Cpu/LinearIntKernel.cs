@@ -56,9 +56,9 @@ internal static unsafe class LinearIntKernel
     internal static bool Avx2SingleRowTiles;
 
     /// <summary>
-    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 4, then 2, then 1
-    /// (<see cref="LinearIntAvx2Rows"/>); the chunks after the first find the tile's weights in L1, so memory sees each
-    /// weight byte once per call and each chunk unpacks it once for all its rows.
+    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 4, then 2 (<see cref="LinearIntAvx2Rows"/>),
+    /// then 1 (<see cref="LinearIntAvx2.Tile{TDot}"/>, the M = 1 kernel); the chunks after the first find the tile's
+    /// weights in L1, so memory sees each weight byte once per call and each chunk unpacks it once for all its rows.
     /// </summary>
     private sealed class Avx2Job : ChannelJob
     {
@@ -113,10 +113,10 @@ internal static unsafe class LinearIntKernel
                         {
                             case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
                             case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
-                            case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (_, false): LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                             case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
                             case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
-                            default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            default: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                         }
                         m += tr;
                     }
