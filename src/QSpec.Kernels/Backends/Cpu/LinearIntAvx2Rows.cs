@@ -120,18 +120,12 @@ internal static unsafe class LinearIntAvx2Rows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Pair2<TDot>(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1, sbyte* x)
         where TDot : struct, IByteDot
-    {
-        var x0 = Vector256.Load(x); var x1 = Vector256.Load(x + 32);
-        return Avx2.HorizontalAdd(TDot.Dot2(Vector256<int>.Zero, l0, x0, h0, x1), TDot.Dot2(Vector256<int>.Zero, l1, x0, h1, x1));
-    }
+        => TDot.Pair2(l0, h0, l1, h1, Vector256.Load(x), Vector256.Load(x + 32));
 
     /// <summary>Two channels' dots with one row over one chunk, paired.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Pair1<TDot>(Vector256<byte> u0, Vector256<byte> u1, sbyte* x) where TDot : struct, IByteDot
-    {
-        var x0 = Vector256.Load(x);
-        return Avx2.HorizontalAdd(TDot.Dot(Vector256<int>.Zero, u0, x0), TDot.Dot(Vector256<int>.Zero, u1, x0));
-    }
+        => TDot.Pair(u0, u1, Vector256.Load(x));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> Nibbles(Vector256<byte> v, bool high, Vector256<byte> low) => (high ? High(v) : v) & low;
