@@ -40,18 +40,18 @@ internal static unsafe class LinearIntAvx2Rows
     /// <summary>
     /// y[r·n + c] for rows r &lt; TRows.Count and channels c &lt; <paramref name="valid"/> of the tile whose packed rows
     /// start at w0..w3 and whose scales are <paramref name="scales"/>[g·4 + c]; row r's codes start at
-    /// <paramref name="a"/> + r·<paramref name="aStride"/>, its chunk sums at <paramref name="sums"/> + r·<paramref name="sumStride"/>
-    /// and its scale is <paramref name="activationScales"/>[r].
+    /// <paramref name="a"/> + r·<paramref name="aStride"/>, its nibble-offset corrections 8·Σa per group at
+    /// <paramref name="corrections"/> + r·<paramref name="correctionStride"/> and its scale is <paramref name="activationScales"/>[r].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile<TDot, TRows>(byte* w0, byte* w1, byte* w2, byte* w3, float* scales, in LinearIntAvx2.Shape shape,
-                                         sbyte* a, long aStride, int* sums, long sumStride, float* activationScales,
+                                         sbyte* a, long aStride, int* corrections, long correctionStride, float* activationScales,
                                          float* y, long n, int valid)
         where TDot : struct, IByteDot where TRows : struct, IAvx2Rows
     {
         var low = Vector256.Create((byte)0x0F);
         sbyte* a1 = a + aStride, a2 = a + 2 * aStride, a3 = a + 3 * aStride;
-        int* s1 = sums + sumStride, s2 = sums + 2 * sumStride, s3 = sums + 3 * sumStride;
+        int* k1 = corrections + correctionStride, k2 = corrections + 2 * correctionStride, k3 = corrections + 3 * correctionStride;
         int ahead = shape.Ahead, groupCount = shape.GroupCount, groupChunks = shape.GroupChunks, chunks = shape.Chunks;
         Vector128<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int g = 0; g < groupCount; g++)
@@ -60,7 +60,6 @@ internal static unsafe class LinearIntAvx2Rows
             Vector256<int> pa0 = default, pa1 = default, pa2 = default, pa3 = default;
             Vector256<int> pb0 = default, pb1 = default, pb2 = default, pb3 = default;
             int c = g * groupChunks, end = Math.Min(chunks, c + groupChunks);
-            int begin = c;
             while (c < end)
             {
                 int offset = 16 * c & ~31; // block c / 2 starts at byte 32 · (c / 2)
@@ -99,12 +98,12 @@ internal static unsafe class LinearIntAvx2Rows
                 }
             }
             var s = Vector128.Load(scales + 4 * g);
-            acc0 = Fold(acc0, pa0, pb0, GroupSum(sums, begin, end), s);
-            if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, GroupSum(s1, begin, end), s);
+            acc0 = Fold(acc0, pa0, pb0, corrections[g], s);
+            if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, k1[g], s);
             if (TRows.Count > 2)
             {
-                acc2 = Fold(acc2, pa2, pb2, GroupSum(s2, begin, end), s);
-                acc3 = Fold(acc3, pa3, pb3, GroupSum(s3, begin, end), s);
+                acc2 = Fold(acc2, pa2, pb2, k2[g], s);
+                acc3 = Fold(acc3, pa3, pb3, k3[g], s);
             }
         }
         Store(acc0 * Vector128.Create(activationScales[0]), y, valid);
@@ -130,21 +129,12 @@ internal static unsafe class LinearIntAvx2Rows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> Nibbles(Vector256<byte> v, bool high, Vector256<byte> low) => (high ? High(v) : v) & low;
 
-    /// <summary>acc + (float)(d − 8·Σa) · s with d = the four channels' dots from hadd(A, B) (a separate multiply and add).</summary>
+    /// <summary>acc + (float)(d − <paramref name="correction"/>) · s, the correction 8·Σa, with d = the four channels' dots from hadd(A, B) (a separate multiply and add).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> pa, Vector256<int> pb, int asum, Vector128<float> s)
+    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> pa, Vector256<int> pb, int correction, Vector128<float> s)
     {
         var h = Avx2.HorizontalAdd(pa, pb);
-        return acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Create(8 * asum)) * s;
-    }
-
-    /// <summary>Σ of a row's chunk sums over one group's chunks.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int GroupSum(int* sums, int begin, int end)
-    {
-        int s = 0;
-        for (int c = begin; c < end; c++) s += sums[c];
-        return s;
+        return acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Create(correction)) * s;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

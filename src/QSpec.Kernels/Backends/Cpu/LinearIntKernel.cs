@@ -31,6 +31,7 @@ internal static unsafe class LinearIntKernel
         }
         var avx2 = ChannelJob.For<Avx2Job>();
         avx2.Q = q; avx2.Matrix = matrix; avx2.Y = y; avx2.Rows = rows; avx2.Vnni = paths.Int == CpuKernelPath.AvxVnni;
+        avx2.PrepareCorrections();
         pool.Run(n, threads, 4, avx2);
     }
 
@@ -67,20 +68,41 @@ internal static unsafe class LinearIntKernel
         public float[]? Y;
         public int Rows;
         public bool Vnni;
+        // 8·Σa per (row, group) of this call, row stride GroupCount: the multi-row tiles' nibble-offset corrections,
+        // summed once per call instead of once per tile. The job's own (grown, never shrunk), so a call allocates nothing.
+        private int[] _corrections = [];
 
         public override void Release() { Q = null; Matrix = null; Y = null; }
+
+        /// <summary>Fills <see cref="_corrections"/> from the chunk sums (exact integers: the same value in any order).</summary>
+        public void PrepareCorrections()
+        {
+            var w = Matrix!.Int4!;
+            int rows = Rows, gc = w.GroupCount, chunks = (w.Columns + 31) / 32, groupChunks = w.GroupSize == 0 ? chunks : w.GroupSize / 32;
+            if (rows < 2) return; // one row runs the one-row tile, which reads the chunk sums itself
+            if (_corrections.Length < rows * gc) _corrections = GC.AllocateArray<int>(rows * gc, pinned: true);
+            int[] sums = Q!.ChunkSums;
+            int stride = w.PaddedColumns / CpuQuantizedActivations.ChunkColumns;
+            for (int m = 0; m < rows; m++)
+                for (int g = 0; g < gc; g++)
+                {
+                    int s = 0;
+                    for (int c = g * groupChunks, end = Math.Min(chunks, c + groupChunks); c < end; c++) s += sums[m * stride + c];
+                    _corrections[m * gc + g] = 8 * s;
+                }
+        }
 
         protected override void Run(int start, int end)
         {
             var q = Q!; var w = Matrix!.Int4!; float[] y = Y!, tiled = Matrix.TiledScales;
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
-            int sumStride = kp / CpuQuantizedActivations.ChunkColumns;
+            int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
             bool vnni = Vnni, single = Avx2SingleRowTiles;
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
-            fixed (int* qs = q.ChunkSums)
+            fixed (int* qs = q.ChunkSums, corr = _corrections)
             {
                 for (int j = start; j < end; j += 4)
                 {
@@ -107,15 +129,15 @@ internal static unsafe class LinearIntKernel
                     {
                         int tr = rows - m >= 4 ? 4 : rows - m >= 2 ? 2 : 1;
                         sbyte* a = qa + (long)m * kp;
-                        int* sums = qs + (long)m * sumStride;
+                        int* sums = qs + (long)m * sumStride, cm = corr + (long)m * gc;
                         float* ym = yp + (long)m * n + j;
                         switch (tr, vnni)
                         {
-                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
-                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
+                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
                             case (_, false): LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
-                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
-                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, sums, sumStride, sa + m, ym, n, valid); break;
+                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
+                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
                             default: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                         }
                         m += tr;
