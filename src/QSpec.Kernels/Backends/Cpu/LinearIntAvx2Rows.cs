@@ -20,20 +20,22 @@ internal struct Avx2FourRows : IAvx2Rows { public static int Count => 4; }
 /// </summary>
 /// <remarks>
 /// <para>Loop order: group → chunk (a whole block where the group holds both its halves) → channel pair → row. Per row
-/// the dots of channels 0 and 1 are paired by vphaddd as they are made and added into A, channels 2 and 3 into B
-/// (vphaddd is linear, so Σ hadd(x, y) = hadd(Σx, Σy)); at the group's end hadd(A, B)'s two halves add up to the four
+/// the dots of channels 0 and 1 are paired (<see cref="IByteDot.Pair"/>, vphaddd's layout) as they are made and added
+/// into A, channels 2 and 3 into B (the pairing is linear: Σ hadd(x, y) = hadd(Σx, Σy)); at the group's end hadd(A, B)'s two halves add up to the four
 /// channels' dots. That keeps 2·R accumulators (8 ymm at R = 4) instead of the 4·R per-channel ones, which with the
-/// unpacked nibbles would not fit the 16 ymm registers; the per-row op count stays the one-row tile's (a vpaddd per
-/// channel becomes a vphaddd + vpaddd per channel pair, and two of the three vphaddd per group go).</para>
+/// unpacked nibbles would not fit the 16 ymm registers.</para>
 /// <para>Bits: per row the integer dot of every (group, channel) is exact in any order (|Σ| ≤ K·15·127 ≪ 2³¹, and the
 /// int16 pair sums of <see cref="IByteDot.Dot2"/> stay ≤ 7620), so it equals the reference's; the float fold is the
 /// reference's exactly: d corrected by −8·Σa, acc = acc + (float)d · s_w per group in ascending group order (Vector128
 /// multiply then add, never contracted into an FMA), then acc · s_a. Nothing a row computes depends on the other rows
 /// of its tile, on R, or on the thread split, so results are batch-invariant.</para>
-/// <para>Ops per 64 weights (one channel's block) per row, G = 32, R = 4 against the one-row tile: 2 vpmaddubsw + 2
-/// vpmaddwd (x loads fold into vpmaddubsw) + 1 vphaddd + 1 vpaddd, the per-group fold (~2.3 per channel and group
-/// pair) and the block's 2 loads, 2 prefetches and 3 unpack ops shared by 4 rows (~1.8): ~10, against ~15 when each row
-/// reloads, re-prefetches and re-unpacks the block and reduces each group by 3 vphaddd.</para>
+/// <para>Ops per 64 weights (one channel's block) per row at G = 32, estimated from the source: the one-row tile
+/// ~21 (its own 2 prefetches, 2 weight loads, 3 unpack ops; 2 × (vpmaddubsw, vpmaddwd, vpaddd); per group 3 vphaddd /
+/// 4 channels, the fold and the chunk-sum adds); here at R = 4 ~11.4: 2 vpmaddubsw + 1 vpmaddwd + 1 vphaddw
+/// (<see cref="IByteDot.Pair"/>) + 1 vpaddd, the per-group fold (1 vphaddd, extract, add, broadcast of the precomputed
+/// 8·Σa, sub, cvt, mul, add per 4 channels, ~4 per channel and block) and the block's prefetches, loads and unpacking
+/// shared by 4 rows (~1.8). The shuffle count stays 1.5 per 64 weights and row (vphaddw/vphaddd); the measured M = 4
+/// time is 0.60-0.68 of the one-row tile's (intavx2ab).</para>
 /// </remarks>
 internal static unsafe class LinearIntAvx2Rows
 {
