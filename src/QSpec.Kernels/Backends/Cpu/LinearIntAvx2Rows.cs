@@ -42,8 +42,8 @@ internal static unsafe class LinearIntAvx2Rows
     /// <summary>
     /// y[r·n + c] for rows r &lt; TRows.Count and channels c &lt; <paramref name="valid"/> of the tile whose packed rows
     /// start at w0..w3 and whose scales are <paramref name="scales"/>[g·4 + c]; row r's codes start at
-    /// <paramref name="a"/> + r·<paramref name="aStride"/>, its nibble-offset corrections 8·Σa per group at
-    /// <paramref name="corrections"/> + r·<paramref name="correctionStride"/> and its scale is <paramref name="activationScales"/>[r].
+    /// <paramref name="a"/> + r·<paramref name="aStride"/>, its nibble-offset corrections 8·Σa per group, four copies
+    /// each (one per channel lane), at <paramref name="corrections"/> + r·<paramref name="correctionStride"/> and its scale is <paramref name="activationScales"/>[r].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile<TDot, TRows>(byte* w0, byte* w1, byte* w2, byte* w3, float* scales, in LinearIntAvx2.Shape shape,
@@ -56,7 +56,31 @@ internal static unsafe class LinearIntAvx2Rows
         int* k1 = corrections + correctionStride, k2 = corrections + 2 * correctionStride, k3 = corrections + 3 * correctionStride;
         int ahead = shape.Ahead, groupCount = shape.GroupCount, groupChunks = shape.GroupChunks, chunks = shape.Chunks;
         Vector128<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        for (int g = 0; g < groupCount; g++)
+        int g = 0;
+        if (groupChunks == 1)
+        {
+            // G = 32: a block is two groups (low nibbles group g, high nibbles g + 1), folded together in 256 bits.
+            for (; g + 1 < groupCount; g += 2)
+            {
+                int offset = 16 * g; // groups g, g + 1 are chunks g, g + 1: block g / 2, at byte 32 · (g / 2)
+                Sse.Prefetch1(w0 + offset + ahead); Sse.Prefetch1(w1 + offset + ahead);
+                Sse.Prefetch1(w2 + offset + ahead); Sse.Prefetch1(w3 + offset + ahead);
+                var v0 = Vector256.Load(w0 + offset); var v1 = Vector256.Load(w1 + offset);
+                var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
+                Vector256<byte> l0 = v0 & low, h0 = High(v0) & low, l1 = v1 & low, h1 = High(v1) & low;
+                Vector256<byte> l2 = v2 & low, h2 = High(v2) & low, l3 = v3 & low, h3 = High(v3) & low;
+                var s2 = Vector256.Load(scales + 4 * g); // groups g and g + 1 of the tile's four channels
+                int x = 32 * g;
+                acc0 = Fold2<TDot>(acc0, l0, h0, l1, h1, l2, h2, l3, h3, a + x, corrections + 4 * g, s2);
+                if (TRows.Count > 1) acc1 = Fold2<TDot>(acc1, l0, h0, l1, h1, l2, h2, l3, h3, a1 + x, k1 + 4 * g, s2);
+                if (TRows.Count > 2)
+                {
+                    acc2 = Fold2<TDot>(acc2, l0, h0, l1, h1, l2, h2, l3, h3, a2 + x, k2 + 4 * g, s2);
+                    acc3 = Fold2<TDot>(acc3, l0, h0, l1, h1, l2, h2, l3, h3, a3 + x, k3 + 4 * g, s2);
+                }
+            }
+        }
+        for (; g < groupCount; g++)
         {
             // Per row: A = channels 0, 1 and B = channels 2, 3, paired lane by lane (see the remarks).
             Vector256<int> pa0 = default, pa1 = default, pa2 = default, pa3 = default;
@@ -100,12 +124,12 @@ internal static unsafe class LinearIntAvx2Rows
                 }
             }
             var s = Vector128.Load(scales + 4 * g);
-            acc0 = Fold(acc0, pa0, pb0, corrections[g], s);
-            if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, k1[g], s);
+            acc0 = Fold(acc0, pa0, pb0, corrections + 4 * g, s);
+            if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, k1 + 4 * g, s);
             if (TRows.Count > 2)
             {
-                acc2 = Fold(acc2, pa2, pb2, k2[g], s);
-                acc3 = Fold(acc3, pa3, pb3, k3[g], s);
+                acc2 = Fold(acc2, pa2, pb2, k2 + 4 * g, s);
+                acc3 = Fold(acc3, pa3, pb3, k3 + 4 * g, s);
             }
         }
         Store(acc0 * Vector128.Create(activationScales[0]), y, valid);
@@ -133,10 +157,28 @@ internal static unsafe class LinearIntAvx2Rows
 
     /// <summary>acc + (float)(d − <paramref name="correction"/>) · s, the correction 8·Σa, with d = the four channels' dots from hadd(A, B) (a separate multiply and add).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> pa, Vector256<int> pb, int correction, Vector128<float> s)
+    private static Vector128<float> Fold(Vector128<float> acc, Vector256<int> pa, Vector256<int> pb, int* correction, Vector128<float> s)
     {
         var h = Avx2.HorizontalAdd(pa, pb);
-        return acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Create(correction)) * s;
+        return acc + Vector128.ConvertToSingle(h.GetLower() + h.GetUpper() - Vector128.Load(correction)) * s;
+    }
+
+    /// <summary>
+    /// G = 32, one row: groups g (low nibbles, chunk at x) and g + 1 (high nibbles, x + 32) of the four channels, their
+    /// dots side by side as [d_g | d_g+1] (vperm2i128), corrected, converted and scaled in 256 bits, then folded in the
+    /// reference's order: (acc + p_g) + p_g+1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Fold2<TDot>(Vector128<float> acc, Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1,
+                                                Vector256<byte> l2, Vector256<byte> h2, Vector256<byte> l3, Vector256<byte> h3,
+                                                sbyte* x, int* correction, Vector256<float> s) where TDot : struct, IByteDot
+    {
+        var x0 = Vector256.Load(x); var x1 = Vector256.Load(x + 32);
+        var hg = Avx2.HorizontalAdd(TDot.Pair(l0, l1, x0), TDot.Pair(l2, l3, x0));
+        var hh = Avx2.HorizontalAdd(TDot.Pair(h0, h1, x1), TDot.Pair(h2, h3, x1));
+        var d = Avx2.Permute2x128(hg, hh, 0x20) + Avx2.Permute2x128(hg, hh, 0x31) - Vector256.Load(correction);
+        var p = Vector256.ConvertToSingle(d) * s;
+        return acc + p.GetLower() + p.GetUpper();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -68,7 +68,7 @@ internal static unsafe class LinearIntKernel
         public float[]? Y;
         public int Rows;
         public bool Vnni;
-        // 8·Σa per (row, group) of this call, row stride GroupCount: the multi-row tiles' nibble-offset corrections,
+        // 8·Σa per (row, group) of this call, four copies each (the tile's channel lanes), row stride 4·GroupCount: the multi-row tiles' nibble-offset corrections,
         // summed once per call instead of once per tile. The job's own (grown, never shrunk), so a call allocates nothing.
         private int[] _corrections = [];
 
@@ -80,7 +80,7 @@ internal static unsafe class LinearIntKernel
             var w = Matrix!.Int4!;
             int rows = Rows, gc = w.GroupCount, chunks = (w.Columns + 31) / 32, groupChunks = w.GroupSize == 0 ? chunks : w.GroupSize / 32;
             if (rows < 2) return; // one row runs the one-row tile, which reads the chunk sums itself
-            if (_corrections.Length < rows * gc) _corrections = GC.AllocateArray<int>(rows * gc, pinned: true);
+            if (_corrections.Length < rows * gc * 4) _corrections = GC.AllocateArray<int>(rows * gc * 4, pinned: true);
             int[] sums = Q!.ChunkSums;
             int stride = w.PaddedColumns / CpuQuantizedActivations.ChunkColumns;
             for (int m = 0; m < rows; m++)
@@ -88,7 +88,7 @@ internal static unsafe class LinearIntKernel
                 {
                     int s = 0;
                     for (int c = g * groupChunks, end = Math.Min(chunks, c + groupChunks); c < end; c++) s += sums[m * stride + c];
-                    _corrections[m * gc + g] = 8 * s;
+                    _corrections.AsSpan((m * gc + g) * 4, 4).Fill(8 * s);
                 }
         }
 
@@ -99,6 +99,10 @@ internal static unsafe class LinearIntKernel
             int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
             bool vnni = Vnni, single = Avx2SingleRowTiles;
+            // G = 32 runs 2-row tiles only: their paired-group fold keeps 8 unpacked nibble vectors live, and at 4 rows
+            // the extra accumulators spill (intavx2ab, 3 Dec: M = 4 at 0.70 of the one-row tiles with 4-row tiles,
+            // ~0.57 per 2-row pass); the second pass finds the tile's weights in L1.
+            bool four = w.GroupSize != 32;
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
@@ -127,17 +131,17 @@ internal static unsafe class LinearIntKernel
                     }
                     for (int m = 0; m < rows;)
                     {
-                        int tr = rows - m >= 4 ? 4 : rows - m >= 2 ? 2 : 1;
+                        int tr = rows - m >= 4 && four ? 4 : rows - m >= 2 ? 2 : 1;
                         sbyte* a = qa + (long)m * kp;
-                        int* sums = qs + (long)m * sumStride, cm = corr + (long)m * gc;
+                        int* sums = qs + (long)m * sumStride, cm = corr + (long)m * gc * 4;
                         float* ym = yp + (long)m * n + j;
                         switch (tr, vnni)
                         {
-                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
-                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
+                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (_, false): LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
-                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
-                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, gc, sa + m, ym, n, valid); break;
+                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             default: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                         }
                         m += tr;
