@@ -6,7 +6,7 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `intavx2ab [threads=2] [groupSize=32] [batches=15]`: the AVX2 integer linear (W4A8) with the one-row tile of before
-/// (A, <see cref="LinearIntKernel.Avx2SingleRowTiles"/>) against the multi-row tiles (B) on the TinyLlama-1.1B shapes at
+/// (A, <see cref="LinearIntKernel.Avx2MaxTileRows"/> = 1) against the multi-row tiles (B, the default) on the TinyLlama-1.1B shapes at
 /// M = 1, 2, 4, 8, on one backend, the same cycled weight copies (<see cref="LinearCase.ColdBytes"/>, read from memory)
 /// and interleaved batch by batch (A B, B A, ...), so both sides see the same machine load; only ratios inside one run
 /// mean anything on the shared VM. Kernel only: the activation quantization is timed on its own ("quant").
@@ -66,7 +66,10 @@ public static class IntAvx2Ab
 
     /// <summary>A (one-row tiles) against B (multi-row tiles) on the same call.</summary>
     private static (Side A, Side B, double Ratio, double Slow) Interleaved(Action call, int batches)
-        => Interleaved(() => { LinearIntKernel.Avx2SingleRowTiles = true; call(); }, () => { LinearIntKernel.Avx2SingleRowTiles = false; call(); }, batches);
+        => Interleaved(() => { LinearIntKernel.Avx2MaxTileRows = 1; call(); }, () => { LinearIntKernel.Avx2MaxTileRows = Default; call(); }, batches);
+
+    /// <summary>The kernel's default <see cref="LinearIntKernel.Avx2MaxTileRows"/>, read before any A/B changes it.</summary>
+    private static readonly int Default = LinearIntKernel.Avx2MaxTileRows;
 
     /// <summary>
     /// <paramref name="batches"/> pairs of batches of ~2 ms, A B then B A alternately; per pair the ratio B / A.
@@ -114,14 +117,14 @@ public static class IntAvx2Ab
             foreach (int m in Roofline.Rows)
             {
                 using var c = new LinearCase(backend, 2048, 2048, m, LinearKind.W4A8, groupSize);
-                foreach (bool single in new[] { true, false })
+                foreach (int rows in new[] { 1, Default })
                 {
-                    LinearIntKernel.Avx2SingleRowTiles = single;
+                    LinearIntKernel.Avx2MaxTileRows = rows;
                     var sw = Stopwatch.StartNew();
                     for (int calls = 0; sw.ElapsedMilliseconds < 40 || calls < 32; calls++) c.QuantizeAndLinear();
                 }
             }
-        LinearIntKernel.Avx2SingleRowTiles = false;
+        LinearIntKernel.Avx2MaxTileRows = Default;
     }
 
     private static double Median(double[] values)

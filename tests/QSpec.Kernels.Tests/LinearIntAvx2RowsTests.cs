@@ -6,8 +6,8 @@ using QSpec.Kernels.Ops;
 namespace QSpec.Kernels.Tests;
 
 /// <summary>
-/// The AVX2 integer linear's multi-row tiles (<see cref="LinearIntAvx2Rows"/>: rows in chunks of 4, 2, 1 per tile of
-/// four channels) against <see cref="LinearReference.Int"/> bit for bit, at odd N (a partial channel tile), odd K (an odd
+/// The AVX2 integer linear's multi-row tiles (<see cref="LinearIntAvx2Rows"/>: rows in chunks of 2 (or 4), then 1 per
+/// tile of four channels) against <see cref="LinearReference.Int"/> bit for bit, at odd N (a partial channel tile), odd K (an odd
 /// chunk count, a half last block, partial groups) and every M from 1 to 9 (each mix of 4-, 2- and 1-row tiles), and
 /// batch invariance: a row's bits do not depend on M, on its position in the batch, on the thread split or on the tile
 /// (multi-row or the one-row tile of before). Skipped where the CPU has no AVX2 (the convention of the AVX-512 tests: xunit 2 has no runtime skip).
@@ -50,10 +50,15 @@ public sealed class LinearIntAvx2RowsTests
         {
             Assert.Contains(backend.Name.Contains("avxvnni") ? "int avxvnni" : "int avx2", backend.Name);
             using var matrix = backend.CreateMatrix(w, null, n, k);
-            for (int m = 1; m <= MaxRows; m++)
+            foreach (int tileRows in new[] { 2, 4 }) // the default 2-row tiles and the 4-row ones (Avx2MaxTileRows)
             {
-                var y = Run(backend, matrix, x, m, k, n, bits);
-                AssertRows(expected, y, m, n, $"{backend.Name}, M = {m}");
+                LinearIntKernel.Avx2MaxTileRows = tileRows;
+                try
+                {
+                    for (int m = 1; m <= MaxRows; m++)
+                        AssertRows(expected, Run(backend, matrix, x, m, k, n, bits), m, n, $"{backend.Name}, {tileRows}-row tiles, M = {m}");
+                }
+                finally { LinearIntKernel.Avx2MaxTileRows = 2; }
             }
         }
     }
@@ -75,10 +80,10 @@ public sealed class LinearIntAvx2RowsTests
         var baseline = Run(first, m0, x, MaxRows, k, n, bits);
         Assert.Contains(baseline, v => v != 0f); // a case whose outputs were all zero would prove nothing
         foreach (var backend in s_backends.Value)
-            foreach (bool single in new[] { false, true })
+            foreach (int tileRows in new[] { 2, 4, 1 })
             {
                 using var matrix = backend.CreateMatrix(w, null, n, k);
-                LinearIntKernel.Avx2SingleRowTiles = single;
+                LinearIntKernel.Avx2MaxTileRows = tileRows;
                 try
                 {
                     var y = Run(backend, matrix, rotated, MaxRows, k, n, bits);
@@ -89,7 +94,7 @@ public sealed class LinearIntAvx2RowsTests
                         TestData.AssertBitwise(baseline.AsSpan(m * n, n), alone);
                     }
                 }
-                finally { LinearIntKernel.Avx2SingleRowTiles = false; }
+                finally { LinearIntKernel.Avx2MaxTileRows = 2; }
             }
     }
 

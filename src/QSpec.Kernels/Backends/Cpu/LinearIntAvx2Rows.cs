@@ -14,7 +14,7 @@ internal struct Avx2TwoRows : IAvx2Rows { public static int Count => 2; }
 internal struct Avx2FourRows : IAvx2Rows { public static int Count => 4; }
 
 /// <summary>
-/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and two or four activation rows: each weight
+/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and two (or four) activation rows: each weight
 /// chunk is loaded and unpacked into nibbles (and / shift + and) once and multiplied with every row of the tile, where
 /// <see cref="LinearIntAvx2.Tile{TDot}"/> (still the one-row kernel: an odd M's last row) unpacks it again for every row.
 /// </summary>
@@ -29,13 +29,15 @@ internal struct Avx2FourRows : IAvx2Rows { public static int Count => 4; }
 /// reference's exactly: d corrected by −8·Σa, acc = acc + (float)d · s_w per group in ascending group order (Vector128
 /// multiply then add, never contracted into an FMA), then acc · s_a. Nothing a row computes depends on the other rows
 /// of its tile, on R, or on the thread split, so results are batch-invariant.</para>
-/// <para>Ops per 64 weights (one channel's block) per row at G = 32, estimated from the source: the one-row tile
-/// ~21 (its own 2 prefetches, 2 weight loads, 3 unpack ops; 2 × (vpmaddubsw, vpmaddwd, vpaddd); per group 3 vphaddd /
-/// 4 channels, the fold and the chunk-sum adds); here at R = 4 ~11.4: 2 vpmaddubsw + 1 vpmaddwd + 1 vphaddw
-/// (<see cref="IByteDot.Pair"/>) + 1 vpaddd, the per-group fold (1 vphaddd, extract, add, broadcast of the precomputed
-/// 8·Σa, sub, cvt, mul, add per 4 channels, ~4 per channel and block) and the block's prefetches, loads and unpacking
-/// shared by 4 rows (~1.8). The shuffle count stays 1.5 per 64 weights and row (vphaddw/vphaddd); the measured M = 4
-/// time is 0.60-0.68 of the one-row tile's (intavx2ab).</para>
+/// <para>G = 32: a block is two groups; <see cref="Fold2{TDot}"/> reduces both into [d_g | d_g+1] and corrects, converts
+/// and scales them in 256 bits, then adds (acc + p_g) + p_g+1, the reference's order.</para>
+/// <para>Ops per 64 weights (one channel's block) per row at G = 32, estimated from the source: the one-row tile ~21
+/// (its own 2 prefetches, 2 weight loads, 3 unpack ops; 2 × (vpmaddubsw, vpmaddwd, vpaddd); per group 3 vphaddd per
+/// 4 channels, the fold and the chunk-sum adds); here at R = 2 ~10: 2 vpmaddubsw + 1 vpmaddwd + 1 vphaddw
+/// (<see cref="IByteDot.Pair"/>), the paired fold (2 vphaddd, 2 vperm2i128, add, sub, cvt, mul, extract, 2 add per 4
+/// channels: ~3) and the block's prefetches, loads and unpacking shared by 2 rows (~3.5). Measured (intavx2ab, 3 Dec
+/// 2026, 2 threads, interleaved): M = 2 at 0.50-0.61 of the one-row tiles' time at G = 32, 0.73-0.77 at G = 128. The
+/// 4-row tile (R = 4) is kept behind <see cref="LinearIntKernel.Avx2MaxTileRows"/>: it spills and was no faster.</para>
 /// </remarks>
 internal static unsafe class LinearIntAvx2Rows
 {

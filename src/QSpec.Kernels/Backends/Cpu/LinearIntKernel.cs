@@ -51,13 +51,15 @@ internal static unsafe class LinearIntKernel
     }
 
     /// <summary>
-    /// A/B benchmarks only (<c>intavx2ab</c>): true runs the AVX2 path as before the multi-row tiles (every row through
-    /// the one-row <see cref="LinearIntAvx2.Tile{TDot}"/>, re-unpacking the weights per row). Same bits either way.
+    /// Most rows per AVX2 tile: 2, the default; 1 runs every row through the one-row <see cref="LinearIntAvx2.Tile{TDot}"/>
+    /// as before the multi-row tiles (A/B runs: <c>intavx2ab</c>); 4 allows the 4-row tiles, which measured no faster
+    /// than two 2-row passes (intavx2ab, 3 Dec 2026: M = 4 at 0.92-1.0 of the one-row tiles at G = 128 and 0.70 at
+    /// G = 32, two 2-row passes ~0.75 and ~0.5; the 4-row tile spills registers). Same bits in every setting (tests).
     /// </summary>
-    internal static bool Avx2SingleRowTiles;
+    internal static int Avx2MaxTileRows = 2;
 
     /// <summary>
-    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 4, then 2 (<see cref="LinearIntAvx2Rows"/>),
+    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 2 (or 4, <see cref="Avx2MaxTileRows"/>; <see cref="LinearIntAvx2Rows"/>),
     /// then 1 (<see cref="LinearIntAvx2.Tile{TDot}"/>, the M = 1 kernel); the chunks after the first find the tile's
     /// weights in L1, so memory sees each weight byte once per call and each chunk unpacks it once for all its rows.
     /// </summary>
@@ -98,11 +100,8 @@ internal static unsafe class LinearIntKernel
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
             int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
-            bool vnni = Vnni, single = Avx2SingleRowTiles;
-            // G = 32 runs 2-row tiles only: their paired-group fold keeps 8 unpacked nibble vectors live, and at 4 rows
-            // the extra accumulators spill (intavx2ab, 3 Dec: M = 4 at 0.70 of the one-row tiles with 4-row tiles,
-            // ~0.57 per 2-row pass); the second pass finds the tile's weights in L1.
-            bool four = w.GroupSize != 32;
+            int maxRows = Avx2MaxTileRows;
+            bool vnni = Vnni, single = maxRows == 1, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
