@@ -38,4 +38,5 @@ if (args.Length > 0 && args[0] == "int")
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
     return;
 }
+if (args.Length > 0 && args[0] == "intavx2ab") { IntAvx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15); return; }
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);

@@ -11,6 +11,16 @@ internal interface IByteDot
 
     /// <summary>Two chunks at once: acc + Σ u0·a0 + Σ u1·a1.</summary>
     static abstract Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1);
+
+    /// <summary>
+    /// Two channels' dots with one chunk of one row, paired as vphaddd pairs them: per 128-bit half
+    /// [Σu·a of 8 bytes (u = <paramref name="u0"/>) ×2, the same for <paramref name="u1"/> ×2] (<see cref="LinearIntAvx2Rows"/>).
+    /// </summary>
+    static abstract Vector256<int> Pair(Vector256<byte> u0, Vector256<byte> u1, Vector256<sbyte> a);
+
+    /// <summary><see cref="Pair"/> over a whole block: low nibbles l with chunk a0, high nibbles h with chunk a1.</summary>
+    static abstract Vector256<int> Pair2(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1,
+                                         Vector256<sbyte> a0, Vector256<sbyte> a1);
 }
 
 /// <summary>AVX2: vpmaddubsw (pairs into int16; |u·a| ≤ 15·127, so a pair cannot saturate) then vpmaddwd by ones.</summary>
@@ -24,6 +34,21 @@ internal struct MaddubsDot : IByteDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1)
         => acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u0, a0) + Avx2.MultiplyAddAdjacent(u1, a1), Vector256.Create((short)1));
+
+    /// <summary>
+    /// vphaddw of the two int16 pair sums, then one vpmaddwd by ones: the layout of vphaddd(vpmaddwd(p0), vpmaddwd(p1))
+    /// with one multiply fewer. |pair sum| ≤ 2·15·127 = 3810, so the int16 sums of two stay ≤ 7620.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Pair(Vector256<byte> u0, Vector256<byte> u1, Vector256<sbyte> a)
+        => Avx2.MultiplyAddAdjacent(Avx2.HorizontalAdd(Avx2.MultiplyAddAdjacent(u0, a), Avx2.MultiplyAddAdjacent(u1, a)), Vector256.Create((short)1));
+
+    /// <summary>As <see cref="Pair"/>; each channel's two chunks add in int16 first (≤ 7620), the vphaddw sums of those ≤ 15240.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Pair2(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1,
+                                       Vector256<sbyte> a0, Vector256<sbyte> a1)
+        => Avx2.MultiplyAddAdjacent(Avx2.HorizontalAdd(Avx2.MultiplyAddAdjacent(l0, a0) + Avx2.MultiplyAddAdjacent(h0, a1),
+                                                       Avx2.MultiplyAddAdjacent(l1, a0) + Avx2.MultiplyAddAdjacent(h1, a1)), Vector256.Create((short)1));
 }
 
 /// <summary>AVX-VNNI: one vpdpbusd.</summary>
@@ -36,6 +61,16 @@ internal struct VnniDot : IByteDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot2(Vector256<int> acc, Vector256<byte> u0, Vector256<sbyte> a0, Vector256<byte> u1, Vector256<sbyte> a1)
         => AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, u0, a0), u1, a1);
+
+    /// <summary>Two vpdpbusd, paired by vphaddd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Pair(Vector256<byte> u0, Vector256<byte> u1, Vector256<sbyte> a)
+        => Avx2.HorizontalAdd(Dot(Vector256<int>.Zero, u0, a), Dot(Vector256<int>.Zero, u1, a));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Pair2(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1,
+                                       Vector256<sbyte> a0, Vector256<sbyte> a1)
+        => Avx2.HorizontalAdd(Dot2(Vector256<int>.Zero, l0, a0, h0, a1), Dot2(Vector256<int>.Zero, l1, a0, h1, a1));
 }
 
 /// <summary>

@@ -31,6 +31,7 @@ internal static unsafe class LinearIntKernel
         }
         var avx2 = ChannelJob.For<Avx2Job>();
         avx2.Q = q; avx2.Matrix = matrix; avx2.Y = y; avx2.Rows = rows; avx2.Vnni = paths.Int == CpuKernelPath.AvxVnni;
+        avx2.PrepareCorrections();
         pool.Run(n, threads, 4, avx2);
     }
 
@@ -49,7 +50,19 @@ internal static unsafe class LinearIntKernel
         }
     }
 
-    /// <summary>The AVX2 / AVX-VNNI path: tiles of four channels, one row at a time.</summary>
+    /// <summary>
+    /// Most rows per AVX2 tile: 2, the default; 1 runs every row through the one-row <see cref="LinearIntAvx2.Tile{TDot}"/>
+    /// as before the multi-row tiles (A/B runs: <c>intavx2ab</c>); 4 allows the 4-row tiles, which measured no faster
+    /// than two 2-row passes (intavx2ab, 3 Dec 2026: M = 4 at 0.92-1.0 of the one-row tiles at G = 128 and 0.70 at
+    /// G = 32, two 2-row passes ~0.75 and ~0.5; the 4-row tile spills registers). Same bits in every setting (tests).
+    /// </summary>
+    internal static int Avx2MaxTileRows = 2;
+
+    /// <summary>
+    /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 2 (or 4, <see cref="Avx2MaxTileRows"/>; <see cref="LinearIntAvx2Rows"/>),
+    /// then 1 (<see cref="LinearIntAvx2.Tile{TDot}"/>, the M = 1 kernel); the chunks after the first find the tile's
+    /// weights in L1, so memory sees each weight byte once per call and each chunk unpacks it once for all its rows.
+    /// </summary>
     private sealed class Avx2Job : ChannelJob
     {
         public CpuQuantizedActivations? Q;
@@ -57,19 +70,42 @@ internal static unsafe class LinearIntKernel
         public float[]? Y;
         public int Rows;
         public bool Vnni;
+        // 8·Σa per (row, group) of this call, four copies each (the tile's channel lanes), row stride 4·GroupCount: the multi-row tiles' nibble-offset corrections,
+        // summed once per call instead of once per tile. The job's own (grown, never shrunk), so a call allocates nothing.
+        private int[] _corrections = [];
 
         public override void Release() { Q = null; Matrix = null; Y = null; }
+
+        /// <summary>Fills <see cref="_corrections"/> from the chunk sums (exact integers: the same value in any order).</summary>
+        public void PrepareCorrections()
+        {
+            var w = Matrix!.Int4!;
+            int rows = Rows, gc = w.GroupCount, chunks = (w.Columns + 31) / 32, groupChunks = w.GroupSize == 0 ? chunks : w.GroupSize / 32;
+            if (rows < 2) return; // one row runs the one-row tile, which reads the chunk sums itself
+            if (_corrections.Length < rows * gc * 4) _corrections = GC.AllocateArray<int>(rows * gc * 4, pinned: true);
+            int[] sums = Q!.ChunkSums;
+            int stride = w.PaddedColumns / CpuQuantizedActivations.ChunkColumns;
+            for (int m = 0; m < rows; m++)
+                for (int g = 0; g < gc; g++)
+                {
+                    int s = 0;
+                    for (int c = g * groupChunks, end = Math.Min(chunks, c + groupChunks); c < end; c++) s += sums[m * stride + c];
+                    _corrections.AsSpan((m * gc + g) * 4, 4).Fill(8 * s);
+                }
+        }
 
         protected override void Run(int start, int end)
         {
             var q = Q!; var w = Matrix!.Int4!; float[] y = Y!, tiled = Matrix.TiledScales;
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
+            int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
-            bool vnni = Vnni;
+            int maxRows = Avx2MaxTileRows;
+            bool vnni = Vnni, single = maxRows == 1, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
-            fixed (int* qs = q.ChunkSums)
+            fixed (int* qs = q.ChunkSums, corr = _corrections)
             {
                 for (int j = start; j < end; j += 4)
                 {
@@ -80,13 +116,34 @@ internal static unsafe class LinearIntKernel
                     byte* r3 = wd + (long)Math.Min(j + 3, n - 1) * w.RowBytes;
                     float* scales = ts + (long)(j / 4) * w.GroupCount * 4;
                     int valid = Math.Min(4, n - j);
-                    for (int m = 0; m < rows; m++)
+                    if (single)
                     {
+                        for (int m = 0; m < rows; m++)
+                        {
+                            sbyte* a = qa + (long)m * kp;
+                            int* sums = qs + (long)m * sumStride;
+                            float* ym = yp + (long)m * n + j;
+                            if (vnni) LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                            else LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                        }
+                        continue;
+                    }
+                    for (int m = 0; m < rows;)
+                    {
+                        int tr = rows - m >= 4 && four ? 4 : rows - m >= 2 ? 2 : 1;
                         sbyte* a = qa + (long)m * kp;
-                        int* sums = qs + (long)m * (kp / CpuQuantizedActivations.ChunkColumns);
+                        int* sums = qs + (long)m * sumStride, cm = corr + (long)m * gc * 4;
                         float* ym = yp + (long)m * n + j;
-                        if (vnni) LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
-                        else LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
+                        switch (tr, vnni)
+                        {
+                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (_, false): LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
+                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            default: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
+                        }
+                        m += tr;
                     }
                 }
             }
