@@ -85,9 +85,9 @@ public static unsafe class Roofline
     /// (0 = per output channel) on a CPU backend with <paramref name="threads"/> threads.
     /// </summary>
     /// <remarks>
-    /// Robust to a shared machine: for one (shape, M) every (group size, mode) case is built first, then
+    /// Robust to a shared machine: for one shape every (group size, mode, M) case is built first, then
     /// <see cref="Rounds"/> rounds time each case in turn (best of <see cref="BatchesPerRound"/> batches, the starting
-    /// case rotating per round), so load that comes and goes hits every mode alike; a row is the median of its rounds.
+    /// case rotating per round), so load that comes and goes hits every mode and M alike; a row is the median of its rounds.
     /// </remarks>
     public static void Run(TextWriter o, int threads, (string Name, int N, int K)[]? shapes = null, IReadOnlyList<int>? groupSizes = null,
                            CpuKernelPath path = CpuKernelPath.Auto)
@@ -110,30 +110,30 @@ public static unsafe class Roofline
         {
             var us = new Dictionary<(int G, LinearKind Kind, int M), double>();
             var bytes = new Dictionary<(int G, LinearKind Kind), double>();
-            foreach (int m in Rows)
+            // Every (G, mode, M) case of the shape at once (up to 24 × 96 MiB of copies), timed in the same rounds: the
+            // xM=1 ratios then compare times from one window. Timed one M at a time, a compile or another process that
+            // lasted one M's phase made M = 4 read 17× M = 1 on a loaded host while M = 8 read 7×.
+            var cases = Rows.SelectMany(m => groupSizes.SelectMany(g => kinds.Select(kind => (G: g, Kind: kind, M: m, Case: new LinearCase(backend, n, k, m, kind, g))))).ToArray();
+            try
             {
-                var cases = groupSizes.SelectMany(g => kinds.Select(kind => (G: g, Kind: kind, Case: new LinearCase(backend, n, k, m, kind, g)))).ToArray();
-                try
-                {
-                    var rounds = cases.Select(_ => new double[Rounds]).ToArray();
-                    foreach (var c in cases) c.Case.QuantizeAndLinear(); // first touch of every copy outside the timing
-                    for (int r = 0; r < Rounds; r++)
-                        for (int j = 0; j < cases.Length; j++)
-                        {
-                            int i = (j + r) % cases.Length;
-                            rounds[i][r] = Best(cases[i].Case.QuantizeAndLinear, BatchesPerRound);
-                        }
-                    for (int i = 0; i < cases.Length; i++)
+                var rounds = cases.Select(_ => new double[Rounds]).ToArray();
+                foreach (var c in cases) c.Case.QuantizeAndLinear(); // first touch of every copy outside the timing
+                for (int r = 0; r < Rounds; r++)
+                    for (int j = 0; j < cases.Length; j++)
                     {
-                        Array.Sort(rounds[i]);
-                        us[(cases[i].G, cases[i].Kind, m)] = rounds[i][Rounds / 2];
-                        bytes[(cases[i].G, cases[i].Kind)] = cases[i].Case.Matrix.SizeInBytes;
+                        int i = (j + r) % cases.Length;
+                        rounds[i][r] = Best(cases[i].Case.QuantizeAndLinear, BatchesPerRound);
                     }
-                }
-                finally
+                for (int i = 0; i < cases.Length; i++)
                 {
-                    foreach (var c in cases) c.Case.Dispose();
+                    Array.Sort(rounds[i]);
+                    us[(cases[i].G, cases[i].Kind, cases[i].M)] = rounds[i][Rounds / 2];
+                    bytes[(cases[i].G, cases[i].Kind)] = cases[i].Case.Matrix.SizeInBytes;
                 }
+            }
+            finally
+            {
+                foreach (var c in cases) c.Case.Dispose();
             }
             foreach (int g in groupSizes)
                 foreach (var kind in kinds)
