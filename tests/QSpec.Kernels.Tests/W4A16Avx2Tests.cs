@@ -8,10 +8,10 @@ namespace QSpec.Kernels.Tests;
 /// <summary>
 /// The in-place-nibble AVX2 W4A16 kernel (<see cref="LinearW4A16Avx2"/>) and its activation permutation: the layout
 /// against its scalar definition, the products against <see cref="LinearReference.W4A16"/> for every group size at odd
-/// sizes (K = 172 and 1025 end in a partial block and a partial group; K = 2200 spans several K chunks at M ≥ 2), the
+/// sizes (K = 172 and 1025 end in a partial block and a partial group, whose odd half may lie past K), the
 /// products bit for bit against the kernel's scalar model (<see cref="LinearW4A16Avx2.Reference"/>), and bit-for-bit
-/// invariance over the batch size (every row tile 1..4 and their mixes, every K chunking), the thread count and the
-/// position of a row in the batch. All cases need AVX2 + FMA and return at once on a machine without them.
+/// invariance over the batch size (row tiles of 1 and 2 and their mixes, channel pairs and a self-paired odd last
+/// channel), the thread count and the position of a row in the batch. All cases need AVX2 + FMA and return at once on a machine without them.
 /// </summary>
 public sealed class W4A16Avx2Tests
 {
@@ -110,7 +110,7 @@ public sealed class W4A16Avx2Tests
         TestData.AssertBitwise(expected, y);
     }
 
-    /// <summary>(N, K, G, M) for the invariance cases: N not a multiple of the 4-channel block, several K chunks, every row tiling.</summary>
+    /// <summary>(N, K, G, M) for the invariance cases: N not a multiple of the 4-channel block (an odd last channel pairs with itself), every row tiling.</summary>
     public static TheoryData<int, int, int, int> InvarianceCases
     {
         get
@@ -135,7 +135,7 @@ public sealed class W4A16Avx2Tests
         var batch = Run(backend, w, x, m);
         for (int r = 0; r < m; r++)
             TestData.AssertBitwise(batch.AsSpan(r * n, n), Run(backend, w, x.AsSpan(r * k, k).ToArray(), 1));
-        // Row r = m / 2 as the last row of a batch of r + 1 (another tile height, position and K chunking).
+        // Row r = m / 2 as the last row of a batch of r + 1 (another tile height and position).
         int h = m / 2;
         var shorter = Run(backend, w, x.AsSpan(0, (h + 1) * k).ToArray(), h + 1);
         TestData.AssertBitwise(batch.AsSpan(h * n, n), shorter.AsSpan(h * n, n));

@@ -12,26 +12,31 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// permuted once per call (<see cref="LinearW4A16Avx2Activations"/>) into the order the nibbles come out.
 /// </summary>
 /// <remarks>
-/// <para><b>Arithmetic.</b> Per block b, row m, channel c and scale group g (the even nibbles = columns 0..31 of the
-/// block, the odd ones = 32..63, at G = 32; the whole block otherwise): P = −1.5·Σx + Σ x·(1.5 + q/16) = Σ x·q/16, an
-/// FMA chain per lane that starts from the precomputed −1.5·Σx of the same lanes (so no offset subtraction remains),
-/// then acc += S·P with S the group's scale broadcast, and finally y = 16·Reduce(acc_even + acc_odd). The scale is
-/// applied once per group and lane to a partial sum, not per weight. Per 8 weights: the dequantization's 3 integer ops
-/// (shift, and, or: no vpternlogd on AVX2) once per tile, and 1 FMA per row; plus per block and row 2 fold FMAs at
-/// G = 32 (into separate even and odd accumulators, so the loop-carried chain is one FMA per block) or 1 otherwise.
-/// G = 64, 128 and per channel (<see cref="GroupIndex.BlockShift"/> 0, 1, 30) fold once per block with the block's
-/// group scale.</para>
+/// <para><b>Arithmetic.</b> Per block b, row m, channel c and scale group g (at G = 32 the even nibbles, columns 0..31 of
+/// the block, and the odd ones, 32..63, are two groups; otherwise the block has one): P = −1.5·Σx + Σ x·(1.5 + q/16) =
+/// Σ x·q/16, an FMA chain per lane that starts from the precomputed −1.5·Σx of the same lanes (so no offset subtraction
+/// remains), then acc += S·P with S the group's scale broadcast, and finally y = 16·Reduce(acc). The scale is applied
+/// once per group and lane to a partial sum, not per weight. G = 64, 128 and per channel (<see cref="GroupIndex.BlockShift"/>
+/// 0, 1, 30) run one chain of 8 FMAs per block and fold once; G = 32 runs the even chain, folds, then the odd chain
+/// (from its own −1.5·Σx) and folds again. The loop-carried chain is acc: 1..2 FMAs per block, while the partial sums
+/// of consecutive blocks are independent.</para>
+/// <para><b>Op count per 8 weights.</b> 3 integer ops (shift, and, or: no vpternlogd on AVX2) once per tile, then 1 FMA
+/// per row; per block and row 1 (G ≥ 64) or 2 (G = 32) fold FMAs and as many start loads. A vpshufb form (2 ops per 8
+/// weights + 4 per block, the same floats) measured no faster (benchmarks/W4A16Avx2Ab: equal at M = 1, 0-12 % slower
+/// at M ≥ 4; vpshufb shares a port with the FMAs), and the old kernel's zero-extend form costs 5 ops + 1 FMA per row.</para>
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
-/// activations and the weights: they depend on neither M, the row tile, the K chunking (accumulators are parked in
-/// scratch between chunks, an exact store and load) nor the thread split (by channel), so a row gives the same bits
-/// in any batch. <see cref="Reference"/> is the same arithmetic in scalar code (bit-identical by construction).</para>
-/// <para><b>Tiles.</b> One channel × 1..4 rows (<see cref="RowTile"/>): 3 live vectors per row (two accumulators and
-/// the partial sum) plus the packed dword vector and the weight vector fit in the 16 ymm registers. A block is
-/// dequantized once per tile. Channels run in blocks of <see cref="ChannelBlock"/> and K in chunks whose activations
-/// (all rows) stay in L1 (<see cref="ChunkBlocks"/>), so the activations come from L1 for every channel of the block
-/// rather than from L2 for every channel.</para>
+/// activations and the weights: they depend on neither M, the row tile, the channel pairing nor the thread split (by
+/// channel), so a row gives the same bits in any batch. <see cref="Reference"/> is the same arithmetic in scalar code
+/// (bit-identical by construction, and tested so).</para>
+/// <para><b>Tiles.</b> Two channels × 1..2 rows (<see cref="RowTile"/>): each activation load feeds both channels
+/// (at M ≥ 2 the kernel is otherwise bound by the two 256-bit loads per cycle, one per FMA), and a block is dequantized
+/// once per tile. Live: 4 accumulators, 4 partial sums, 2 packed dword vectors, 2 weight vectors, the activation and
+/// the two constants = 15 of the 16 ymm registers; 3 rows spill (measured 0-29 % slower). Rows run in tiles of 2 over
+/// the whole of K (no K chunks: chunks of 4..64 blocks that keep all rows' activations in L1 measured 0-11 % slower
+/// than none, the per-call overhead outweighing the L2 reads), so past a tile a pair is dequantized again, from L1.</para>
 /// <para><b>Padding.</b> A row is a whole number of blocks (K padded to 64 with u = 8 nibbles, multiplied by zero
-/// activations); scale indices past the last group are clamped (their lanes see zero activations).</para>
+/// activations); at G = 32 the odd group of a last block may lie past K, and its index is clamped (its lanes see zero
+/// activations). Every other group index is in range: 2b ≤ last, and b ≫ BlockShift ≤ last.</para>
 /// </remarks>
 internal static unsafe partial class LinearW4A16Avx2
 {
@@ -39,25 +44,23 @@ internal static unsafe partial class LinearW4A16Avx2
     public const int ChannelBlock = 4;
     /// <summary>Floats of permuted activations per block and row: 8 nibble vectors, then −1.5·Σx of the even and odd halves (or of all, at 64, and zeros).</summary>
     public const int BlockFloats = 80;
-    /// <summary>Rows per tile: 3 vectors per row + 2 within 16 ymm registers.</summary>
-    public const int RowTile = 4;
+    /// <summary>Rows per tile (of two channels): 15 live ymm registers.</summary>
+    public const int RowTile = 2;
 
     /// <summary>
-    /// Software prefetch distance in channels (rows of W): each block's 32 bytes are prefetched 8 channels (two channel
-    /// blocks) before use, as in <see cref="LinearW4A16Nibble.PrefetchRows"/>; G = 32 also prefetches its scales.
+    /// Software prefetch distance in channels (rows of W): each block's 32 bytes are prefetched 8 channels (four channel
+    /// pairs) before use, as in <see cref="LinearW4A16Nibble.PrefetchRows"/>; G = 32 also prefetches its scales (one
+    /// 64-byte line per 8 blocks, asked for every 4).
     /// </summary>
     public const int PrefetchRows = 8;
 
-    /// <summary>Blocks per K chunk for <paramref name="rows"/> rows: all rows' activations of a chunk take ≤ 20 KB (L1 is 32 KB).</summary>
-    public static int ChunkBlocks(int rows) => Math.Max(8, 64 / rows);
-
     /// <summary>Vector256 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
-    public static int AccumulatorCount(int rows) => 2 * ChannelBlock * rows;
+    public static int AccumulatorCount(int rows) => ChannelBlock * rows;
 
     /// <summary>
     /// Y[m, j] for m &lt; rows and channels j in [start, end) of an INT4 matrix; x is the permuted activations of
     /// <see cref="LinearW4A16Avx2Activations.Permute"/> (split iff G = 32) with row stride xs, y has row stride n;
-    /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of 32-byte aligned scratch.
+    /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of scratch.
     /// </summary>
     public static void Run(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups,
                            int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc)
@@ -71,36 +74,29 @@ internal static unsafe partial class LinearW4A16Avx2
                                      int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc)
         where TG : struct, IGroupSplit where TD : struct, INibbles256
     {
-        int shift = groups.BlockShift, last = groups.Last, blocks = xs / BlockFloats, chunk = ChunkBlocks(rows);
+        int shift = groups.BlockShift, last = groups.Last, blocks = xs / BlockFloats;
         long ahead = (long)PrefetchRows * rowBytes, aheadScales = (long)PrefetchRows * groupCount;
         for (int j0 = start; j0 < end; j0 += ChannelBlock)
         {
             int jn = Math.Min(ChannelBlock, end - j0);
-            new Span<Vector256<float>>(acc, 2 * jn * rows).Clear();
-            for (int b0 = 0; b0 < blocks; b0 += chunk)
+            new Span<Vector256<float>>(acc, ChannelBlock * rows).Clear();
+            for (int c = 0; c < jn; c += 2)
             {
-                int b1 = Math.Min(blocks, b0 + chunk);
-                for (int c = 0; c < jn; c++)
+                // Channels in pairs; an odd last one is paired with itself (computed twice, stored once).
+                int c1 = Math.Min(c + 1, jn - 1);
+                byte* w0 = data + (long)(j0 + c) * rowBytes, w1 = data + (long)(j0 + c1) * rowBytes;
+                float* s0 = scales + (long)(j0 + c) * groupCount, s1 = scales + (long)(j0 + c1) * groupCount;
+                Vector256<float>* a = acc + c * rows;
+                for (int m0 = 0; m0 < rows; m0 += RowTile)
                 {
-                    byte* w = data + (long)(j0 + c) * rowBytes;
-                    float* s = scales + (long)(j0 + c) * groupCount;
-                    Vector256<float>* a = acc + 2 * c * rows;
-                    for (int m0 = 0; m0 < rows; m0 += RowTile)
-                    {
-                        float* xm = x + (long)m0 * xs;
-                        switch (Math.Min(RowTile, rows - m0))
-                        {
-                            case 1: Tile<OneRow, TG, TD>(w, s, shift, last, ahead, aheadScales, b0, b1, xm, xs, a + 2 * m0); break;
-                            case 2: Tile<TwoRows, TG, TD>(w, s, shift, last, ahead, aheadScales, b0, b1, xm, xs, a + 2 * m0); break;
-                            case 3: Tile<ThreeRows, TG, TD>(w, s, shift, last, ahead, aheadScales, b0, b1, xm, xs, a + 2 * m0); break;
-                            default: Tile<FourRows, TG, TD>(w, s, shift, last, ahead, aheadScales, b0, b1, xm, xs, a + 2 * m0); break;
-                        }
-                    }
+                    float* xm = x + (long)m0 * xs;
+                    if (rows - m0 == 1) Tile<OneRow, TG, TD>(w0, w1, s0, s1, shift, last, ahead, aheadScales, 0, blocks, xm, xs, a + m0, rows);
+                    else Tile<TwoRows, TG, TD>(w0, w1, s0, s1, shift, last, ahead, aheadScales, 0, blocks, xm, xs, a + m0, rows);
                 }
             }
             for (int c = 0; c < jn; c++)
                 for (int m = 0; m < rows; m++)
-                    y[(long)m * n + j0 + c] = 16f * Reduce(acc[2 * (c * rows + m)] + acc[2 * (c * rows + m) + 1]);
+                    y[(long)m * n + j0 + c] = 16f * Reduce(acc[c * rows + m]);
         }
     }
 
@@ -122,8 +118,8 @@ internal static unsafe partial class LinearW4A16Avx2
         var groups = new GroupIndex(w);
         bool split = groups.BlockShift < 0;
         int blocks = w.PaddedColumns / 64, last = groups.Last;
-        Span<float> e = stackalloc float[8], o = stackalloc float[8], q = stackalloc float[8];
-        e.Clear(); o.Clear();
+        Span<float> a = stackalloc float[8], q = stackalloc float[8];
+        a.Clear();
         var row = w.Data.AsSpan(j * w.RowBytes, w.RowBytes);
         var s = w.Scales.AsSpan(j * w.GroupCount, w.GroupCount);
         for (int b = 0; b < blocks; b++)
@@ -139,22 +135,14 @@ internal static unsafe partial class LinearW4A16Avx2
                         int u = (row[32 * b + 4 * l + i / 2] >> (4 * (i & 1))) & 15;
                         q[l] = MathF.FusedMultiplyAdd(xb[8 * i + l], 1f + u / 16f, q[l]);
                     }
-                if (split)
+                if (half == 1 || split)
                 {
-                    float sc = s[Math.Min(2 * b + half, last)];
-                    var a = half == 0 ? e : o;
+                    float sc = s[split ? Math.Min(2 * b + half, last) : Math.Min(b >> groups.BlockShift, last)];
                     for (int l = 0; l < 8; l++) a[l] = MathF.FusedMultiplyAdd(sc, q[l], a[l]);
                 }
             }
-            if (!split)
-            {
-                float sc = s[Math.Min(b >> groups.BlockShift, last)];
-                for (int l = 0; l < 8; l++) e[l] = MathF.FusedMultiplyAdd(sc, q[l], e[l]);
-            }
         }
-        Span<float> t = stackalloc float[4];
-        for (int l = 0; l < 4; l++) t[l] = (e[l] + o[l]) + (e[l + 4] + o[l + 4]);
-        return 16f * ((t[0] + t[1]) + (t[2] + t[3]));
+        return 16f * (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])));
     }
 }
 
@@ -191,42 +179,4 @@ internal struct ShiftNibbles : INibbles256
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble5(Vector256<uint> d, Vector256<uint> o) => F(Avx2.ShiftRightLogical(d, 1));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble6(Vector256<uint> d, Vector256<uint> e) => F(Avx2.ShiftRightLogical(d, 5));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble7(Vector256<uint> d, Vector256<uint> o) => F(Avx2.ShiftRightLogical(d, 9));
-}
-
-/// <summary>
-/// Shuffle form: once per block even = (d ≪ 3) AND 0x78787878 and odd = (d ≫ 1) AND 0x78787878 put every byte's low
-/// (high) nibble on bits 3..6; then nibble 2j (2j + 1) is vpshufb moving byte j of each dword to byte 2 (bits 19..22,
-/// other bytes zeroed), OR 0x3F800000: 2 ops per 8 weights + 4 per block. The same floats as <see cref="ShiftNibbles"/>.
-/// </summary>
-internal struct ShuffleNibbles : INibbles256
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Prepare(Vector256<uint> d, out Vector256<uint> even, out Vector256<uint> odd)
-    {
-        var m = Vector256.Create(0x78787878u);
-        even = Avx2.ShiftLeftLogical(d, 3) & m;
-        odd = Avx2.ShiftRightLogical(d, 1) & m;
-    }
-
-    /// <summary>vpshufb control moving byte j of every dword to byte 2 (index 4·(l mod 4) + j within the 128-bit lane) and zeroing the others.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> Control(int j) => j switch
-    {
-        0 => Vector256.Create(0x80008080u, 0x80048080u, 0x80088080u, 0x800C8080u, 0x80008080u, 0x80048080u, 0x80088080u, 0x800C8080u),
-        1 => Vector256.Create(0x80018080u, 0x80058080u, 0x80098080u, 0x800D8080u, 0x80018080u, 0x80058080u, 0x80098080u, 0x800D8080u),
-        2 => Vector256.Create(0x80028080u, 0x80068080u, 0x800A8080u, 0x800E8080u, 0x80028080u, 0x80068080u, 0x800A8080u, 0x800E8080u),
-        _ => Vector256.Create(0x80038080u, 0x80078080u, 0x800B8080u, 0x800F8080u, 0x80038080u, 0x80078080u, 0x800B8080u, 0x800F8080u),
-    };
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> F(Vector256<uint> v, int j) =>
-        (Avx2.Shuffle(v.AsByte(), Control(j).AsByte()).AsUInt32() | Vector256.Create(0x3F800000u)).AsSingle();
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble0(Vector256<uint> d, Vector256<uint> e) => F(e, 0);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble1(Vector256<uint> d, Vector256<uint> o) => F(o, 0);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble2(Vector256<uint> d, Vector256<uint> e) => F(e, 1);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble3(Vector256<uint> d, Vector256<uint> o) => F(o, 1);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble4(Vector256<uint> d, Vector256<uint> e) => F(e, 2);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble5(Vector256<uint> d, Vector256<uint> o) => F(o, 2);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble6(Vector256<uint> d, Vector256<uint> e) => F(e, 3);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble7(Vector256<uint> d, Vector256<uint> o) => F(o, 3);
 }
