@@ -53,7 +53,7 @@ public static unsafe class W4A16Avx2Ab
                     int next = 0;
                     var t = Alternate(
                         [() => Old(pool, threads, x, m, ws[next], yOld), () => New<ShiftNibbles>(pool, threads, x, m, ws[next], yNew),
-                         () => New<ShiftNibbles>(pool, threads, x, m, ws[next], yShuf)],
+                         () => New<ShuffleNibbles>(pool, threads, x, m, ws[next], yShuf)],
                         () => next = (next + 1) % copies);
                     if (!yNew.AsSpan().SequenceEqual(yShuf)) o.WriteLine("  !! shift and shuffle variants differ");
                     if (m == 1) { old1 = t[0]; new1 = t[1]; }
@@ -180,7 +180,7 @@ public static unsafe class W4A16Avx2Ab
 /// Shuffle form: once per block even = (d ≪ 3) AND 0x78787878 and odd = (d ≫ 1) AND 0x78787878 put every byte's low
 /// (high) nibble on bits 3..6; then nibble 2j (2j + 1) is vpshufb moving byte j of each dword to byte 2 (bits 19..22,
 /// other bytes zeroed), OR 0x3F800000: 2 ops per 8 weights + 4 per block. The same floats as <see cref="ShiftNibbles"/>; kept
-/// here for the A/B only (it measured no faster: equal at M = 1, 0-12 % slower at M ≥ 4, vpshufb sharing a port with the FMAs).
+/// here for the A/B only (it measured no faster: equal at M = 1, 9-38 % slower at M ≥ 2 in the two-channel tiles).
 /// </summary>
 internal struct ShuffleNibbles : INibbles256
 {

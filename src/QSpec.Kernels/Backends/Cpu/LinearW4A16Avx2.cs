@@ -22,8 +22,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// of consecutive blocks are independent.</para>
 /// <para><b>Op count per 8 weights.</b> 3 integer ops (shift, and, or: no vpternlogd on AVX2) once per tile, then 1 FMA
 /// per row; per block and row 1 (G ≥ 64) or 2 (G = 32) fold FMAs and as many start loads. A vpshufb form (2 ops per 8
-/// weights + 4 per block, the same floats) measured no faster (benchmarks/W4A16Avx2Ab: equal at M = 1, 0-12 % slower
-/// at M ≥ 4; vpshufb shares a port with the FMAs), and the old kernel's zero-extend form costs 5 ops + 1 FMA per row.</para>
+/// weights + 4 per block, the same floats) measured no faster (benchmarks/W4A16Avx2Ab: equal at M = 1, 9-38 % slower
+/// at M ≥ 2 in these two-channel tiles, whose registers its two helper vectors per channel overflow; 0-12 % slower at
+/// M ≥ 4 in one-channel tiles), and the old kernel's zero-extend form costs 5 ops + 1 FMA per row.</para>
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
 /// activations and the weights: they depend on neither M, the row tile, the channel pairing nor the thread split (by
 /// channel), so a row gives the same bits in any batch. <see cref="Reference"/> is the same arithmetic in scalar code
@@ -49,7 +50,8 @@ internal static unsafe partial class LinearW4A16Avx2
 
     /// <summary>
     /// Software prefetch distance in channels (rows of W): each block's 32 bytes are prefetched 8 channels (four channel
-    /// pairs) before use, as in <see cref="LinearW4A16Nibble.PrefetchRows"/>; G = 32 also prefetches its scales (one
+    /// pairs) before use, as in <see cref="LinearW4A16Nibble.PrefetchRows"/> (4 and 16 measured the same as 8 within
+    /// this host's noise, ±5 %, at M = 1, 2, 8); G = 32 also prefetches its scales (one
     /// 64-byte line per 8 blocks, asked for every 4).
     /// </summary>
     public const int PrefetchRows = 8;
