@@ -32,7 +32,10 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <para><b>Tiles.</b> Two channels × 1..2 rows (<see cref="RowTile"/>): each activation load feeds both channels
 /// (at M ≥ 2 the kernel is otherwise bound by the two 256-bit loads per cycle, one per FMA), and a block is dequantized
 /// once per tile. Live: 4 accumulators, 4 partial sums, 2 packed dword vectors, 2 weight vectors, the activation and
-/// the two constants = 15 of the 16 ymm registers; 3 rows spill (measured 0-29 % slower). Rows run in tiles of 2 over
+/// the two constants = 15 of the 16 ymm registers; 3 rows spill (measured 0-29 % slower). One-channel tiles of 3..6
+/// rows (the same per-row operations, a third of the integer work per row) measured 6-9 % slower at M = 4 and up to
+/// 28 % slower at M = 8 (one shape 3 % faster): each activation is loaded once per FMA, and two 256-bit loads per cycle
+/// are then the bound. Rows run in tiles of 2 over
 /// the whole of K (no K chunks: chunks of 4..64 blocks that keep all rows' activations in L1 measured 0-11 % slower
 /// than none, the per-call overhead outweighing the L2 reads), so past a tile a pair is dequantized again, from L1.</para>
 /// <para><b>Padding.</b> A row is a whole number of blocks (K padded to 64 with u = 8 nibbles, multiplied by zero
