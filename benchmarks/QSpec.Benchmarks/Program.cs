@@ -21,6 +21,7 @@ if (args.Length > 0 && args[0] == "w4a16ab")
         args.Length > 3 && args[3] == "hot");
     return;
 }
+if (args.Length > 0 && args[0] == "w4a16avx2ab") { W4A16Avx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray(), args.Length > 3 && args[3] == "hot"); return; }
 if (args.Length > 0 && args[0] == "halfab")
 {
     HalfScaleAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray(),

@@ -19,7 +19,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
     /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ; <paramref name="halfScales"/> (the matrix's scales as fp16 bits, or null) serves the AVX-512 kernel.</summary>
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y, ushort[]? halfScales = null)
     {
-        int n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
+        int n = w.Rows, k = w.Columns;
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
@@ -31,11 +31,41 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             pool.Run(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, job);
             return;
         }
+        if (paths.Float is CpuKernelPath.Avx2 or CpuKernelPath.AvxVnni)
+        {
+            // The same idea on 256 bits: X permuted once into the order the in-place nibble dequantization yields the weights.
+            var job = ChannelJob.For<Avx2Job>();
+            (job.X, job.XOffset, job.XStride) = LinearW4A16Avx2Activations.Permute(x, rows, k, split: groups.BlockShift < 0);
+            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
+            pool.Run(n, Threads(rows, n, k), LinearW4A16Avx2.ChannelBlock, job);
+            return;
+        }
         var narrow = ChannelJob.For<W4A16Job>();
-        narrow.Path = paths.Float; narrow.W = w; narrow.Groups = groups; narrow.Y = y; narrow.Rows = rows;
-        if (paths.Float == CpuKernelPath.Scalar) { narrow.X = x; narrow.XOffset = 0; }
-        else (narrow.X, narrow.XOffset) = Pad(x, rows, k, kp);
+        narrow.W = w; narrow.Y = y; narrow.Rows = rows; narrow.X = x;
         pool.Run(n, Threads(rows, n, k), 1, narrow);
+    }
+
+    /// <summary>The AVX2 W4A16 linear (<see cref="LinearW4A16Avx2"/>) over a channel range: a reused job, so a call allocates nothing.</summary>
+    private sealed class Avx2Job : ChannelJob
+    {
+        public Int4Matrix? W;
+        public GroupIndex Groups;
+        public float[]? X, Y;
+        public int XOffset, XStride, Rows;
+
+        public override void Release() { W = null; X = Y = null; }
+
+        protected override void Run(int start, int end)
+        {
+            var w = W!;
+            // The accumulators (2 vectors per channel of a block and row) are pooled scratch: no allocation once warm.
+            float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx2.AccumulatorCount(Rows) * 8 + 16);
+            fixed (byte* wd = w.Data)
+            fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
+                LinearW4A16Avx2.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, XStride, yp,
+                                    (Vector256<float>*)Align(ap));
+            ArrayPool<float>.Shared.Return(scratch);
+        }
     }
 
     /// <summary>The AVX-512 W4A16 linear (<see cref="LinearW4A16Nibble"/>) over a channel range: a reused job, so a call allocates nothing.</summary>
@@ -68,51 +98,26 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
     }
 
-    /// <summary>The scalar and AVX2 W4A16 linear over a channel range (X as is for scalar, padded for AVX2).</summary>
+    /// <summary>The scalar W4A16 linear over a channel range (X as is).</summary>
     private sealed class W4A16Job : ChannelJob
     {
-        public CpuKernelPath Path;
         public Int4Matrix? W;
-        public GroupIndex Groups;
         public float[]? X, Y;
-        public int XOffset, Rows;
+        public int Rows;
 
         public override void Release() { W = null; X = Y = null; }
 
         protected override void Run(int start, int end)
         {
             var w = W!; float[] x = X!, y = Y!;
-            int rows = Rows, n = w.Rows, k = w.Columns, kp = w.PaddedColumns;
-            if (Path == CpuKernelPath.Scalar)
+            int rows = Rows, n = w.Rows, k = w.Columns;
+            float[] dq = ArrayPool<float>.Shared.Rent(k);
+            for (int j = start; j < end; j++)
             {
-                float[] dq = ArrayPool<float>.Shared.Rent(k);
-                for (int j = start; j < end; j++)
-                {
-                    LinearFloatScalar.DequantizeRow(w, j, dq);
-                    LinearFloatScalar.Rows(x, rows, k, dq, y, j, n);
-                }
-                ArrayPool<float>.Shared.Return(dq);
-                return;
+                LinearFloatScalar.DequantizeRow(w, j, dq);
+                LinearFloatScalar.Rows(x, rows, k, dq, y, j, n);
             }
-            // AVX2: up to two rows dequantize in registers; beyond, each weight row is dequantized once into L1.
-            bool buffered = rows > 2;
-            float[]? buf = buffered ? ArrayPool<float>.Shared.Rent(kp + 16) : null;
-            var groups = Groups;
-            fixed (byte* wd = w.Data)
-            fixed (float* sc = w.Scales, x0 = x, yp = y, bp = buf)
-            {
-                float* xq = x0 + XOffset;
-                float* row = bp == null ? null : (float*)Align(bp);
-                for (int j = start; j < end; j++)
-                {
-                    var src = new PackedSource256(wd + (long)j * w.RowBytes, sc + (long)j * w.GroupCount, groups, w.RowBytes);
-                    if (!buffered) { LinearFloatAvx2.Rows(ref src, rows, kp / 32, xq, kp, yp + j, n); continue; }
-                    LinearFloatAvx2.Dequantize(ref src, kp / 32, row);
-                    var bs = new BufferSource256(row);
-                    LinearFloatAvx2.Rows(ref bs, rows, kp / 32, xq, kp, yp + j, n);
-                }
-            }
-            if (buf != null) ArrayPool<float>.Shared.Return(buf);
+            ArrayPool<float>.Shared.Return(dq);
         }
     }
 

@@ -10,51 +10,6 @@ internal interface IHalfSource256
     void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3);
 }
 
-/// <summary>
-/// Dequantizes an INT4 row on the fly: half 2b takes the low nibbles of block b, half 2b + 1 the high ones;
-/// w = fma(u, s, −8s), which rounds once and so equals the float product (u − 8)·s of the reference.
-/// </summary>
-internal readonly unsafe struct PackedSource256 : IHalfSource256
-{
-    private readonly byte* _row;
-    private readonly float* _scales;
-    private readonly GroupIndex _groups;
-
-    private readonly int _rowBytes;
-
-    public PackedSource256(byte* row, float* scales, GroupIndex groups, int rowBytes)
-    {
-        _row = row; _scales = scales; _groups = groups; _rowBytes = rowBytes;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3)
-    {
-        float s = _scales[_groups.OfHalf(half)];
-        var scale = Vector256.Create(s);
-        var offset = Vector256.Create(-8f * s);
-        var mask = Vector256.Create(15);
-        int shift = 4 * (half & 1);
-        byte* p = _row + 32 * (half >> 1);
-        Sse.Prefetch1(p + _rowBytes); // the next channel's row, read after this one
-        w0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p) >>> shift) & mask), scale, offset);
-        w1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 8) >>> shift) & mask), scale, offset);
-        w2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 16) >>> shift) & mask), scale, offset);
-        w3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single((Avx2.ConvertToVector256Int32(p + 24) >>> shift) & mask), scale, offset);
-    }
-}
-
-/// <summary>Reads a dequantized float row.</summary>
-internal readonly unsafe struct BufferSource256(float* row) : IHalfSource256
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Load(int half, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3)
-    {
-        float* p = row + 32 * half;
-        w0 = Vector256.Load(p); w1 = Vector256.Load(p + 8); w2 = Vector256.Load(p + 16); w3 = Vector256.Load(p + 24);
-    }
-}
-
 /// <summary>Reads a dense float row of K columns; halves from <paramref name="fullHalves"/> on come from a zero-padded 64-float copy.</summary>
 internal readonly unsafe struct DenseSource256(float* row, int fullHalves, float* tail) : IHalfSource256
 {
@@ -67,7 +22,7 @@ internal readonly unsafe struct DenseSource256(float* row, int fullHalves, float
 }
 
 /// <summary>
-/// AVX2 + FMA float linear kernel: per row four 8-lane accumulators, accumulator j taking x[32h + 8j + l]·w in
+/// AVX2 + FMA dense float linear kernel (<see cref="LinearFloat.F32"/>; W4A16 has its own, <see cref="LinearW4A16Avx2"/>): per row four 8-lane accumulators, accumulator j taking x[32h + 8j + l]·w in
 /// ascending h, reduced in a fixed order; tiles of up to two rows (sixteen ymm registers). Batch invariant.
 /// </summary>
 internal static unsafe class LinearFloatAvx2
@@ -79,18 +34,6 @@ internal static unsafe class LinearFloatAvx2
         int m = 0;
         for (; m + 2 <= rows; m += 2) Tile<TwoRows, TS>(ref src, halves, x + (long)m * kp, kp, y + (long)m * n, n);
         if (m < rows) Tile<OneRow, TS>(ref src, halves, x + (long)m * kp, kp, y + (long)m * n, n);
-    }
-
-    /// <summary>Writes the dequantized row (kp floats) to <paramref name="dst"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Dequantize(ref PackedSource256 src, int halves, float* dst)
-    {
-        for (int h = 0; h < halves; h++)
-        {
-            src.Load(h, out var w0, out var w1, out var w2, out var w3);
-            float* p = dst + 32 * h;
-            w0.Store(p); w1.Store(p + 8); w2.Store(p + 16); w3.Store(p + 24);
-        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
