@@ -21,7 +21,13 @@ if (args.Length > 0 && args[0] == "w4a16ab")
         args.Length > 3 && args[3] == "hot");
     return;
 }
-if (args.Length > 0 && args[0] == "w4a16avx2ab") { W4A16Avx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray(), args.Length > 3 && args[3] == "hot"); return; }
+// `w4a16avx2ab [threads=2] [groupSizes=32] [hot]`: the AVX2 W4A16 kernel before (LinearFloatAvx2-style) and after (LinearW4A16Avx2), interleaved.
+if (args.Length > 0 && args[0] == "w4a16avx2ab")
+{
+    W4A16Avx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray(),
+        args.Length > 3 && args[3] == "hot");
+    return;
+}
 if (args.Length > 0 && args[0] == "halfab")
 {
     HalfScaleAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray(),
@@ -39,5 +45,10 @@ if (args.Length > 0 && args[0] == "int")
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
     return;
 }
-if (args.Length > 0 && args[0] == "intavx2ab") { IntAvx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15); return; }
+// `intavx2ab [threads=2] [groupSize=32] [pairs=15]`: the AVX2 integer linear with one-row against multi-row tiles, interleaved.
+if (args.Length > 0 && args[0] == "intavx2ab")
+{
+    IntAvx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(LinearBenchmarks).Assembly).Run(args);
