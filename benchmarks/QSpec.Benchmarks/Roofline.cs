@@ -117,7 +117,7 @@ public static unsafe class Roofline
             try
             {
                 var rounds = cases.Select(_ => new double[Rounds]).ToArray();
-                foreach (var c in cases) c.Case.QuantizeAndLinear(); // first touch of every copy outside the timing
+                foreach (var c in cases) c.Case.TouchEveryCopy(); // first use of every copy (its scale layout) outside the timing
                 for (int r = 0; r < Rounds; r++)
                     for (int j = 0; j < cases.Length; j++)
                     {
