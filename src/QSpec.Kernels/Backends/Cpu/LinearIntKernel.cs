@@ -31,6 +31,7 @@ internal static unsafe class LinearIntKernel
         }
         var avx2 = ChannelJob.For<Avx2Job>();
         avx2.Q = q; avx2.Matrix = matrix; avx2.Y = y; avx2.Rows = rows; avx2.Vnni = paths.Int == CpuKernelPath.AvxVnni;
+        avx2.MaxTileRows = Avx2MaxTileRows;
         avx2.PrepareCorrections();
         pool.Run(n, threads, 4, avx2);
     }
@@ -56,7 +57,11 @@ internal static unsafe class LinearIntKernel
     /// than two 2-row passes (intavx2ab, 3 Dec 2026: M = 4 at 0.92-1.0 of the one-row tiles at G = 128 and 0.70 at
     /// G = 32, two 2-row passes ~0.75 and ~0.5; the 4-row tile spills registers). Same bits in every setting (tests).
     /// </summary>
-    internal static int Avx2MaxTileRows = 2;
+    /// <remarks>Per calling thread (read when a call is dispatched, then carried by its job to the workers), so a test or an
+    /// A/B run that changes it never changes the tiles of calls made on other threads.</remarks>
+    internal static int Avx2MaxTileRows { get => t_avx2MaxTileRows == 0 ? 2 : t_avx2MaxTileRows; set => t_avx2MaxTileRows = value; }
+
+    [ThreadStatic] private static int t_avx2MaxTileRows; // 0: the default
 
     /// <summary>
     /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 2 (or 4, <see cref="Avx2MaxTileRows"/>; <see cref="LinearIntAvx2Rows"/>),
@@ -70,6 +75,7 @@ internal static unsafe class LinearIntKernel
         public float[]? Y;
         public int Rows;
         public bool Vnni;
+        public int MaxTileRows = 2;
         // 8·Σa per (row, group) of this call, four copies each (the tile's channel lanes), row stride 4·GroupCount: the multi-row tiles' nibble-offset corrections,
         // summed once per call instead of once per tile. The job's own (grown, never shrunk), so a call allocates nothing.
         private int[] _corrections = [];
@@ -100,7 +106,7 @@ internal static unsafe class LinearIntKernel
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
             int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
-            int maxRows = Avx2MaxTileRows;
+            int maxRows = MaxTileRows;
             bool vnni = Vnni, single = maxRows == 1, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
