@@ -10,13 +10,15 @@ internal interface IAvx2Rows
     static abstract int Count { get; }
 }
 
+internal struct Avx2OneRow : IAvx2Rows { public static int Count => 1; }
 internal struct Avx2TwoRows : IAvx2Rows { public static int Count => 2; }
 internal struct Avx2FourRows : IAvx2Rows { public static int Count => 4; }
 
 /// <summary>
-/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and two (or four) activation rows: each weight
-/// chunk is loaded and unpacked into nibbles (and / shift + and) once and multiplied with every row of the tile, where
-/// <see cref="LinearIntAvx2.Tile{TDot}"/> (still the one-row kernel: an odd M's last row) unpacks it again for every row.
+/// Integer linear kernel (W4A4 / W4A8) for a tile of four output channels and one, two (or four) activation rows: each
+/// weight chunk is loaded and unpacked into nibbles (and / shift + and) once and multiplied with every row of the tile,
+/// where <see cref="LinearIntAvx2.Tile{TDot}"/> (now only the A/B baseline) unpacks it again for every row. One row is
+/// M = 1 and an odd M's last row.
 /// </summary>
 /// <remarks>
 /// <para>Loop order: group → chunk (a whole block where the group holds both its halves) → channel pair → row. Per row

@@ -65,8 +65,12 @@ internal static unsafe class LinearIntKernel
 
     /// <summary>
     /// The AVX2 / AVX-VNNI path: per tile of four channels the rows in chunks of 2 (or 4, <see cref="Avx2MaxTileRows"/>; <see cref="LinearIntAvx2Rows"/>),
-    /// then 1 (<see cref="LinearIntAvx2.Tile{TDot}"/>, the M = 1 kernel); the chunks after the first find the tile's
+    /// then 1 (the same tile with one row: M = 1 and an odd last row); the chunks after the first find the tile's
     /// weights in L1, so memory sees each weight byte once per call and each chunk unpacks it once for all its rows.
+    /// The one-row tile of <see cref="LinearIntAvx2.Tile{TDot}"/> runs only at <see cref="Avx2MaxTileRows"/> = 1 (the A/B
+    /// baseline): at G = 32 its per-group reduction (three vphaddd per group) made M = 1 cost 1.2-1.6x the multi-row
+    /// tile's one-row form, which folds a block's two groups together (intavx2ab, 3 Dec 2026: 0.61-0.85 of its time at
+    /// G = 32, 0.94-1.05 at G = 128 and per channel).
     /// </summary>
     private sealed class Avx2Job : ChannelJob
     {
@@ -87,7 +91,7 @@ internal static unsafe class LinearIntKernel
         {
             var w = Matrix!.Int4!;
             int rows = Rows, gc = w.GroupCount, chunks = (w.Columns + 31) / 32, groupChunks = w.GroupSize == 0 ? chunks : w.GroupSize / 32;
-            if (rows < 2) return; // one row runs the one-row tile, which reads the chunk sums itself
+            if (MaxTileRows == 1) return; // the one-row tiles read the chunk sums themselves
             if (_corrections.Length < rows * gc * 4) _corrections = GC.AllocateArray<int>(rows * gc * 4, pinned: true);
             int[] sums = Q!.ChunkSums;
             int stride = w.PaddedColumns / CpuQuantizedActivations.ChunkColumns;
@@ -144,10 +148,10 @@ internal static unsafe class LinearIntKernel
                         {
                             case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (_, false): LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
+                            case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            default: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
+                            default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                         }
                         m += tr;
                     }
