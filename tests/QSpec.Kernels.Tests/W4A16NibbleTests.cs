@@ -137,33 +137,9 @@ public sealed class W4A16NibbleTests
         TestData.AssertBitwise(Run(one, w, x, m), Run(two, w, x, m));
     }
 
-    private static void AssertMatchesReference(Int4Matrix w, float[] x, int m)
-    {
-        int n = w.Rows, k = w.Columns;
-        var expected = new float[m * n];
-        LinearReference.W4A16(x, m, w, expected);
-        var dq = w.Dequantize();
-        var scale = new float[m * n];
-        for (int r = 0; r < m; r++)
-            for (int j = 0; j < n; j++)
-            {
-                double a = 0;
-                for (int i = 0; i < k; i++) a += Math.Abs((double)x[r * k + i] * dq[j * k + i]);
-                scale[r * n + j] = (float)a + 1e-20f;
-            }
-        using var backend = Avx512(threads: 2);
-        TestData.AssertClose(expected, Run(backend, w, x, m), Tolerance, scale);
-    }
+    private static void AssertMatchesReference(Int4Matrix w, float[] x, int m) => W4A16PathChecks.AssertMatchesReference(CpuKernelPath.Avx512, w, x, m, Tolerance);
 
-    private static CpuBackend Avx512(int threads) =>
-        new(new CpuBackendOptions { MaxThreads = threads, Path = CpuKernelPath.Avx512, ParallelThreshold = 0 });
+    private static CpuBackend Avx512(int threads) => W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads);
 
-    private static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
-    {
-        using var matrix = backend.CreateMatrix(w, null, w.Rows, w.Columns);
-        using var xb = TestData.Upload(backend, x);
-        using var yb = backend.Allocate(m * w.Rows);
-        backend.LinearW4A16(xb, matrix, yb, m);
-        return TestData.Download(backend, yb, m * w.Rows);
-    }
+    private static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m) => W4A16PathChecks.Run(backend, w, x, m);
 }

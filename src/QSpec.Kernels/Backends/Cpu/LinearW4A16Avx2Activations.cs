@@ -21,42 +21,25 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// </remarks>
 internal static unsafe class LinearW4A16Avx2Activations
 {
-    // One buffer per layout: a fused op captures several calls on one X before running any of them (ChannelJobs), and
-    // its matrices may differ in group size, so a G = 32 call must not overwrite the layout a wider-group call reads.
-    [ThreadStatic] private static float[]? t_buffer;
-    [ThreadStatic] private static float[]? t_splitBuffer;
-    // What each buffer holds: the source array, shape and capture (CpuWorkerPool.CaptureId) of its last permutation.
-    [ThreadStatic] private static (float[]? X, int Rows, int K, long Capture) t_held, t_splitHeld;
+    // One slot per calling thread and layout (see PermutedActivationSlot: a fused op's matrices may differ in group size).
+    [ThreadStatic] private static PermutedActivationSlot? t_slot, t_splitSlot;
 
     /// <summary>Row stride (floats) of the permuted activations for K = <paramref name="k"/>.</summary>
     public static int Stride(int k) => (k + 63) / 64 * LinearW4A16Avx2.BlockFloats;
 
     /// <summary>Permutes X[M, K] (row-major, rows·k floats) for a matrix whose even and odd nibbles are separate groups
     /// (<paramref name="split"/>, G = 32) or not.</summary>
-    /// <remarks>Inside a capture (a fused op records all its calls on one X before any runs, so X cannot change) a buffer
-    /// that already holds this X, in this shape, from this same capture is returned as is: Q, K and V (or W1 and W3)
-    /// permute X once. Outside a capture, or from another one, it is always permuted again (the forward reuses its
-    /// activation arrays with new contents).</remarks>
+    /// <remarks>Within one fused op's capture, X is permuted once for all its calls (<see cref="PermutedActivationSlot"/>).</remarks>
     public static (float[] Buffer, int Offset, int Stride) Permute(float[] x, int rows, int k, bool split)
     {
         int xs = Stride(k);
-        int need = rows * xs + 16;
-        var buffer = split ? t_splitBuffer : t_buffer;
-        long capture = CpuWorkerPool.CaptureId;
-        bool held = capture != 0 && buffer is not null && (split ? t_splitHeld : t_held) == (x, rows, k, capture);
-        if (buffer is null || buffer.Length < need)
-        {
-            buffer = GC.AllocateUninitializedArray<float>(need, pinned: true);
-            if (split) t_splitBuffer = buffer; else t_buffer = buffer;
-        }
+        var slot = split ? (t_splitSlot ??= new()) : (t_slot ??= new());
+        var (buffer, offset, held) = slot.Acquire(x, rows, k, rows * xs + 16);
+        if (held) return (buffer, offset, xs);
         fixed (float* src = x, dst = buffer)
-        {
-            int offset = (int)((64 - ((nint)dst & 63)) & 63) / sizeof(float);
-            if (held) return (buffer, offset, xs);
             for (int m = 0; m < rows; m++) Row(src + (long)m * k, k, dst + offset + (long)m * xs, split);
-            if (split) t_splitHeld = (x, rows, k, capture); else t_held = (x, rows, k, capture);
-            return (buffer, offset, xs);
-        }
+        slot.Hold(x, rows, k);
+        return (buffer, offset, xs);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1,0 +1,43 @@
+using QSpec.Kernels.Backends;
+using QSpec.Kernels.Backends.Cpu;
+using QSpec.Kernels.Formats;
+using QSpec.Kernels.Ops;
+
+namespace QSpec.Kernels.Tests;
+
+/// <summary>What the per-path W4A16 kernel tests (<see cref="W4A16NibbleTests"/>, <see cref="W4A16Avx2Tests"/>) share: a forced-path backend, one call, and the reference check.</summary>
+internal static class W4A16PathChecks
+{
+    /// <summary>A CPU backend forced to <paramref name="path"/> that splits even the smallest matrix over <paramref name="threads"/>.</summary>
+    public static CpuBackend Backend(CpuKernelPath path, int threads) =>
+        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0 });
+
+    /// <summary>Y[m, N] of one LinearW4A16 call on <paramref name="backend"/>.</summary>
+    public static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
+    {
+        using var matrix = backend.CreateMatrix(w, null, w.Rows, w.Columns);
+        using var xb = TestData.Upload(backend, x);
+        using var yb = backend.Allocate(m * w.Rows);
+        backend.LinearW4A16(xb, matrix, yb, m);
+        return TestData.Download(backend, yb, m * w.Rows);
+    }
+
+    /// <summary>The path's result against <see cref="LinearReference.W4A16"/>, within <paramref name="tolerance"/> relative to Σ_k |x_k·w_k| per output.</summary>
+    public static void AssertMatchesReference(CpuKernelPath path, Int4Matrix w, float[] x, int m, float tolerance)
+    {
+        int n = w.Rows, k = w.Columns;
+        var expected = new float[m * n];
+        LinearReference.W4A16(x, m, w, expected);
+        var dq = w.Dequantize();
+        var scale = new float[m * n];
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < n; j++)
+            {
+                double a = 0;
+                for (int i = 0; i < k; i++) a += Math.Abs((double)x[r * k + i] * dq[j * k + i]);
+                scale[r * n + j] = (float)a + 1e-20f;
+            }
+        using var backend = Backend(path, threads: 2);
+        TestData.AssertClose(expected, Run(backend, w, x, m), tolerance, scale);
+    }
+}
