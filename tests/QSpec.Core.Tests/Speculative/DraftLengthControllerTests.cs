@@ -219,6 +219,38 @@ public sealed class DraftLengthControllerTests
         Assert.True(s >= 0.95 * best, $"{s:F3}x plain, best fixed k {best:F3}x");
     }
 
+    [Theory]
+    [InlineData(0.8, 0.3, 0.99, 2.0)]   // 0.97x at the true costs
+    [InlineData(0.85, 0.25, 0.99, 3.0)] // 0.98x
+    [InlineData(0.7, 0.45, 0.99, 2.0)]  // 0.96x
+    public void DraftingThatDoesNotPay_UnderLoadPhases_StaysWithin2PercentOfPlain(double draftCost, double slope, double alpha, double load)
+    {
+        // Load that comes and goes in phases of 20-300 steps (another process on the cores), each timing also 0-15 % slow.
+        // A model of the AVX2 VM of 3 Dec 2026, where one bench run drafted at k = 1 estimating 1.32x and measured 0.96x
+        // (within that host's ±20 % run-to-run noise); this model does not reproduce such an optimism.
+        Assert.True(BestFixed(draftCost, slope, alpha, 8, minK: 1) < 1.0, "the case must not pay");
+        for (int seed = 1; seed <= 4; seed++)
+        {
+            var rng = new Random(seed);
+            var c = new DraftLengthController(8, Both);
+            double tokens = 0, time = 0, factor = 1;
+            int phaseLeft = 0;
+            for (int i = 0; i < 4000; i++)
+            {
+                if (phaseLeft-- <= 0) { factor = rng.NextDouble() < 0.5 ? 1 : load; phaseLeft = rng.Next(20, 300); }
+                var ch = c.Next();
+                int a = 0;
+                while (a < ch.K && rng.NextDouble() < alpha) a++;
+                double Noise() => factor * (1 + 0.15 * rng.NextDouble());
+                c.Record(ch, a, a + (a < ch.K ? 1 : 0), draftCost * Noise(), (1 + slope * ch.K) * Noise());
+                if (i < 200) continue;
+                tokens += ch.K == 0 ? 1 : (1 - Math.Pow(alpha, ch.K + 1)) / (1 - alpha);
+                time += ch.K * draftCost + 1 + slope * ch.K;
+            }
+            Assert.True(tokens / time >= 0.98, $"seed {seed}: {tokens / time:F3}x plain");
+        }
+    }
+
     [Fact]
     public void NearBreakEven_DoesNotFlipBackAndForth()
     {
