@@ -45,6 +45,12 @@ if (args.Length > 0 && args[0] == "int")
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
     return;
 }
+// `w4a16denormab [threads=2] [groupSizes=32]`: EXPERIMENT, the AVX2 W4A16 kernel with weights dequantized to denormal floats (W4A16DenormalAb).
+if (args.Length > 0 && args[0] == "w4a16denormab")
+{
+    W4A16DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray());
+    return;
+}
 // `intavx2ab [threads=2] [groupSize=32] [pairs=15]`: the AVX2 integer linear with one-row against multi-row tiles, interleaved.
 if (args.Length > 0 && args[0] == "intavx2ab")
 {

@@ -101,7 +101,7 @@ internal static unsafe partial class LinearW4A16Avx2
             }
             for (int c = 0; c < jn; c++)
                 for (int m = 0; m < rows; m++)
-                    y[(long)m * n + j0 + c] = 16f * Reduce(acc[c * rows + m]);
+                    y[(long)m * n + j0 + c] = TD.OutputScale * Reduce(acc[c * rows + m]);
         }
     }
 
@@ -158,6 +158,8 @@ internal static unsafe partial class LinearW4A16Avx2
 /// </summary>
 internal interface INibbles256
 {
+    /// <summary>y = OutputScale · Reduce(acc): 16 for the 1 + u/16 form (the chains sum x·q/16).</summary>
+    static virtual float OutputScale => 16f;
     static abstract void Prepare(Vector256<uint> d, out Vector256<uint> even, out Vector256<uint> odd);
     static abstract Vector256<float> Nibble0(Vector256<uint> d, Vector256<uint> even);
     static abstract Vector256<float> Nibble1(Vector256<uint> d, Vector256<uint> odd);
