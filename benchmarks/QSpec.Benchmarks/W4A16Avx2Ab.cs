@@ -65,7 +65,7 @@ public static unsafe class W4A16Avx2Ab
 
     /// <summary>Best µs per call of each action over 21 rounds of ~1 ms batches, the actions in turn (reversed on odd rounds);
     /// <paramref name="step"/> runs after every call.</summary>
-    private static double[] Alternate(Action[] actions, Action step)
+    internal static double[] Alternate(Action[] actions, Action step)
     {
         foreach (var a in actions) for (int i = 0; i < 3; i++) { a(); step(); }
         var sw = Stopwatch.StartNew();
@@ -86,9 +86,15 @@ public static unsafe class W4A16Avx2Ab
 
     private static void New<TD>(CpuWorkerPool pool, int threads, float[] x, int rows, Int4Matrix w, float[] y) where TD : struct, INibbles256
     {
+        var (xn, off, xs) = LinearW4A16Avx2Activations.Permute(x, rows, w.Columns, new GroupIndex(w).BlockShift < 0);
+        Kernel<TD>(pool, threads, xn, off, xs, rows, w, y);
+    }
+
+    /// <summary>The library kernel over permuted activations (buffer, offset, stride), split over channels on the pool.</summary>
+    internal static void Kernel<TD>(CpuWorkerPool pool, int threads, float[] xn, int off, int xs, int rows, Int4Matrix w, float[] y) where TD : struct, INibbles256
+    {
         var groups = new GroupIndex(w);
         bool split = groups.BlockShift < 0;
-        var (xn, off, xs) = LinearW4A16Avx2Activations.Permute(x, rows, w.Columns, split);
         pool.For(w.Rows, threads, LinearW4A16Avx2.ChannelBlock, (start, end) =>
         {
             var acc = stackalloc Vector256<float>[LinearW4A16Avx2.AccumulatorCount(rows)];

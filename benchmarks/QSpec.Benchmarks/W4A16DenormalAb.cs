@@ -50,7 +50,7 @@ public static unsafe class W4A16DenormalAb
                     float[] yShift = new float[m * n], yDenorm = new float[m * n], expected = new float[m * n];
                     LinearReference.W4A16(x, m, w0, expected);
                     int next = 0;
-                    var t = Alternate([() => Call<ShiftNibbles>(pool, threads, x, m, ws[next], yShift), () => Call<DenormalNibbles>(pool, threads, x, m, ws[next], yDenorm)],
+                    var t = W4A16Avx2Ab.Alternate([() => Call<ShiftNibbles>(pool, threads, x, m, ws[next], yShift), () => Call<DenormalNibbles>(pool, threads, x, m, ws[next], yDenorm)],
                                       () => next = (next + 1) % copies);
                     o.WriteLine($"{n + "x" + k,-11} {g,3} {m,2} {t[0],9:F1} {t[1],9:F1} {t[1] / t[0],12:F2} {Error(yShift, expected),10:E1} {Error(yDenorm, expected),10:E1}");
                 }
@@ -64,41 +64,12 @@ public static unsafe class W4A16DenormalAb
         return worst / scale;
     }
 
-    private static double[] Alternate(Action[] actions, Action step)
-    {
-        foreach (var a in actions) for (int i = 0; i < 3; i++) { a(); step(); }
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        int reps = 0;
-        while (sw.Elapsed.TotalMilliseconds < 1) { actions[0](); step(); reps++; }
-        var best = new double[actions.Length];
-        Array.Fill(best, double.MaxValue);
-        for (int round = 0; round < 21; round++)
-            for (int q = 0; q < actions.Length; q++)
-            {
-                int i = round % 2 == 0 ? q : actions.Length - 1 - q;
-                sw.Restart();
-                for (int r = 0; r < reps; r++) { actions[i](); step(); }
-                best[i] = Math.Min(best[i], sw.Elapsed.TotalMicroseconds / reps);
-            }
-        return best;
-    }
-
     private static void Call<TD>(CpuWorkerPool pool, int threads, float[] x, int rows, Int4Matrix w, float[] y) where TD : struct, INibbles256
     {
-        var groups = new GroupIndex(w);
-        bool split = groups.BlockShift < 0;
+        bool split = new GroupIndex(w).BlockShift < 0;
         var (xn, off, xs) = LinearW4A16Avx2Activations.Permute(x, rows, w.Columns, split);
         if (typeof(TD) == typeof(DenormalNibbles)) (xn, off) = Rescale(x, rows, w.Columns, split, xn, off, xs);
-        pool.For(w.Rows, threads, LinearW4A16Avx2.ChannelBlock, (start, end) =>
-        {
-            var acc = stackalloc Vector256<float>[LinearW4A16Avx2.AccumulatorCount(rows)];
-            fixed (byte* wd = w.Data)
-            fixed (float* sc = w.Scales, xp = xn, yp = y)
-            {
-                if (split) LinearW4A16Avx2.Run<SplitGroups, TD>(wd, sc, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
-                else LinearW4A16Avx2.Run<BlockGroups, TD>(wd, sc, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
-            }
-        });
+        W4A16Avx2Ab.Kernel<TD>(pool, threads, xn, off, xs, rows, w, y);
     }
 
     [ThreadStatic] private static float[]? t_scaled;
