@@ -86,6 +86,26 @@ public sealed class LinearCase : IDisposable
     }
 
     /// <summary>
+    /// The A/B kernels' weights: random nibbles, scales uniform in [0.005, 0.015) drawn from <paramref name="rng"/>, and
+    /// copies of the first matrix (pinned) to exceed <see cref="ColdBytes"/>, or the first alone when <paramref name="hot"/>.
+    /// </summary>
+    public static Int4Matrix[] RandomCopies(int n, int k, int groupSize, bool hot, Random rng)
+    {
+        var w0 = Int4Matrix.CreateZero(n, k, groupSize);
+        new Random(n ^ k).NextBytes(w0.Data);
+        for (int i = 0; i < w0.Scales.Length; i++) w0.Scales[i] = 0.005f + 0.01f * (float)rng.NextDouble();
+        int copies = hot ? 1 : (int)Math.Max(1, (ColdBytes + w0.SizeInBytes - 1) / w0.SizeInBytes);
+        var ws = new Int4Matrix[copies];
+        ws[0] = w0;
+        for (int i = 1; i < copies; i++)
+        {
+            ws[i] = new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w0.Data.Length, pinned: true), (float[])w0.Scales.Clone());
+            w0.Data.CopyTo(ws[i].Data, 0);
+        }
+        return ws;
+    }
+
+    /// <summary>
     /// Runs the op once on every weight copy, outside any timing: a CPU matrix builds its kernel's scale layout (tiled or
     /// block-major scales, a fresh array per copy) on its first use, so a timing that starts with untouched copies times
     /// those builds and their allocations too (integer rows read 2-4x slow in the roofline table until this was done).

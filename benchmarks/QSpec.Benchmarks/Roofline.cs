@@ -35,7 +35,7 @@ public static unsafe class Roofline
     /// instruction mix each rate was measured with (the vector width of the path that runs).
     /// </summary>
     public sealed record Limits(double StreamGBs, double DotGops, double FmaGflops, double DequantGweights,
-                                string DotLabel = "int8 dot", string FmaLabel = "fma", string DequantLabel = "W4A16 dequant");
+                                string DotLabel, string FmaLabel, string DequantLabel);
 
     /// <summary>The TinyLlama-1.1B projections: wq/wo, wk/wv, w1/w3, w2, classifier.</summary>
     public static readonly (string Name, int N, int K)[] TinyLlamaShapes =
@@ -45,17 +45,11 @@ public static unsafe class Roofline
     public static readonly int[] Rows = [1, 2, 4, 8];
 
     /// <summary>
-    /// Measures the limits on <paramref name="threads"/> threads with the probes of the given kernel paths (by default
-    /// the ones this machine's CPU backend resolves to: an AVX2-only machine gets 256-bit probes, not zeros).
+    /// Measures the limits on <paramref name="threads"/> threads with the probes of the given resolved kernel paths (those
+    /// of the backend the table times: an AVX2-only machine gets 256-bit probes, not zeros).
     /// </summary>
-    public static Limits Measure(int threads, CpuKernelPath floatPath = CpuKernelPath.Auto, CpuKernelPath intPath = CpuKernelPath.Auto)
+    public static Limits Measure(int threads, CpuKernelPath floatPath, CpuKernelPath intPath)
     {
-        if (floatPath == CpuKernelPath.Auto || intPath == CpuKernelPath.Auto)
-        {
-            using var resolved = new CpuBackend(new CpuBackendOptions { MaxThreads = 1 });
-            if (floatPath == CpuKernelPath.Auto) floatPath = resolved.FloatPath;
-            if (intPath == CpuKernelPath.Auto) intPath = resolved.IntPath;
-        }
         var data = GC.AllocateUninitializedArray<float>(StreamBytes / sizeof(float), pinned: true);
         data.AsSpan().Fill(1f);
         double stream = StreamBytes / Best(() => Read(data, threads)) / 1e3;

@@ -31,18 +31,10 @@ public static unsafe class W4A16DenormalAb
         foreach (int g in groupSizes)
             foreach (var (_, n, k) in Roofline.TinyLlamaShapes)
             {
-                var w0 = Int4Matrix.CreateZero(n, k, g);
-                new Random(n ^ k).NextBytes(w0.Data);
                 var rng = new Random(7);
-                for (int i = 0; i < w0.Scales.Length; i++) w0.Scales[i] = 0.005f + 0.01f * (float)rng.NextDouble();
-                int copies = (int)Math.Max(1, (LinearCase.ColdBytes + w0.SizeInBytes - 1) / w0.SizeInBytes);
-                var ws = new Int4Matrix[copies];
-                ws[0] = w0;
-                for (int i = 1; i < copies; i++)
-                {
-                    ws[i] = new Int4Matrix(n, k, g, GC.AllocateArray<byte>(w0.Data.Length, pinned: true), (float[])w0.Scales.Clone());
-                    w0.Data.CopyTo(ws[i].Data, 0);
-                }
+                var ws = LinearCase.RandomCopies(n, k, g, false, rng);
+                var w0 = ws[0];
+                int copies = ws.Length;
                 foreach (int m in Roofline.Rows)
                 {
                     var x = new float[m * k];

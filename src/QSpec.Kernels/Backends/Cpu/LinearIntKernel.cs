@@ -111,7 +111,8 @@ internal static unsafe class LinearIntKernel
             int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
             int maxRows = MaxTileRows;
-            bool vnni = Vnni, single = maxRows == 1, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
+            bool vnni = Vnni, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
+            bool single = maxRows == 1; // the A/B baseline: every row through the one-row tile of LinearIntAvx2
             fixed (byte* wd = w.Data)
             fixed (float* ts = tiled, yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
@@ -126,21 +127,9 @@ internal static unsafe class LinearIntKernel
                     byte* r3 = wd + (long)Math.Min(j + 3, n - 1) * w.RowBytes;
                     float* scales = ts + (long)(j / 4) * w.GroupCount * 4;
                     int valid = Math.Min(4, n - j);
-                    if (single)
-                    {
-                        for (int m = 0; m < rows; m++)
-                        {
-                            sbyte* a = qa + (long)m * kp;
-                            int* sums = qs + (long)m * sumStride;
-                            float* ym = yp + (long)m * n + j;
-                            if (vnni) LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
-                            else LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid);
-                        }
-                        continue;
-                    }
                     for (int m = 0; m < rows;)
                     {
-                        int tr = rows - m >= 4 && four ? 4 : rows - m >= 2 ? 2 : 1;
+                        int tr = single ? 1 : rows - m >= 4 && four ? 4 : rows - m >= 2 ? 2 : 1;
                         sbyte* a = qa + (long)m * kp;
                         int* sums = qs + (long)m * sumStride, cm = corr + (long)m * gc * 4;
                         float* ym = yp + (long)m * n + j;
@@ -148,9 +137,11 @@ internal static unsafe class LinearIntKernel
                         {
                             case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (_, false) when single: LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                             case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                             case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (_, true) when single: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
                             default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                         }
                         m += tr;
