@@ -150,14 +150,7 @@ public sealed partial class BackendOpTests
             TestData.AssertBitwise(batch.AsSpan(r * n, n), RunInt(backend, w, x.AsSpan(r * k, k).ToArray(), 1, 4));
     }
 
-    private static float[] RunW4A16(IBackend backend, Int4Matrix w, float[] x, int m)
-    {
-        using var matrix = backend.CreateMatrix(w, null, w.Rows, w.Columns);
-        using var xb = TestData.Upload(backend, x);
-        using var yb = backend.Allocate(m * w.Rows);
-        backend.LinearW4A16(xb, matrix, yb, m);
-        return TestData.Download(backend, yb, m * w.Rows);
-    }
+    private static float[] RunW4A16(IBackend backend, Int4Matrix w, float[] x, int m) => W4A16PathChecks.Run(backend, w, x, m);
 
     private static float[] RunF32(IBackend backend, float[] w, int n, int k, float[] x, int m)
     {
@@ -180,7 +173,7 @@ public sealed partial class BackendOpTests
     }
 
     /// <summary>Σ_k |x[m, k]·w[n, k]| per output, the scale of any summation-order error.</summary>
-    private static float[] L1Scale(float[] x, int m, float[] w, int n, int k)
+    internal static float[] L1Scale(float[] x, int m, float[] w, int n, int k)
     {
         var s = new float[m * n];
         for (int r = 0; r < m; r++)

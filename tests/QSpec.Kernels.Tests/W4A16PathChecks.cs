@@ -28,15 +28,7 @@ internal static class W4A16PathChecks
         int n = w.Rows, k = w.Columns;
         var expected = new float[m * n];
         LinearReference.W4A16(x, m, w, expected);
-        var dq = w.Dequantize();
-        var scale = new float[m * n];
-        for (int r = 0; r < m; r++)
-            for (int j = 0; j < n; j++)
-            {
-                double a = 0;
-                for (int i = 0; i < k; i++) a += Math.Abs((double)x[r * k + i] * dq[j * k + i]);
-                scale[r * n + j] = (float)a + 1e-20f;
-            }
+        var scale = BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k);
         using var backend = Backend(path, threads: 2);
         TestData.AssertClose(expected, Run(backend, w, x, m), tolerance, scale);
     }
