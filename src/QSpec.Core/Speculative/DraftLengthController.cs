@@ -49,8 +49,7 @@ public sealed class DraftLengthController
     private readonly CostWindow[] _rest;       // k = 0: seconds of a plain step; k ≥ 1: the rest of a step, in plain steps
     private readonly CostWindow[] _draft;      // per mode: a draft forward, in plain steps
     private readonly double[] _successes, _trials; // per mode: exponentially decayed counts
-    private readonly int[] _draftSteps;        // per mode: drafting steps recorded (the bootstrap runs _bootstrapLengths in turn)
-    private readonly int[] _bootstrapLengths;  // the k each mode drafts once at the start
+    private readonly int[] _bootstrapLengths;  // the k each mode drafts once at the start, in turn (by its draft window's sample count)
     private DraftChoice _current;              // the latest choice made on the estimates (not an exploration)
     private double _credit;                    // seconds of exploration earned and not yet spent
     private int _explored;                     // round robin over the exploration candidates
@@ -87,7 +86,6 @@ public sealed class DraftLengthController
         _fixedLength = fixedLength;
         _rest = Enumerable.Range(0, maxDraftLength + 1).Select(_ => new CostWindow()).ToArray();
         _draft = _modes.Select(_ => new CostWindow()).ToArray();
-        _draftSteps = new int[_modes.Length];
         // k = 1 and 3: the rest of a step is measured at both ends of the usual range. Interpolating k = 1 from k = 0 and
         // k = 3 alone overstates it wherever a few more rows are nearly free (a compute-bound kernel that dequantizes once
         // for all rows: measured v = 1.07, 1.94, 2.27 on an AVX2-only host), and an overstated cost is never re-measured
@@ -146,7 +144,6 @@ public sealed class DraftLengthController
         if (choice.K > 0)
         {
             int i = IndexOf(choice.Mode);
-            _draftSteps[i]++;
             changed |= _draft[i].Add(draftSecondsPerForward / unit);
             _successes[i] = _successes[i] * Decay + successes;
             _trials[i] = _trials[i] * Decay + trials;
@@ -186,7 +183,7 @@ public sealed class DraftLengthController
         bool plainAllowed = _fixedLength is null or 0;
         if (_rest[0].Count == 0 && plainAllowed) return new(_modes[0], 0);
         for (int i = 0; i < _modes.Length; i++)
-            if (_draftSteps[i] < _bootstrapLengths.Length) return new(_modes[i], _bootstrapLengths[_draftSteps[i]]);
+            if (_draft[i].Count < _bootstrapLengths.Length) return new(_modes[i], _bootstrapLengths[_draft[i].Count]); // one sample per drafting step
         if (_rest[0].Count < PlainSamplesFirst && plainAllowed) return new(_modes[0], 0);
 
         // The best (mode, k) on the estimates, with hysteresis against plain steps. Recomputed only when an estimate
