@@ -157,7 +157,10 @@ public sealed class LlamaModel : IDisposable
     /// <summary>Throws <see cref="ArgumentException"/> when the model lacks the weights <paramref name="mode"/> needs.</summary>
     public void EnsureSupports(ExecutionMode mode)
     {
-        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown execution mode.");
+        // The values listed, not Enum.IsDefined: this runs on every forward, and Enum.IsDefined reads the enum's names and
+        // values from the type's reflection cache, which the runtime holds weakly, so under memory pressure a GC drops it
+        // and the next call rebuilds it: a 248-byte allocation in a decode step (DecodeAllocationTests, under a parallel allocator).
+        if (mode is not (ExecutionMode.Fp32 or ExecutionMode.W4A16 or ExecutionMode.W4A4 or ExecutionMode.W4A8)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown execution mode.");
         if (!Supports(mode))
             throw new ArgumentException(mode == ExecutionMode.Fp32
                 ? "Mode Fp32 needs float32 weights; this model holds INT4 weights only."

@@ -30,11 +30,9 @@ public class DecodeAllocationTests
         {
             session.Prefill([TestData.Bos], 0, mode);
             for (int i = 0; i < 40; i++) Step(session, mode); // warm: lazy weight views, scratch, JIT
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 8; i++) Step(session, mode);
-            return GC.GetAllocatedBytesForCurrentThread() - before;
+            return AllocatedOverQuietSteps(() => Step(session, mode));
         });
-        Assert.True(allocated == 0, $"{mode}, {kv} KV: 8 warm decode steps allocated {allocated} bytes");
+        Assert.True(allocated == 0, $"{mode}, {kv} KV: {QuietSteps} warm decode steps allocated {allocated} bytes");
     }
 
     public static TheoryData<string> SamplingCases => ["greedy", "top-k top-p", "min-p penalties"];
@@ -59,12 +57,52 @@ public class DecodeAllocationTests
         {
             using var tokens = new Generator(session).Generate([TestData.Bos], options).GetEnumerator();
             for (int i = 0; i < 40; i++) Assert.True(tokens.MoveNext());
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 8; i++) Assert.True(tokens.MoveNext());
-            return GC.GetAllocatedBytesForCurrentThread() - before;
+            return AllocatedOverQuietSteps(() => Assert.True(tokens.MoveNext()));
         });
-        Assert.True(allocated == 0, $"{sampling}: 8 tokens allocated {allocated} bytes");
+        Assert.True(allocated == 0, $"{sampling}: {QuietSteps} tokens allocated {allocated} bytes");
     }
+
+    /// <summary>Steps per measurement: each must run with no garbage collection in it (<see cref="AllocatedOverQuietSteps"/>).</summary>
+    private const int QuietSteps = 8;
+
+    /// <summary>
+    /// The fewest bytes this thread allocated over <see cref="QuietSteps"/> calls of <paramref name="step"/> during
+    /// which no garbage collection ran, in up to three measurements (it stops at one that allocated nothing).
+    /// </summary>
+    /// <remarks>
+    /// Why not one plain GC.GetAllocatedBytesForCurrentThread difference: a GC in a step (other tests allocate in
+    /// parallel) retires the thread's allocation context, and the counter then counts the context's unused remainder
+    /// as allocated, up to 8 KB that no code allocated. Measured with a parallel allocator, from steps that allocate
+    /// nothing: 248-8168 bytes in about one step in 100; steps that ran no GC still read 5600 bytes once in 1,600.
+    /// That was the suite's one flaky test. A step that allocates on every call shows in every measurement, so the
+    /// minimum still catches it. (The same stress run found a real rare one: Enum.IsDefined on the forward path, fixed
+    /// in LlamaModel.EnsureSupports.)
+    /// </remarks>
+    private static long AllocatedOverQuietSteps(Action step)
+    {
+        long fewest = long.MaxValue;
+        for (int measurement = 0; measurement < 3 && fewest > 0; measurement++)
+        {
+            long allocated = 0;
+            int quiet = 0;
+            for (int tries = 0; quiet < QuietSteps; tries++)
+            {
+                if (tries == 8 * QuietSteps)
+                    throw new InvalidOperationException($"Only {quiet} of {tries} steps ran without a garbage collection; the measurement is inconclusive.");
+                int collections = TotalCollections();
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                step();
+                long delta = GC.GetAllocatedBytesForCurrentThread() - before;
+                if (TotalCollections() != collections) continue;
+                allocated += delta;
+                quiet++;
+            }
+            fewest = Math.Min(fewest, allocated);
+        }
+        return fewest;
+    }
+
+    private static int TotalCollections() => GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2);
 
     private static long OnFreshThread(Func<long> body)
     {
