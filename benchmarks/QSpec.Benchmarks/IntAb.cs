@@ -32,7 +32,7 @@ public static class IntAb
         void Stream() { Settle(); streamUs = Math.Min(streamUs, Time(() => Roofline.Read(data, threads), 1)); }
         Stream();
         o.WriteLine($"int A/B fp32 vs fp16 scales, {b.Name}, G={groupSize}, best of {batches} interleaved batches");
-        if (!b.Name.Contains("avx512bw")) o.WriteLine("(no AVX-512 integer kernel here: fp16 scales are not read, A and B run the same code)");
+        if (b.Name.Contains("int scalar")) o.WriteLine("(scalar integer kernel here: fp16 scales are not read, A and B run the same code)");
         o.WriteLine($"{"N x K",-11} {"M",2} {"quant",6} {"A us",7} {"B us",7} {"B/A best",8} {"B/A med",7} {"ideal",5} {"A GB/s",6} {"%strm",5} {"B GB/s",6} {"%strm",5}");
         var ratios = new List<double>();
         foreach (var (_, n, k) in Roofline.TinyLlamaShapes)

@@ -34,6 +34,26 @@ public sealed class HalfScalesTests
         }
     }
 
+    [Fact]
+    public void ToSingle_Avx2Vectors_EqualScalar_ForEveryFiniteValue()
+    {
+        if (!CpuPaths.HasAvx2) return;
+        var lanes = new ushort[8];
+        for (int h0 = 0; h0 < 65536; h0 += 8)
+        {
+            for (int l = 0; l < 8; l++) lanes[l] = (ushort)(h0 + l);
+            var v8 = HalfScales.ToSingle(Vector128.Create(lanes));
+            var v4 = HalfScales.ToSingleLow4(Vector128.Create(lanes));
+            for (int l = 0; l < 8; l++)
+            {
+                if (!Half.IsFinite(BitConverter.UInt16BitsToHalf(lanes[l]))) continue;
+                uint expected = BitConverter.SingleToUInt32Bits(HalfScales.ToSingle(lanes[l]));
+                Assert.Equal(expected, BitConverter.SingleToUInt32Bits(v8.GetElement(l)));
+                if (l < 4) Assert.Equal(expected, BitConverter.SingleToUInt32Bits(v4.GetElement(l)));
+            }
+        }
+    }
+
     [Theory]
     [InlineData(0.5f, true)]
     [InlineData(-0f, true)]

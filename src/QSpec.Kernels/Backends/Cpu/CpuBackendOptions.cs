@@ -33,9 +33,9 @@ public sealed class CpuBackendOptions
     public long ParallelThreshold { get; init; } = 1L << 18;
 
     /// <summary>
-    /// Whether the AVX-512 integer kernel reads a matrix's scales as fp16 when every one of them is an fp16 value (GGUF
-    /// Q4_0 files are); default true. Results are bitwise the same either way (fp16 → fp32 is exact); at G = 32 a weight
-    /// then costs 0.5625 bytes instead of 0.625, and decode streams weights. False keeps fp32 scales (A/B runs).
+    /// Whether the integer kernels (AVX-512 and AVX2) read a matrix's scales as fp16 when every one of them is an fp16 value
+    /// (GGUF Q4_0 files are); default true. Results are bitwise the same either way (fp16 → fp32 is exact); at G = 32 a
+    /// weight then costs 0.5625 bytes instead of 0.625, and decode streams weights. False keeps fp32 scales (A/B runs).
     /// </summary>
     public bool HalfPrecisionScales { get; init; } = true;
 

@@ -97,6 +97,26 @@ internal sealed class CpuMatrix : DeviceMatrix
         return t;
     });
 
+    private ushort[]? _tiledHalfScales;
+
+    /// <summary>
+    /// <see cref="TiledScales"/> as fp16 bits, same layout (channels past N get +0): the AVX2 integer tiles' scales at
+    /// half the bytes. Built on first use, straight from the INT4 scales.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The scales are not all fp16 values (<see cref="ScalesAreHalf"/> is false).</exception>
+    internal ushort[] TiledHalfScales => _tiledHalfScales ?? (ScalesAreHalf
+        ? LazyInitializer.EnsureInitialized(ref _tiledHalfScales, () =>
+        {
+            var w = Int4!;
+            int tiles = (w.Rows + 3) / 4, gc = w.GroupCount;
+            var t = GC.AllocateArray<ushort>(tiles * gc * 4, pinned: true);
+            for (int n = 0; n < w.Rows; n++)
+                for (int g = 0; g < gc; g++)
+                    t[((n / 4) * gc + g) * 4 + n % 4] = BitConverter.HalfToUInt16Bits((Half)w.Scales[n * gc + g]);
+            return t;
+        })
+        : throw new InvalidOperationException("TiledHalfScales: this matrix has a scale that is not an fp16 value; read TiledScales."));
+
     private float[]? _blockScales;
 
     /// <summary>Output channels per block of <see cref="BlockScales"/> (one AVX-512 tile of channels).</summary>

@@ -45,15 +45,15 @@ internal static unsafe class LinearIntAvx2Rows
 {
     /// <summary>
     /// y[r·n + c] for rows r &lt; TRows.Count and channels c &lt; <paramref name="valid"/> of the tile whose packed rows
-    /// start at w0..w3 and whose scales are <paramref name="scales"/>[g·4 + c]; row r's codes start at
+    /// start at w0..w3 and whose scales are <paramref name="scales"/>[g·4 + c] (<typeparamref name="TScales"/>: fp32 or fp16 bits); row r's codes start at
     /// <paramref name="a"/> + r·<paramref name="aStride"/>, its nibble-offset corrections 8·Σa per group, four copies
     /// each (one per channel lane), at <paramref name="corrections"/> + r·<paramref name="correctionStride"/> and its scale is <paramref name="activationScales"/>[r].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile<TDot, TRows>(byte* w0, byte* w1, byte* w2, byte* w3, float* scales, in LinearIntAvx2.Shape shape,
-                                         sbyte* a, long aStride, int* corrections, long correctionStride, float* activationScales,
-                                         float* y, long n, int valid)
-        where TDot : struct, IByteDot where TRows : struct, IAvx2Rows
+    public static void Tile<TDot, TRows, TScales>(byte* w0, byte* w1, byte* w2, byte* w3, byte* scales, in LinearIntAvx2.Shape shape,
+                                                  sbyte* a, long aStride, int* corrections, long correctionStride, float* activationScales,
+                                                  float* y, long n, int valid)
+        where TDot : struct, IByteDot where TRows : struct, IAvx2Rows where TScales : struct, ITileScales
     {
         var low = Vector256.Create((byte)0x0F);
         sbyte* a1 = a + aStride, a2 = a + 2 * aStride, a3 = a + 3 * aStride;
@@ -73,7 +73,7 @@ internal static unsafe class LinearIntAvx2Rows
                 var v2 = Vector256.Load(w2 + offset); var v3 = Vector256.Load(w3 + offset);
                 Vector256<byte> l0 = v0 & low, h0 = High(v0) & low, l1 = v1 & low, h1 = High(v1) & low;
                 Vector256<byte> l2 = v2 & low, h2 = High(v2) & low, l3 = v3 & low, h3 = High(v3) & low;
-                var s2 = Vector256.Load(scales + 4 * g); // groups g and g + 1 of the tile's four channels
+                var s2 = TScales.Load8(scales + 4 * g * TScales.Bytes); // groups g and g + 1 of the tile's four channels
                 int x = 32 * g;
                 acc0 = Fold2<TDot>(acc0, l0, h0, l1, h1, l2, h2, l3, h3, a + x, corrections + 4 * g, s2);
                 if (TRows.Count > 1) acc1 = Fold2<TDot>(acc1, l0, h0, l1, h1, l2, h2, l3, h3, a1 + x, k1 + 4 * g, s2);
@@ -127,7 +127,7 @@ internal static unsafe class LinearIntAvx2Rows
                     c++;
                 }
             }
-            var s = Vector128.Load(scales + 4 * g);
+            var s = TScales.Load4(scales + 4 * g * TScales.Bytes);
             acc0 = Fold(acc0, pa0, pb0, corrections + 4 * g, s);
             if (TRows.Count > 1) acc1 = Fold(acc1, pa1, pb1, k1 + 4 * g, s);
             if (TRows.Count > 2)

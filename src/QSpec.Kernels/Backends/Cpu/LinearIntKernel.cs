@@ -32,6 +32,7 @@ internal static unsafe class LinearIntKernel
         var avx2 = ChannelJob.For<Avx2Job>();
         avx2.Q = q; avx2.Matrix = matrix; avx2.Y = y; avx2.Rows = rows; avx2.Vnni = paths.Int == CpuKernelPath.AvxVnni;
         avx2.MaxTileRows = Avx2MaxTileRows;
+        avx2.HalfScales = options.HalfPrecisionScales;
         avx2.PrepareCorrections();
         pool.Run(n, threads, 4, avx2);
     }
@@ -78,7 +79,7 @@ internal static unsafe class LinearIntKernel
         public CpuMatrix? Matrix;
         public float[]? Y;
         public int Rows;
-        public bool Vnni;
+        public bool Vnni, HalfScales;
         public int MaxTileRows = 2;
         // 8·Σa per (row, group) of this call, four copies each (the tile's channel lanes), row stride 4·GroupCount: the multi-row tiles' nibble-offset corrections,
         // summed once per call instead of once per tile. The job's own (grown, never shrunk), so a call allocates nothing.
@@ -106,15 +107,33 @@ internal static unsafe class LinearIntKernel
 
         protected override void Run(int start, int end)
         {
-            var q = Q!; var w = Matrix!.Int4!; float[] y = Y!, tiled = Matrix.TiledScales;
+            var matrix = Matrix!;
+            // fp16 scales where they are exact and the option allows (same bits); the one-row A/B baseline reads fp32.
+            // Measured on the 2-core AVX2 VM (`int 2 32 40`, `halfforward`, 3 Dec 2026): fp16/fp32 time 0.95-1.03 per
+            // shape at M = 1 and 0.99 for a W4A8 forward, no gain within the noise (the tile runs at 80-100 % of the
+            // stream either way). Kept for hosts where more cores share the bandwidth: 10 % fewer bytes at G = 32.
+            if (HalfScales && matrix.ScalesAreHalf && MaxTileRows > 1)
+            {
+                fixed (ushort* ts = matrix.TiledHalfScales) Tiles<HalfTileScales>(start, end, (byte*)ts);
+            }
+            else
+            {
+                fixed (float* ts = matrix.TiledScales) Tiles<FloatTileScales>(start, end, (byte*)ts);
+            }
+        }
+
+        /// <summary>The tiles of channels [start, end), their scales read from <paramref name="tiled"/> (layout <see cref="CpuMatrix.TiledScales"/>) as <typeparamref name="TScales"/>.</summary>
+        private void Tiles<TScales>(int start, int end, byte* tiled) where TScales : struct, ITileScales
+        {
+            var q = Q!; var w = Matrix!.Int4!; float[] y = Y!;
             int n = w.Rows, k = w.Columns, rows = Rows, kp = w.PaddedColumns, chunks = (k + 31) / 32;
             int sumStride = kp / CpuQuantizedActivations.ChunkColumns, gc = w.GroupCount;
             var shape = new LinearIntAvx2.Shape(w.GroupCount, w.GroupSize == 0 ? chunks : w.GroupSize / 32, chunks, 4 * w.RowBytes);
             int maxRows = MaxTileRows;
             bool vnni = Vnni, four = maxRows >= 4; // 2-row passes after the first find the weights in L1
-            bool single = maxRows == 1; // the A/B baseline: every row through the one-row tile of LinearIntAvx2
+            bool single = maxRows == 1; // the A/B baseline: every row through the one-row tile of LinearIntAvx2 (fp32 scales)
             fixed (byte* wd = w.Data)
-            fixed (float* ts = tiled, yp = y, sa = q.Scales)
+            fixed (float* yp = y, sa = q.Scales)
             fixed (sbyte* qa = q.Values)
             fixed (int* qs = q.ChunkSums, corr = _corrections)
             {
@@ -125,7 +144,7 @@ internal static unsafe class LinearIntKernel
                     byte* r1 = wd + (long)Math.Min(j + 1, n - 1) * w.RowBytes;
                     byte* r2 = wd + (long)Math.Min(j + 2, n - 1) * w.RowBytes;
                     byte* r3 = wd + (long)Math.Min(j + 3, n - 1) * w.RowBytes;
-                    float* scales = ts + (long)(j / 4) * w.GroupCount * 4;
+                    byte* scales = tiled + (long)(j / 4) * w.GroupCount * 4 * TScales.Bytes;
                     int valid = Math.Min(4, n - j);
                     for (int m = 0; m < rows;)
                     {
@@ -135,14 +154,14 @@ internal static unsafe class LinearIntKernel
                         float* ym = yp + (long)m * n + j;
                         switch (tr, vnni)
                         {
-                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (_, false) when single: LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
-                            case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
-                            case (_, true) when single: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, scales, shape, a, sums, sa[m], ym, valid); break;
-                            default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (4, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2FourRows, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2TwoRows, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (_, false) when single: LinearIntAvx2.Tile<MaddubsDot>(r0, r1, r2, r3, (float*)scales, shape, a, sums, sa[m], ym, valid); break;
+                            case (_, false): LinearIntAvx2Rows.Tile<MaddubsDot, Avx2OneRow, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (4, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2FourRows, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (2, true): LinearIntAvx2Rows.Tile<VnniDot, Avx2TwoRows, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
+                            case (_, true) when single: LinearIntAvx2.Tile<VnniDot>(r0, r1, r2, r3, (float*)scales, shape, a, sums, sa[m], ym, valid); break;
+                            default: LinearIntAvx2Rows.Tile<VnniDot, Avx2OneRow, TScales>(r0, r1, r2, r3, scales, shape, a, kp, cm, 4 * gc, sa + m, ym, n, valid); break;
                         }
                         m += tr;
                     }

@@ -63,3 +63,50 @@ internal unsafe struct HalfBlockScales : IBlockScales
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load4x4(byte* p) => HalfScales.ToSingle(Vector256.Create(*(ulong*)p).AsUInt16());
 }
+
+/// <summary>
+/// How the AVX2 integer tiles (<see cref="LinearIntAvx2Rows"/>) read the scales of their four channels from a tiled
+/// scale array (<see cref="CpuMatrix.TiledScales"/> as fp32, or <see cref="CpuMatrix.TiledHalfScales"/> as fp16 bits,
+/// same layout: group g of the tile's channel c at g · 4 + c). Either way the loads give the same fp32 values (fp16 →
+/// fp32 is exact), so the results are bitwise equal; the fp16 form streams 2 bytes per scale instead of 4.
+/// </summary>
+internal unsafe interface ITileScales
+{
+    /// <summary>Bytes per stored scale (4 or 2); pointers into the array step by this.</summary>
+    static abstract int Bytes { get; }
+
+    /// <summary>One group's four channel scales at <paramref name="p"/>.</summary>
+    static abstract Vector128<float> Load4(byte* p);
+
+    /// <summary>Two consecutive groups' scales at <paramref name="p"/>: [group g's four | group g + 1's four] (G = 32 blocks).</summary>
+    static abstract Vector256<float> Load8(byte* p);
+}
+
+/// <summary>fp32 tiled scales (<see cref="CpuMatrix.TiledScales"/>).</summary>
+internal unsafe struct FloatTileScales : ITileScales
+{
+    public static int Bytes => sizeof(float);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load4(byte* p) => Vector128.Load((float*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
+}
+
+/// <summary>
+/// fp16 tiled scale bits (<see cref="CpuMatrix.TiledHalfScales"/>, only for matrices whose scales are all finite fp16
+/// values), converted by <see cref="HalfScales.ToSingle(Vector128{ushort})"/> (4 ops per 8 scales, one conversion per
+/// block of a four-channel tile: 256 weights). At G = 32 a weight then streams 0.5625 bytes instead of 0.625.
+/// </summary>
+internal unsafe struct HalfTileScales : ITileScales
+{
+    public static int Bytes => sizeof(ushort);
+
+    /// <summary>vmovq: the four channels' 8 bytes, converted in the low 128 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load4(byte* p) => HalfScales.ToSingleLow4(Vector128.CreateScalar(*(ulong*)p).AsUInt16());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* p) => HalfScales.ToSingle(Vector128.Load((ushort*)p));
+}
