@@ -39,6 +39,14 @@ if (args.Length > 0 && args[0] == "halfforward")
     HalfForwardAb.Run(Console.Out, args.Length > 1 ? args[1] : "tinyllama-1.1b", args.Length > 2 ? int.Parse(args[2]) : 2, args.Length > 3 ? int.Parse(args[3]) : 6);
     return;
 }
+// `attnab [shape=tinyllama-1.1b] [threads=2] [rounds=6] [positions=64,300,1000,2000]`: decode forwards with attention on
+// the calling thread against split by head (AttnAb).
+if (args.Length > 0 && args[0] == "attnab")
+{
+    AttnAb.Run(Console.Out, args.Length > 1 ? args[1] : "tinyllama-1.1b", args.Length > 2 ? int.Parse(args[2]) : 2, args.Length > 3 ? int.Parse(args[3]) : 6,
+        (args.Length > 4 ? args[4] : "64,300,1000,2000").Split(',').Select(int.Parse).ToArray());
+    return;
+}
 // `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).
 if (args.Length > 0 && args[0] == "int")
 {

@@ -5,21 +5,22 @@ using QSpec.Kernels.Backends.Cpu;
 namespace QSpec.Kernels.Tests;
 
 /// <summary>
-/// The CPU attention's register path for head sizes 8, 16 and 32 (stories-size models; eight scores at a time) against
-/// the general vector path it replaces, written out here with the same SimdMath helpers: bit for bit, at position
-/// counts around the eight-position step (1, 7, 8, 9, 17, 64, 100) and with grouped KV heads.
+/// The CPU attention's register paths (eight scores at a time) against the general vector path they replace, written out
+/// here with the same SimdMath helpers: bit for bit, at position counts around the eight-position step (1, 7, 8, 9, 17,
+/// 64, 100) and with grouped KV heads. Head sizes 8, 16 and 32 take the small-head path (stories-size models); 24, 40,
+/// 64 and 128 the wide-head path (TinyLlama, Llama), including passes of 8, 16 and 24 output columns.
 /// </summary>
 public sealed class CpuSmallHeadAttentionTests
 {
     public static IEnumerable<object[]> Cases()
     {
-        foreach (int hs in new[] { 8, 16, 32 })
+        foreach (int hs in new[] { 8, 16, 32, 24, 40, 64, 128 })
             foreach (int count in new[] { 1, 7, 8, 9, 17, 64, 100 })
                 yield return [hs, count];
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void SmallHeads_EqualTheGeneralVectorPathBitwise(int hs, int count)
+    public void RegisterHeads_EqualTheGeneralVectorPathBitwise(int hs, int count)
     {
         if (!CpuPaths.HasAvx2) return; // the register path is the vector path's
         const int heads = 4, kvHeads = 2, rows = 1;

@@ -148,11 +148,8 @@ public sealed class CpuBackend : IBackend
     /// <inheritdoc />
     public void Attention(DeviceBuffer q, int rowOffset, int rows, int heads, int kvHeads, int headSize,
                           DeviceBuffer keyCache, DeviceBuffer valueCache, long layerOffset, int start, DeviceBuffer output)
-    {
-        int width = heads * headSize;
-        AttentionKernel.Run(F(q).AsSpan(rowOffset * width, rows * width), rows, heads, kvHeads, headSize, (CpuBuffer)keyCache,
-            (CpuBuffer)valueCache, layerOffset, start, F(output).AsSpan(rowOffset * width, rows * width), Vector);
-    }
+        => AttentionKernel.Run(_pool, _options, F(q), rowOffset * heads * headSize, rows, heads, kvHeads, headSize, (CpuBuffer)keyCache,
+            (CpuBuffer)valueCache, layerOffset, start, F(output), Vector);
 
     /// <inheritdoc />
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, long length)

@@ -46,6 +46,12 @@ public sealed class CpuBackendOptions
     /// the 10 % fewer bytes save; turn it on where W4A16 decode is memory-bound (measure with `halfforward`).
     /// </summary>
     public bool HalfPrecisionScalesW4A16 { get; init; }
+
+    /// <summary>
+    /// Keeps attention on the calling thread at every size (the behaviour before it was split by head); default false.
+    /// Internal: for the A/B benchmark (`attnab`) only; the results are the same bits either way.
+    /// </summary>
+    internal bool SerialAttention { get; init; }
 }
 
 /// <summary>The float and integer kernel paths chosen for one backend instance.</summary>
