@@ -47,6 +47,15 @@ if (args.Length > 0 && args[0] == "attnab")
         (args.Length > 4 ? args[4] : "64,300,1000,2000").Split(',').Select(int.Parse).ToArray());
     return;
 }
+// `intpathab [threads=2] [groupSize=32] [batches=20] [pathA=Avx512] [pathB=AvxVnni]`: the integer linear through two kernel
+// paths, interleaved (IntPathAb).
+if (args.Length > 0 && args[0] == "intpathab")
+{
+    IntPathAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 20,
+        Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 4 ? args[4] : "Avx512", ignoreCase: true),
+        Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "AvxVnni", ignoreCase: true));
+    return;
+}
 // `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).
 if (args.Length > 0 && args[0] == "int")
 {
