@@ -56,6 +56,13 @@ if (args.Length > 0 && args[0] == "intpathab")
         Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "AvxVnni", ignoreCase: true));
     return;
 }
+// `attnprobe [positions=2000] [headSize=64] [heads=32] [kvHeads=4] [layers=22]`: the CPU attention kernel alone (AttnProbe).
+if (args.Length > 0 && args[0] == "attnprobe")
+{
+    int Arg(int i, int d) => args.Length > i ? int.Parse(args[i]) : d;
+    AttnProbe.Run(Console.Out, Arg(1, 2000), Arg(2, 64), Arg(3, 32), Arg(4, 4), Arg(5, 22));
+    return;
+}
 // `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).
 if (args.Length > 0 && args[0] == "int")
 {

@@ -7,23 +7,25 @@ namespace QSpec.Kernels.Tests;
 /// <summary>
 /// The CPU attention's register paths (eight scores at a time) against the general vector path they replace, written out
 /// here with the same SimdMath helpers: bit for bit, at position counts around the eight-position step (1, 7, 8, 9, 17,
-/// 64, 100) and with grouped KV heads. Head sizes 8, 16 and 32 take the small-head path (stories-size models); 24, 40,
-/// 64 and 128 the wide-head path (TinyLlama, Llama), including passes of 8, 16 and 24 output columns.
+/// 64, 65, 100, 130: inside, at and past the wide path's 64-position blocks) and KV groups of 1, 2 and 8 heads. Head sizes
+/// 8, 16 and 32 take the small-head path (stories-size models); 24, 40, 64 and 128 the wide path, a KV group at a time
+/// (TinyLlama, Llama), including passes of 8, 16 and 24 output columns.
 /// </summary>
 public sealed class CpuSmallHeadAttentionTests
 {
     public static IEnumerable<object[]> Cases()
     {
         foreach (int hs in new[] { 8, 16, 32, 24, 40, 64, 128 })
-            foreach (int count in new[] { 1, 7, 8, 9, 17, 64, 100 })
-                yield return [hs, count];
+            foreach (int count in new[] { 1, 7, 8, 9, 17, 64, 65, 100, 130 })
+                foreach (var (heads, kvHeads) in new[] { (4, 2), (8, 1), (3, 3) })
+                    yield return [hs, count, heads, kvHeads];
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void RegisterHeads_EqualTheGeneralVectorPathBitwise(int hs, int count)
+    public void RegisterHeads_EqualTheGeneralVectorPathBitwise(int hs, int count, int heads, int kvHeads)
     {
         if (!CpuPaths.HasAvx2) return; // the register path is the vector path's
-        const int heads = 4, kvHeads = 2, rows = 1;
+        const int rows = 1;
         int kvDim = kvHeads * hs, start = count - rows;
         using var keys = new CpuBuffer((long)count * kvDim);
         using var values = new CpuBuffer((long)count * kvDim);

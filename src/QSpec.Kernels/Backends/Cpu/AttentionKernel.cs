@@ -12,8 +12,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// <see cref="SimdMath.Dot"/>, softmax with the vector exp, then Σ_t p_t·v_t by FMA in ascending t. A row's result
 /// depends only on its own query, its position and the cache, never on M. An FP16 cache's visible prefix is widened
 /// to float once per call (exact), into per-thread scratch. Head sizes that are multiples of 8 run register paths with
-/// the same operations in the same order (<see cref="SmallHead"/> for 8/16/32, <see cref="WideHead"/> above); large
-/// calls are split over the backend's threads by (row, head) pair, which changes no bit either.
+/// the same operations in the same order (<see cref="SmallHead"/> for 8/16/32, <see cref="WideGroup"/> above, a GQA
+/// group at a time); large calls are split over the backend's threads by (row, KV head), which changes no bit either.
 /// </summary>
 internal static partial class AttentionKernel
 {
@@ -29,13 +29,13 @@ internal static partial class AttentionKernel
             AttentionReference.Attention(q, rows, heads, kvHeads, headSize, keys.Span, values.Span, start, output);
             return;
         }
-        Pairs(q, heads, kvHeads, headSize, keys.Span, values.Span, start, output, 0, rows * heads);
+        Units(q, heads, kvHeads, headSize, keys.Span, values.Span, start, output, 0, rows * kvHeads);
     }
 
     /// <summary>
-    /// The same over the backend's threads: the (row, head) pairs are split into contiguous ranges, each computed exactly as
-    /// <see cref="Run(ReadOnlySpan{float}, int, int, int, int, CpuBuffer, CpuBuffer, long, int, Span{float}, bool)"/>
-    /// computes it (a pair reads only its query, the cache and its thread's score scratch), so the split never changes a
+    /// The same over the backend's threads: the (row, KV head) units are split into contiguous ranges, each computed exactly
+    /// as <see cref="Run(ReadOnlySpan{float}, int, int, int, int, CpuBuffer, CpuBuffer, long, int, Span{float}, bool)"/>
+    /// computes it (a unit reads only its queries, the cache and its thread's score scratch), so the split never changes a
     /// bit. Calls with less than <see cref="CpuBackendOptions.ParallelThreshold"/> multiply-adds (stories-size models, short
     /// contexts) stay on the calling thread, where a fork/join would cost more than it saves.
     /// </summary>
@@ -55,11 +55,11 @@ internal static partial class AttentionKernel
                 output.AsSpan(qOffset, rows * width), vector);
             return;
         }
-        var job = ChannelJob.For<PairsJob>();
+        var job = ChannelJob.For<UnitsJob>();
         (job.Keys, job.Values) = Visible(rows, kvHeads * headSize, keyCache, valueCache, layerOffset, start);
         job.Q = q; job.Output = output; job.Offset = qOffset; job.Rows = rows;
         job.Heads = heads; job.KvHeads = kvHeads; job.HeadSize = headSize; job.Start = start;
-        pool.Run(rows * heads, options.MaxThreads, 1, job);
+        pool.Run(rows * kvHeads, options.MaxThreads, 1, job);
     }
 
     /// <summary>The visible prefix (positions 0 .. start + rows − 1) of one layer's keys and values as float32 (an FP16 cache widened into this thread's scratch).</summary>
@@ -75,46 +75,53 @@ internal static partial class AttentionKernel
     }
 
     /// <summary>
-    /// The (row, head) pairs p in [<paramref name="first"/>, <paramref name="end"/>), p = r · heads + h: scores by the
-    /// fixed-order <see cref="SimdMath.Dot"/>, softmax, then Σ_t p_t·v_t in ascending t, into the output slice of (r, h).
+    /// The (row, KV head) units u in [<paramref name="first"/>, <paramref name="end"/>), u = r · kvHeads + g: the query heads
+    /// g · group .. g · group + group − 1 of row r, which share KV head g. Per head: scores by the fixed-order
+    /// <see cref="SimdMath.Dot"/>, softmax, then Σ_t p_t·v_t in ascending t, into the output slice of (r, h). Wide heads
+    /// run a whole group at once (<see cref="WideGroup"/>), the others head by head.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pairs(ReadOnlySpan<float> q, int heads, int kvHeads, int headSize, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+    private static void Units(ReadOnlySpan<float> q, int heads, int kvHeads, int headSize, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
                               int start, Span<float> output, int first, int end)
     {
-        int rows = (end + heads - 1) / heads;
-        if (t_scores is null || t_scores.Length < start + rows) t_scores = new float[Grow(t_scores, start + rows)];
-        var scores = t_scores;
         int group = heads / kvHeads, width = heads * headSize, kvDim = kvHeads * headSize;
+        bool wide = headSize % 8 == 0 && headSize > 32 && Avx2.IsSupported;
+        int rows = (end + kvHeads - 1) / kvHeads, need = (wide ? group : 1) * (start + rows);
+        if (t_scores is null || t_scores.Length < need) t_scores = new float[Grow(t_scores, need)];
+        var scores = t_scores;
         float scale = 1f / MathF.Sqrt(headSize);
-        for (int p = first; p < end; p++)
+        for (int u = first; u < end; u++)
         {
-            int r = p / heads, h = p % heads, count = start + r + 1;
+            int r = u / kvHeads, g = u % kvHeads, count = start + r + 1, kvOff = g * headSize;
+            int h0 = g * group, at = r * width + h0 * headSize;
+            if (wide)
+            {
+                WideGroup(q.Slice(at, group * headSize), keys.Slice(kvOff), values.Slice(kvOff), kvDim, group, headSize,
+                          scores.AsSpan(0, group * count), scale, output.Slice(at, group * headSize));
+                continue;
+            }
             var att = scores.AsSpan(0, count);
-            var qh = q.Slice(r * width + h * headSize, headSize);
-            int kvOff = (h / group) * headSize;
-            var oh = output.Slice(r * width + h * headSize, headSize);
-            if (headSize is 8 or 16 or 32)
+            for (int h = h0; h < h0 + group; h++)
             {
-                SmallHead(qh, keys.Slice(kvOff), values.Slice(kvOff), kvDim, att, scale, oh);
-                continue;
+                var qh = q.Slice(r * width + h * headSize, headSize);
+                var oh = output.Slice(r * width + h * headSize, headSize);
+                if (headSize is 8 or 16 or 32)
+                {
+                    SmallHead(qh, keys.Slice(kvOff), values.Slice(kvOff), kvDim, att, scale, oh);
+                    continue;
+                }
+                for (int t = 0; t < count; t++) att[t] = SimdMath.Dot(qh, keys.Slice(t * kvDim + kvOff, headSize)) * scale;
+                TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
+                SimdMath.Map<ExpMap>(att, att);
+                float inv = 1f / SimdMath.Sum(att);
+                oh.Clear();
+                for (int t = 0; t < count; t++) SimdMath.Axpy(att[t] * inv, values.Slice(t * kvDim + kvOff, headSize), oh);
             }
-            if (headSize % 8 == 0 && Avx2.IsSupported)
-            {
-                WideHead(qh, keys.Slice(kvOff), values.Slice(kvOff), kvDim, att, scale, oh);
-                continue;
-            }
-            for (int t = 0; t < count; t++) att[t] = SimdMath.Dot(qh, keys.Slice(t * kvDim + kvOff, headSize)) * scale;
-            TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
-            SimdMath.Map<ExpMap>(att, att);
-            float inv = 1f / SimdMath.Sum(att);
-            oh.Clear();
-            for (int t = 0; t < count; t++) SimdMath.Axpy(att[t] * inv, values.Slice(t * kvDim + kvOff, headSize), oh);
         }
     }
 
-    /// <summary>A parallel call's (row, head) pairs as a reused job: the arrays of the call, released after it.</summary>
-    private sealed class PairsJob : ChannelJob
+    /// <summary>A parallel call's (row, KV head) units as a reused job: the arrays of the call, released after it.</summary>
+    private sealed class UnitsJob : ChannelJob
     {
         public float[]? Q, Output;
         public ReadOnlyMemory<float> Keys, Values;
@@ -125,7 +132,7 @@ internal static partial class AttentionKernel
         protected override void Run(int start, int end)
         {
             int width = Heads * HeadSize;
-            Pairs(Q.AsSpan(Offset, Rows * width), Heads, KvHeads, HeadSize, Keys.Span, Values.Span,
+            Units(Q.AsSpan(Offset, Rows * width), Heads, KvHeads, HeadSize, Keys.Span, Values.Span,
                   Start, Output.AsSpan(Offset, Rows * width), start, end);
         }
     }
