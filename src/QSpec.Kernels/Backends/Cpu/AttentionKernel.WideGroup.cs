@@ -73,31 +73,74 @@ internal static partial class AttentionKernel
             int b1 = Math.Min(count, b0 + GroupBlock);
             for (int h = 0; h < group; h++)
             {
-                ref float ap = ref Unsafe.Add(ref sp, h * count);
-                ref float oh = ref Unsafe.Add(ref op, h * hs);
+                ref float a = ref Unsafe.Add(ref sp, h * count);
+                ref float o = ref Unsafe.Add(ref op, h * hs);
+                bool pair = h + 1 < group;
                 for (int c = 0; c < hs; c += 32)
                 {
-                    int width = Math.Min(32, hs - c); // 8, 16, 24 or 32 columns this pass
-                    var a0 = Vector256.LoadUnsafe(ref oh, (nuint)c);
-                    var a1 = width >= 16 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 8) : default;
-                    var a2 = width >= 24 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 16) : default;
-                    var a3 = width == 32 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 24) : default;
-                    for (int t = b0; t < b1; t++)
+                    if (pair && hs - c >= 32) Values2(ref vp, stride, c, b0, b1, ref a, ref o, ref Unsafe.Add(ref a, count), ref Unsafe.Add(ref o, hs));
+                    else
                     {
-                        var p = Vector256.Create(Unsafe.Add(ref ap, t));
-                        nuint o = (nuint)(t * stride + c);
-                        a0 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o), a0);
-                        if (width >= 16) a1 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 8), a1);
-                        if (width >= 24) a2 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 16), a2);
-                        if (width == 32) a3 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 24), a3);
+                        Values(ref vp, stride, c, Math.Min(32, hs - c), b0, b1, ref a, ref o);
+                        if (pair) Values(ref vp, stride, c, Math.Min(32, hs - c), b0, b1, ref Unsafe.Add(ref a, count), ref Unsafe.Add(ref o, hs));
                     }
-                    a0.StoreUnsafe(ref oh, (nuint)c);
-                    if (width >= 16) a1.StoreUnsafe(ref oh, (nuint)c + 8);
-                    if (width >= 24) a2.StoreUnsafe(ref oh, (nuint)c + 16);
-                    if (width == 32) a3.StoreUnsafe(ref oh, (nuint)c + 24);
                 }
+                if (pair) h++;
             }
         }
+    }
+
+    /// <summary>
+    /// Output columns c .. c + width − 1 (width 8, 16, 24 or 32) of one head += Σ_t p_t·v_t over positions [b0, b1): one
+    /// FMA per position and column in ascending t, accumulators loaded from and stored to the output (exact).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values(ref float vp, int stride, int c, int width, int b0, int b1, ref float ap, ref float oh)
+    {
+        var a0 = Vector256.LoadUnsafe(ref oh, (nuint)c);
+        var a1 = width >= 16 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 8) : default;
+        var a2 = width >= 24 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 16) : default;
+        var a3 = width == 32 ? Vector256.LoadUnsafe(ref oh, (nuint)c + 24) : default;
+        for (int t = b0; t < b1; t++)
+        {
+            var p = Vector256.Create(Unsafe.Add(ref ap, t));
+            nuint o = (nuint)(t * stride + c);
+            a0 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o), a0);
+            if (width >= 16) a1 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 8), a1);
+            if (width >= 24) a2 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 16), a2);
+            if (width == 32) a3 = Vector256.FusedMultiplyAdd(p, Vector256.LoadUnsafe(ref vp, o + 24), a3);
+        }
+        a0.StoreUnsafe(ref oh, (nuint)c);
+        if (width >= 16) a1.StoreUnsafe(ref oh, (nuint)c + 8);
+        if (width >= 24) a2.StoreUnsafe(ref oh, (nuint)c + 16);
+        if (width == 32) a3.StoreUnsafe(ref oh, (nuint)c + 24);
+    }
+
+    /// <summary>
+    /// <see cref="Values"/> at width 32 for two heads of the group at once: each value load feeds both heads' FMAs, and the
+    /// eight independent chains hide the FMA latency that bounds one head's four (the same chains, so the same bits).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values2(ref float vp, int stride, int c, int b0, int b1, ref float ap, ref float oh, ref float bp, ref float ob)
+    {
+        var a0 = Vector256.LoadUnsafe(ref oh, (nuint)c); var a1 = Vector256.LoadUnsafe(ref oh, (nuint)c + 8);
+        var a2 = Vector256.LoadUnsafe(ref oh, (nuint)c + 16); var a3 = Vector256.LoadUnsafe(ref oh, (nuint)c + 24);
+        var e0 = Vector256.LoadUnsafe(ref ob, (nuint)c); var e1 = Vector256.LoadUnsafe(ref ob, (nuint)c + 8);
+        var e2 = Vector256.LoadUnsafe(ref ob, (nuint)c + 16); var e3 = Vector256.LoadUnsafe(ref ob, (nuint)c + 24);
+        for (int t = b0; t < b1; t++)
+        {
+            var p = Vector256.Create(Unsafe.Add(ref ap, t));
+            var r = Vector256.Create(Unsafe.Add(ref bp, t));
+            nuint o = (nuint)(t * stride + c);
+            var v0 = Vector256.LoadUnsafe(ref vp, o); var v1 = Vector256.LoadUnsafe(ref vp, o + 8);
+            var v2 = Vector256.LoadUnsafe(ref vp, o + 16); var v3 = Vector256.LoadUnsafe(ref vp, o + 24);
+            a0 = Vector256.FusedMultiplyAdd(p, v0, a0); e0 = Vector256.FusedMultiplyAdd(r, v0, e0);
+            a1 = Vector256.FusedMultiplyAdd(p, v1, a1); e1 = Vector256.FusedMultiplyAdd(r, v1, e1);
+            a2 = Vector256.FusedMultiplyAdd(p, v2, a2); e2 = Vector256.FusedMultiplyAdd(r, v2, e2);
+            a3 = Vector256.FusedMultiplyAdd(p, v3, a3); e3 = Vector256.FusedMultiplyAdd(r, v3, e3);
+        }
+        a0.StoreUnsafe(ref oh, (nuint)c); a1.StoreUnsafe(ref oh, (nuint)c + 8); a2.StoreUnsafe(ref oh, (nuint)c + 16); a3.StoreUnsafe(ref oh, (nuint)c + 24);
+        e0.StoreUnsafe(ref ob, (nuint)c); e1.StoreUnsafe(ref ob, (nuint)c + 8); e2.StoreUnsafe(ref ob, (nuint)c + 16); e3.StoreUnsafe(ref ob, (nuint)c + 24);
     }
 
     /// <summary>Position <paramref name="t"/>'s score before the horizontal sum: s0 + s1 of <see cref="SimdMath.Dot"/>'s two accumulators (16-column steps, then one 8-column step).</summary>
