@@ -7,7 +7,7 @@ namespace QSpec.Benchmarks;
 /// <summary>
 /// `attnab [shape] [threads] [rounds] [positions]`: one-token W4A16 and W4A8 decode forwards of a synthetic model at
 /// each context position, through two CPU backends that differ only in attention kept on the calling thread (A,
-/// <see cref="CpuBackendOptions.SerialAttention"/>) against split over the threads by (row, head) pair (B, the default),
+/// <see cref="CpuBackendOptions.SerialAttention"/>) against split over the threads by (row, KV head) (B, the default),
 /// sharing one weight set. Per round each side times 11 forwards (the median), alternating A B / B A; prints the mean
 /// ms of each side and the median per-round ratio B/A. Both sides compute the same bits.
 /// </summary>
@@ -21,7 +21,7 @@ public static class AttnAb
         using var split = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads }));
         using var sa = serial.CreateSession();
         using var sb = split.CreateSession();
-        o.WriteLine($"attnab: {shape}, {threads} threads, A = serial attention, B = split by head; one-token forward at each position");
+        o.WriteLine($"attnab: {shape}, {threads} threads, A = serial attention, B = split over the threads; one-token forward at each position");
         foreach (int pos in positions)
         {
             var context = Enumerable.Range(0, pos).Select(i => 1 + i % (config.VocabSize - 1)).ToArray();

@@ -40,7 +40,7 @@ if (args.Length > 0 && args[0] == "halfforward")
     return;
 }
 // `attnab [shape=tinyllama-1.1b] [threads=2] [rounds=6] [positions=64,300,1000,2000]`: decode forwards with attention on
-// the calling thread against split by head (AttnAb).
+// the calling thread against split by (row, KV head) (AttnAb).
 if (args.Length > 0 && args[0] == "attnab")
 {
     AttnAb.Run(Console.Out, args.Length > 1 ? args[1] : "tinyllama-1.1b", args.Length > 2 ? int.Parse(args[2]) : 2, args.Length > 3 ? int.Parse(args[3]) : 6,

@@ -4,7 +4,7 @@ using QSpec.Kernels.Backends.Cpu;
 namespace QSpec.Kernels.Tests;
 
 /// <summary>
-/// The CPU attention split over the backend's threads by (row, head) pair: every call split (ParallelThreshold = 1) over
+/// The CPU attention split over the backend's threads by (row, KV head): every call split (ParallelThreshold = 1) over
 /// 2, 3 and 5 threads, so part boundaries fall inside a row's heads and inside a KV group, with float32 and FP16 caches,
 /// head sizes of the general path (6, 64) and of the register path (16). Each result equals the one-thread backend's
 /// bit for bit, for all rows at once and for a single row at an offset (the decode call).

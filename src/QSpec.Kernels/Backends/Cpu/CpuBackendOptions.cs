@@ -48,7 +48,7 @@ public sealed class CpuBackendOptions
     public bool HalfPrecisionScalesW4A16 { get; init; }
 
     /// <summary>
-    /// Keeps attention on the calling thread at every size (the behaviour before it was split by head); default false.
+    /// Keeps attention on the calling thread at every size (the behaviour before it was split over the threads); default false.
     /// Internal: for the A/B benchmark (`attnab`) only; the results are the same bits either way.
     /// </summary>
     internal bool SerialAttention { get; init; }
