@@ -16,7 +16,7 @@ internal static partial class AttentionKernel
     /// <paramref name="group"/> query heads that share the KV head, each with the general path's operations in its
     /// order, without its per-position calls, and each key and value row read from memory once for the whole group.
     /// Scores eight positions at a time (each position's two accumulators exactly as <see cref="SimdMath.Dot"/>, then
-    /// <see cref="SimdMath.Horizontal"/>'s tree as vertical adds and two hadds, as <see cref="SmallHead"/> does); the
+    /// <see cref="SimdMath.Horizontal"/>'s tree in <see cref="StoreEight"/>, as <see cref="SmallHead"/> does); the
     /// weighted sum of values with 32 output columns in registers per pass (one FMA per position and column in ascending
     /// t, as <see cref="SimdMath.Axpy"/> into a cleared output). Both run over blocks of <see cref="GroupBlock"/> positions,
     /// all heads of the group per block; a head's value accumulators are stored to the output between blocks and loaded
@@ -38,7 +38,6 @@ internal static partial class AttentionKernel
         ref float vp = ref MemoryMarshal.GetReference(values);
         ref float sp = ref MemoryMarshal.GetReference(scores);
         ref float op = ref MemoryMarshal.GetReference(output);
-        var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
         var vscale = Vector256.Create(scale);
         for (int b0 = 0; b0 < count; b0 += GroupBlock)
         {
@@ -49,14 +48,11 @@ internal static partial class AttentionKernel
                 ref float att = ref Unsafe.Add(ref sp, h * count);
                 int t = b0;
                 for (; t + 8 <= b1; t += 8)
-                {
-                    var z01 = Halves(Products(ref kp, t, stride, hs, ref qp), Products(ref kp, t + 1, stride, hs, ref qp));
-                    var z23 = Halves(Products(ref kp, t + 2, stride, hs, ref qp), Products(ref kp, t + 3, stride, hs, ref qp));
-                    var z45 = Halves(Products(ref kp, t + 4, stride, hs, ref qp), Products(ref kp, t + 5, stride, hs, ref qp));
-                    var z67 = Halves(Products(ref kp, t + 6, stride, hs, ref qp), Products(ref kp, t + 7, stride, hs, ref qp));
-                    var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(z01, z23), Avx.HorizontalAdd(z45, z67));
-                    Avx2.PermuteVar8x32(sums * vscale, order).StoreUnsafe(ref att, (nuint)t);
-                }
+                    StoreEight(Products(ref kp, t, stride, hs, ref qp), Products(ref kp, t + 1, stride, hs, ref qp),
+                               Products(ref kp, t + 2, stride, hs, ref qp), Products(ref kp, t + 3, stride, hs, ref qp),
+                               Products(ref kp, t + 4, stride, hs, ref qp), Products(ref kp, t + 5, stride, hs, ref qp),
+                               Products(ref kp, t + 6, stride, hs, ref qp), Products(ref kp, t + 7, stride, hs, ref qp),
+                               vscale, ref att, t);
                 for (; t < b1; t++) Unsafe.Add(ref att, t) = SimdMath.Horizontal(Products(ref kp, t, stride, hs, ref qp)) * scale;
             }
         }

@@ -153,6 +153,20 @@ internal static partial class AttentionKernel
         return s0 + s1;
     }
 
+    /// <summary>
+    /// att[t .. t + 7] = scale · Horizontal(p_i) for the products p0..p7 of eight consecutive positions: the tree of
+    /// SimdMath.Horizontal (halves, then (a0 + a1) + (a2 + a3)) as vertical adds and two hadds instead of a shuffle chain
+    /// per position; the same additions of the same values, so the same bits. hadd yields positions 0, 2, 4, 6 | 1, 3, 5, 7,
+    /// which the final permute puts back in order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEight(Vector256<float> p0, Vector256<float> p1, Vector256<float> p2, Vector256<float> p3, Vector256<float> p4,
+                                   Vector256<float> p5, Vector256<float> p6, Vector256<float> p7, Vector256<float> scale, ref float att, int t)
+    {
+        var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(Halves(p0, p1), Halves(p2, p3)), Avx.HorizontalAdd(Halves(p4, p5), Halves(p6, p7)));
+        Avx2.PermuteVar8x32(sums * scale, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).StoreUnsafe(ref att, (nuint)t);
+    }
+
     /// <summary>[lower(a) + upper(a) | lower(b) + upper(b)]: the first step of SimdMath.Horizontal for two positions.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Halves(Vector256<float> a, Vector256<float> b)
@@ -184,20 +198,15 @@ internal static partial class AttentionKernel
         int t = 0;
         if (Avx2.IsSupported)
         {
-            // Eight positions at a time: the per-lane products and the tree of SimdMath.Horizontal (halves, then
-            // (a0 + a1) + (a2 + a3)) as vertical adds and two hadds instead of a shuffle chain per position; the same
-            // additions of the same values, so the same bits. hadd yields positions 0, 2, 4, 6 | 1, 3, 5, 7.
-            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            // Eight positions at a time (StoreEight: SimdMath.Horizontal's tree as vertical adds, the same bits).
             var vscale = Vector256.Create(scale);
+            ref float ap = ref MemoryMarshal.GetReference(att);
             for (; t + 8 <= count; t += 8)
-            {
-                var z01 = Halves(Products(ref kp, t, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 1, stride, hs, q0, q1, q2, q3));
-                var z23 = Halves(Products(ref kp, t + 2, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 3, stride, hs, q0, q1, q2, q3));
-                var z45 = Halves(Products(ref kp, t + 4, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 5, stride, hs, q0, q1, q2, q3));
-                var z67 = Halves(Products(ref kp, t + 6, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 7, stride, hs, q0, q1, q2, q3));
-                var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(z01, z23), Avx.HorizontalAdd(z45, z67));
-                Avx2.PermuteVar8x32(sums * vscale, order).StoreUnsafe(ref MemoryMarshal.GetReference(att), (nuint)t);
-            }
+                StoreEight(Products(ref kp, t, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 1, stride, hs, q0, q1, q2, q3),
+                           Products(ref kp, t + 2, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 3, stride, hs, q0, q1, q2, q3),
+                           Products(ref kp, t + 4, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 5, stride, hs, q0, q1, q2, q3),
+                           Products(ref kp, t + 6, stride, hs, q0, q1, q2, q3), Products(ref kp, t + 7, stride, hs, q0, q1, q2, q3),
+                           vscale, ref ap, t);
         }
         for (; t < count; t++) att[t] = SimdMath.Horizontal(Products(ref kp, t, stride, hs, q0, q1, q2, q3)) * scale;
         TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
