@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using QSpec.Inference;
 using QSpec.Kernels.Backends.Cpu;
 
@@ -34,27 +33,13 @@ public static class AttnAb
                 for (int r = 0; r < rounds; r++)
                 {
                     double a, b;
-                    if (r % 2 == 0) { a = Median(sa, mode, pos); b = Median(sb, mode, pos); }
-                    else { b = Median(sb, mode, pos); a = Median(sa, mode, pos); }
+                    if (r % 2 == 0) { a = HalfForwardAb.Median(sa, mode, pos, 11); b = HalfForwardAb.Median(sb, mode, pos, 11); }
+                    else { b = HalfForwardAb.Median(sb, mode, pos, 11); a = HalfForwardAb.Median(sa, mode, pos, 11); }
                     ratios.Add(b / a); ta += a; tb += b;
                 }
                 ratios.Sort();
                 o.WriteLine($"  position {pos,5} {mode,-6} A {ta / rounds,6:F2} ms  B {tb / rounds,6:F2} ms  median B/A {ratios[ratios.Count / 2]:F3}");
             }
         }
-    }
-
-    private static double Median(InferenceSession session, ExecutionMode mode, int position)
-    {
-        session.Prefill([5], position, mode); // warm-up
-        var t = new double[11];
-        for (int i = 0; i < t.Length; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            session.Prefill([5], position, mode);
-            t[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        Array.Sort(t);
-        return t[t.Length / 2];
     }
 }

@@ -27,6 +27,7 @@ public static class AttnProbe
         for (int w = 0; w < 5; w++) All();
         double best = double.MaxValue;
         for (int b = 0; b < 15; b++) { var sw = Stopwatch.StartNew(); All(); best = Math.Min(best, sw.Elapsed.TotalMicroseconds / layers); }
+        foreach (var b in kc.Concat(vc)) b.Dispose();
         o.WriteLine($"count {count} hs {hs} heads {heads}/{kvHeads} layers {layers}: {best:F1} us per layer, {best * 1e3 / (heads * count):F2} ns per (head,pos)");
     }
 }

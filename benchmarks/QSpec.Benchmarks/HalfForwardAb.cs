@@ -40,14 +40,15 @@ public static class HalfForwardAb
         }
     }
 
-    private static double Median(InferenceSession session, ExecutionMode mode)
+    /// <summary>Median ms of <paramref name="samples"/> one-token forwards at <paramref name="position"/> (after one untimed).</summary>
+    internal static double Median(InferenceSession session, ExecutionMode mode, int position = 64, int samples = 9)
     {
-        session.Prefill([5], 64, mode); // warm-up
-        var t = new double[9];
+        session.Prefill([5], position, mode); // warm-up
+        var t = new double[samples];
         for (int i = 0; i < t.Length; i++)
         {
             long start = Stopwatch.GetTimestamp();
-            session.Prefill([5], 64, mode);
+            session.Prefill([5], position, mode);
             t[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         Array.Sort(t);

@@ -62,7 +62,7 @@ public static class IntAvx2Ab
     }
 
     /// <summary>Best and median batch of one side.</summary>
-    private readonly record struct Side(double Best, double Median);
+    internal readonly record struct Side(double Best, double Median);
 
     /// <summary>A (one-row tiles) against B (multi-row tiles) on the same call.</summary>
     private static (Side A, Side B, double Ratio, double Slow) Interleaved(Action call, int batches)
@@ -75,7 +75,7 @@ public static class IntAvx2Ab
     /// <paramref name="batches"/> pairs of batches of ~2 ms, A B then B A alternately; per pair the ratio B / A.
     /// Also the share of B's single calls slower than 3x its median call (timed in the last pairs).
     /// </summary>
-    private static (Side A, Side B, double Ratio, double Slow) Interleaved(Action a, Action b, int batches)
+    internal static (Side A, Side B, double Ratio, double Slow) Interleaved(Action a, Action b, int batches)
     {
         a(); b();
         var sw = Stopwatch.StartNew();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using QSpec.Kernels.Backends;
 using QSpec.Kernels.Backends.Cpu;
 
@@ -8,7 +7,7 @@ namespace QSpec.Benchmarks;
 /// `intpathab [threads=2] [groupSize=32] [batches=20] [pathA=Avx512] [pathB=AvxVnni]`: the integer linear (W4A8, fp16-valued
 /// scales as in GGUF Q4_0) through two CPU backends that differ only in their kernel path, on the TinyLlama-1.1B shapes
 /// at M = 1, 2, 4, 8, each side's weights cycled over <see cref="LinearCase.ColdBytes"/> (read from memory), interleaved
-/// batch by batch (A B, then B A) so both see the same machine load. Kernel only (activations quantized once). Both paths
+/// batch by batch (A B, then B A; <see cref="IntAvx2Ab.Interleaved"/>) so both see the same machine load. Kernel only (activations quantized once). Both paths
 /// are bitwise equal to the scalar reference, so a backend may pick either per call.
 /// </summary>
 /// <remarks>"A us" / "B us" are the best batches; "B/A med" is the median of the per-pair ratios, the number to read.</remarks>
@@ -29,33 +28,8 @@ public static class IntPathAb
                 using var cb = new LinearCase(b, n, k, m, LinearKind.W4A8, groupSize, Scale);
                 ca.TouchEveryCopy(); cb.TouchEveryCopy();
                 for (int i = 0; i < 40; i++) { ca.Linear(); cb.Linear(); } // past tiered JIT
-                int reps = Reps(cb.Linear);
-                var ta = new double[batches]; var tb = new double[batches]; var ratios = new double[batches];
-                for (int i = 0; i < batches; i++)
-                {
-                    if (i % 2 == 0) { ta[i] = Batch(ca.Linear, reps); tb[i] = Batch(cb.Linear, reps); }
-                    else { tb[i] = Batch(cb.Linear, reps); ta[i] = Batch(ca.Linear, reps); }
-                    ratios[i] = tb[i] / ta[i];
-                }
-                Array.Sort(ratios);
-                o.WriteLine($"{n + "x" + k,-11} {m,2} {ta.Min(),8:F1} {tb.Min(),8:F1} {tb.Min() / ta.Min(),8:F3} {ratios[batches / 2],7:F3}");
+                var (ta, tb, ratio, _) = IntAvx2Ab.Interleaved(ca.Linear, cb.Linear, batches);
+                o.WriteLine($"{n + "x" + k,-11} {m,2} {ta.Best,8:F1} {tb.Best,8:F1} {tb.Best / ta.Best,8:F3} {ratio,7:F3}");
             }
-    }
-
-    /// <summary>Calls per ~2 ms batch.</summary>
-    private static int Reps(Action call)
-    {
-        var sw = Stopwatch.StartNew();
-        int reps = 0;
-        while (sw.Elapsed.TotalMilliseconds < 2 || reps < 2) { call(); reps++; }
-        return reps;
-    }
-
-    /// <summary>Mean microseconds per call over <paramref name="reps"/> calls.</summary>
-    private static double Batch(Action call, int reps)
-    {
-        long t = Stopwatch.GetTimestamp();
-        for (int r = 0; r < reps; r++) call();
-        return Stopwatch.GetElapsedTime(t).TotalMicroseconds / reps;
     }
 }
