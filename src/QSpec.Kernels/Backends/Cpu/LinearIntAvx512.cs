@@ -40,6 +40,15 @@ internal static unsafe class LinearIntAvx512
     /// <summary>Pairs (rows × channels) per tile, and the channel block a thread's range is aligned to.</summary>
     public const int Pairs = 16;
 
+    /// <summary>
+    /// Whether the tiles prefetch the next 16-channel block's scales at G = 32 and 64 (default true; same bits either way).
+    /// The scales are 1/9 (G = 32, fp16) of the bytes and the hardware prefetcher missed them among the 16 weight-row
+    /// streams of a tile. Measured (`intprefab`, interleaved, 4 Dec 2026, Zen 5 VM, weights from memory): G = 32 M = 1
+    /// 0.94-1.02 of the time without (median of five shapes ~0.97), M = 4 0.86-0.98; G = 64 M = 1 0.93-1.0. At G = 128
+    /// (a quarter of a line per super block) it measured 0.97-1.04 and is not done. Written only by that benchmark.
+    /// </summary>
+    internal static bool PrefetchScales = true;
+
     /// <summary>Parameters shared by every tile of one call.</summary>
     public readonly struct Shape(int rowBytes, int superBlocks, bool halfLast, int groupCount, int scaleStride, int activationStride)
     {
@@ -84,13 +93,22 @@ internal static unsafe class LinearIntAvx512
             w8 = Clamp(w + 8 * rb, lastRow); w9 = Clamp(w + 9 * rb, lastRow); w10 = Clamp(w + 10 * rb, lastRow); w11 = Clamp(w + 11 * rb, lastRow);
             w12 = Clamp(w + 12 * rb, lastRow); w13 = Clamp(w + 13 * rb, lastRow); w14 = Clamp(w + 14 * rb, lastRow); w15 = Clamp(w + 15 * rb, lastRow);
         }
-        long ahead = (long)channels * rb; // the next tile's rows, same super block: prefetched into L2
+        // The next tile's rows, same super block, prefetched with T0 (into L1 and L2). T0 against the earlier T1, both with
+        // the scale prefetch below (interleaved, 4 Dec 2026, Zen 5 VM, weights from memory): median 0.80-0.98 of the time
+        // at G = 32 M = 1..4 in one run, 0.81-1.0 in a second; G = 128 0.80-1.06, per channel 0.71-0.97.
+        long ahead = (long)channels * rb;
+        // G = 32 and 64 (one or two 64-byte lines of scales per super block and 16 channels): the next 16-channel block's
+        // scales of the same groups, prefetched with the weights (a block's 2 or 4 tiles of 8 or 4 channels prefetch them each).
+        long scaleAhead = TG.PerSuperBlock >= 2 && PrefetchScales ? (long)shape.GroupCount * shape.ScaleStride * TS.Bytes : 0;
+        int scaleBytes = Math.Max(1, TG.PerSuperBlock) * shape.ScaleStride * TS.Bytes;
         var acc = Vector512<float>.Zero;
         Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default; // per-channel scales: sums over super blocks
         for (int t = 0; t < shape.SuperBlocks; t++)
         {
             bool half = shape.HalfLast && t == shape.SuperBlocks - 1;
             int off = 64 * t;
+            if (scaleAhead != 0)
+                for (int b = 0; b < scaleBytes; b += 64) Sse.Prefetch0(scales + scaleAhead + (long)t * scaleBytes + b);
             Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
             if (TR.Count == 1)
             {
@@ -228,7 +246,7 @@ internal static unsafe class LinearIntAvx512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Split(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high)
     {
-        Sse.Prefetch1(p + ahead);
+        Sse.Prefetch0(p + ahead);
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
         var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
         low = v & Vector512.Create((byte)0x0F);
