@@ -89,7 +89,13 @@ if (args.Length > 0 && args[0] == "decodeloop")
         args.Length > 4 ? double.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 20, args.Length > 5 ? int.Parse(args[5]) : 64);
     return;
 }
-// `intprefab [threads=2] [groupSize=32] [batches=20]`: the AVX-512 integer tiles without and with the scale prefetch, interleaved.
+// `intprefab [threads=2] [groupSize=32] [batches=20]`: the AVX-512 integer tiles without and with the scale prefetch, interleaved;
+// `intprefab forward [pairs=200]`: the same in W4A8 decode forwards.
+if (args.Length > 1 && args[0] == "intprefab" && args[1] == "forward")
+{
+    IntPrefetchAb.Forward(Console.Out, 2, args.Length > 2 ? int.Parse(args[2]) : 200);
+    return;
+}
 if (args.Length > 0 && args[0] == "intprefab")
 {
     IntPrefetchAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 20);
