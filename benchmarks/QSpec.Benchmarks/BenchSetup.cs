@@ -24,14 +24,17 @@ public sealed class LinearCase : IDisposable
     /// <summary>Group size of the benchmark weights.</summary>
     public const int GroupSize = 128;
     /// <summary>
-    /// Bytes of weight copies a case cycles through, more than the 32 MiB L3 of the development VM, so every call reads
-    /// its weights from memory as a whole model's forward pass would.
+    /// Bytes of weight copies a case cycles through, so every call reads its weights from memory as a whole model's
+    /// forward pass would: 256 MiB, eight times the 32 MiB L3 the development VM reports. At 96 MiB (before 4 Dec 2026)
+    /// the Zen 5 VM timed one kernel at 168 % of its streaming read (w1/w3 W4A8, M = 1), i.e. partly from a cache the
+    /// guest does not see; at 256 MiB, two runs read every M = 1 row at or below the stream.
     /// </summary>
-    public const long ColdBytes = 96L << 20;
+    public const long ColdBytes = 256L << 20;
 
     private readonly IBackend _backend;
+    private readonly WeightCopies _copies;
+    private readonly bool _ownsCopies;
     private readonly DeviceMatrix[] _w;
-    private int _next;
     private readonly DeviceBuffer _x, _y;
     private readonly QuantizedActivationBuffer _q;
     private readonly int _m, _bits;
@@ -42,21 +45,24 @@ public sealed class LinearCase : IDisposable
     /// lets the CPU integer kernels read fp16 scales, as for a GGUF Q4_0 model.
     /// </summary>
     public LinearCase(IBackend backend, int n, int k, int m, LinearKind kind, int groupSize = GroupSize, float scale = 0.01f)
+        : this(backend, new WeightCopies(backend, n, k, groupSize, scale), m, kind, ownsCopies: true) { }
+
+    /// <summary>
+    /// A case over <paramref name="copies"/>, shared with other cases of the same matrix on the same backend (the roofline
+    /// table times every mode and M of a shape at once: one set of copies per group size, not one per case); the caller
+    /// disposes the copies after the cases.
+    /// </summary>
+    public LinearCase(IBackend backend, WeightCopies copies, int m, LinearKind kind) : this(backend, copies, m, kind, ownsCopies: false) { }
+
+    private LinearCase(IBackend backend, WeightCopies copies, int m, LinearKind kind, bool ownsCopies)
     {
+        int n = copies.Matrix.Rows, k = copies.Matrix.Columns;
         _backend = backend; _m = m; Kind = kind; N = n; K = k;
         _bits = kind == LinearKind.W4A4 ? 4 : 8;
-        var rng = new Random(n ^ k);
-        var w = Int4Matrix.CreateZero(n, k, groupSize);
-        rng.NextBytes(w.Data);
-        w.Scales.AsSpan().Fill(scale);
-        Matrix = w;
-        _w = new DeviceMatrix[(int)Math.Max(1, (ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
-        for (int i = 0; i < _w.Length; i++)
-        {
-            var copy = i == 0 ? w : new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
-            w.Data.CopyTo(copy.Data, 0);
-            _w[i] = backend.CreateMatrix(copy, null, n, k);
-        }
+        _copies = copies; _ownsCopies = ownsCopies;
+        Matrix = copies.Matrix;
+        _w = copies.Device;
+        var rng = new Random(n ^ k ^ (m << 20));
         var x = new float[m * k];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         _x = backend.Allocate(x.Length);
@@ -78,8 +84,7 @@ public sealed class LinearCase : IDisposable
     /// <summary>Runs the linear op alone (activations already quantized for the integer modes).</summary>
     public void Linear()
     {
-        var w = _w[_next];
-        _next = (_next + 1) % _w.Length;
+        var w = _copies.Next();
         if (Kind == LinearKind.W4A16) _backend.LinearW4A16(_x, w, _y, _m);
         else _backend.LinearInt(_q, w, _y, _m);
         _backend.Synchronize();
@@ -125,7 +130,56 @@ public sealed class LinearCase : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var w in _w) w.Dispose();
+        if (_ownsCopies) _copies.Dispose();
         _x.Dispose(); _y.Dispose(); _q.Dispose();
+    }
+}
+
+/// <summary>
+/// One random INT4 matrix (random nibbles, every scale the same value) and, on a backend, enough copies of it to exceed
+/// <see cref="LinearCase.ColdBytes"/>, cycled by the <see cref="LinearCase"/>s that use them so that every call reads
+/// its weights from memory.
+/// </summary>
+public sealed class WeightCopies : IDisposable
+{
+    /// <summary>Builds the matrix and its copies (pinned) on <paramref name="backend"/>.</summary>
+    public WeightCopies(IBackend backend, int n, int k, int groupSize = LinearCase.GroupSize, float scale = 0.01f)
+    {
+        var w = Int4Matrix.CreateZero(n, k, groupSize);
+        new Random(n ^ k).NextBytes(w.Data);
+        w.Scales.AsSpan().Fill(scale);
+        Matrix = w;
+        Device = new DeviceMatrix[(int)Math.Max(1, (LinearCase.ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
+        for (int i = 0; i < Device.Length; i++)
+        {
+            var copy = i == 0 ? w : new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
+            w.Data.CopyTo(copy.Data, 0);
+            Device[i] = backend.CreateMatrix(copy, null, n, k);
+        }
+    }
+
+    /// <summary>The first matrix (every copy holds the same values).</summary>
+    public Int4Matrix Matrix { get; }
+
+    /// <summary>The copies on the backend, the first being <see cref="Matrix"/>.</summary>
+    public DeviceMatrix[] Device { get; }
+
+    private int _next;
+
+    /// <summary>
+    /// The copy after the one returned last, for any of the cases sharing this set: a call then never finds the weights
+    /// another case read recently in a cache, as two cases cycling the same copies on their own could.
+    /// </summary>
+    public DeviceMatrix Next()
+    {
+        var w = Device[_next];
+        _next = (_next + 1) % Device.Length;
+        return w;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var w in Device) w.Dispose();
     }
 }

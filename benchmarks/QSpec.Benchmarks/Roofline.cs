@@ -105,10 +105,12 @@ public static unsafe class Roofline
         {
             var us = new Dictionary<(int G, LinearKind Kind, int M), double>();
             var bytes = new Dictionary<(int G, LinearKind Kind), double>();
-            // Every (G, mode, M) case of the shape at once (up to 24 × 96 MiB of copies), timed in the same rounds: the
-            // xM=1 ratios then compare times from one window. Timed one M at a time, a compile or another process that
-            // lasted one M's phase made M = 4 read 17× M = 1 on a loaded host while M = 8 read 7×.
-            var cases = Rows.SelectMany(m => groupSizes.SelectMany(g => kinds.Select(kind => (G: g, Kind: kind, M: m, Case: new LinearCase(backend, n, k, m, kind, g, HalfScale))))).ToArray();
+            // Every (G, mode, M) case of the shape at once, timed in the same rounds: the xM=1 ratios then compare times
+            // from one window. Timed one M at a time, a compile or another process that lasted one M's phase made M = 4
+            // read 17× M = 1 on a loaded host while M = 8 read 7×. The cases of one G share one set of cold copies
+            // (ColdBytes per G, not per case: 24 × 256 MiB would not fit a small machine).
+            var copies = groupSizes.ToDictionary(g => g, g => new WeightCopies(backend, n, k, g, HalfScale));
+            var cases = Rows.SelectMany(m => groupSizes.SelectMany(g => kinds.Select(kind => (G: g, Kind: kind, M: m, Case: new LinearCase(backend, copies[g], m, kind))))).ToArray();
             try
             {
                 var rounds = cases.Select(_ => new double[Rounds]).ToArray();
@@ -130,6 +132,7 @@ public static unsafe class Roofline
             finally
             {
                 foreach (var c in cases) c.Case.Dispose();
+                foreach (var c in copies.Values) c.Dispose();
             }
             foreach (int g in groupSizes)
                 foreach (var kind in kinds)
