@@ -93,10 +93,16 @@ internal static unsafe class LinearIntAvx512
             w8 = Clamp(w + 8 * rb, lastRow); w9 = Clamp(w + 9 * rb, lastRow); w10 = Clamp(w + 10 * rb, lastRow); w11 = Clamp(w + 11 * rb, lastRow);
             w12 = Clamp(w + 12 * rb, lastRow); w13 = Clamp(w + 13 * rb, lastRow); w14 = Clamp(w + 14 * rb, lastRow); w15 = Clamp(w + 15 * rb, lastRow);
         }
-        // The next tile's rows, same super block, prefetched with T0 (into L1 and L2). T0 against the earlier T1, both with
-        // the scale prefetch below (interleaved, 4 Dec 2026, Zen 5 VM, weights from memory): median 0.80-0.98 of the time
-        // at G = 32 M = 1..4 in one run, 0.81-1.0 in a second; G = 128 0.80-1.06, per channel 0.71-0.97.
+        // The next tile: with 2 and 4 rows, each load prefetches the next tile's row at its offset; with one row, the
+        // next tile's bytes are prefetched in address order (below). All with T0 (into L1 and L2). Measured (`intprefab`,
+        // interleaved, 4 Dec 2026, Zen 5 VM, weights from memory, G = 32, median per-batch ratios):
+        // - T0 against the earlier T1, both with the scale prefetch: 0.80-0.98 at M = 1..4 in one run, 0.81-1.0 in a
+        //   second; G = 128 0.80-1.06, per channel 0.71-0.97.
+        // - one-row tiles, address order against per-row offsets: 0.82-0.99 at M = 1 over three runs (most 0.86-0.92),
+        //   and 0.924 of a W4A8 decode forward (300 alternated pairs); for the 2- and 4-row tiles it read 1.0-1.1, so
+        //   they keep the per-row prefetch.
         long ahead = (long)channels * rb;
+        byte* next = w + ahead;
         // G = 32 and 64 (one or two 64-byte lines of scales per super block and 16 channels): the next 16-channel block's
         // scales of the same groups, prefetched with the weights (a block's 2 or 4 tiles of 8 or 4 channels prefetch them each).
         long scaleAhead = TG.PerSuperBlock >= 2 && PrefetchScales ? (long)shape.GroupCount * shape.ScaleStride * TS.Bytes : 0;
@@ -109,15 +115,22 @@ internal static unsafe class LinearIntAvx512
             int off = 64 * t;
             if (scaleAhead != 0)
                 for (int b = 0; b < scaleBytes; b += 64) Sse.Prefetch0(scales + scaleAhead + (long)t * scaleBytes + b);
+            if (TR.Count == 1)
+            {
+                // The next tile's 16 rows in address order, 16 lines per super block: they are one contiguous run
+                // (16 · RowBytes), all prefetched by the tile's last super block.
+                byte* pf = next + (long)t * 16 * 64;
+                for (int c = 0; c < 16 * 64; c += 64) Sse.Prefetch0(pf + c);
+            }
             Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
             if (TR.Count == 1)
             {
                 // 16 channels × row 0: quad q = channels 4q .. 4q + 3.
                 var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
-                Quad<TG>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
-                Quad<TG>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
-                Quad<TG>(w8, w9, w10, w11, off, half, ahead, xl, xh, out b2, out h2);
-                Quad<TG>(w12, w13, w14, w15, off, half, ahead, xl, xh, out b3, out h3);
+                Quad<TG, TR>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
+                Quad<TG, TR>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
+                Quad<TG, TR>(w8, w9, w10, w11, off, half, ahead, xl, xh, out b2, out h2);
+                Quad<TG, TR>(w12, w13, w14, w15, off, half, ahead, xl, xh, out b3, out h3);
             }
             else if (TR.Count == 2)
             {
@@ -126,16 +139,16 @@ internal static unsafe class LinearIntAvx512
                 // nibble vectors across both rows made the JIT spill, and the G = 32 two-row tile ran at a quarter of the
                 // one-row tile's rate.
                 var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
-                Quad<TG>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
-                Quad<TG>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
+                Quad<TG, TR>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
+                Quad<TG, TR>(w4, w5, w6, w7, off, half, ahead, xl, xh, out b1, out h1);
                 xl = Vector512.Load(x + xs + 2 * off); xh = Vector512.Load(x + xs + 2 * off + 64);
-                Quad<TG>(w0, w1, w2, w3, off, half, 0, xl, xh, out b2, out h2);
-                Quad<TG>(w4, w5, w6, w7, off, half, 0, xl, xh, out b3, out h3);
+                Quad<TG, TR>(w0, w1, w2, w3, off, half, 0, xl, xh, out b2, out h2);
+                Quad<TG, TR>(w4, w5, w6, w7, off, half, 0, xl, xh, out b3, out h3);
             }
             else
             {
                 // 4 channels × 4 rows: quad r = row r.
-                Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+                Split4<TR>(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
                 sbyte* xr = x + 2 * off;
                 Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, Vector512.Load(xr), Vector512.Load(xr + 64), out b0, out h0);
                 xr += xs;
@@ -232,21 +245,22 @@ internal static unsafe class LinearIntAvx512
 
     /// <summary>Loads one super block of four channel rows (prefetching the next tile's) and splits it into nibbles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Split4(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+    private static void Split4<TP>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
                                out Vector512<byte> l0, out Vector512<byte> u0, out Vector512<byte> l1, out Vector512<byte> u1,
                                out Vector512<byte> l2, out Vector512<byte> u2, out Vector512<byte> l3, out Vector512<byte> u3)
+        where TP : struct, IRowTile
     {
-        Split(w0 + off, half, ahead, out l0, out u0); Split(w1 + off, half, ahead, out l1, out u1);
-        Split(w2 + off, half, ahead, out l2, out u2); Split(w3 + off, half, ahead, out l3, out u3);
+        Split<TP>(w0 + off, half, ahead, out l0, out u0); Split<TP>(w1 + off, half, ahead, out l1, out u1);
+        Split<TP>(w2 + off, half, ahead, out l2, out u2); Split<TP>(w3 + off, half, ahead, out l3, out u3);
     }
 
     /// <summary>gf2p8affineqb matrix: result bit i = input bit i + 4 for i &lt; 4 (matrix byte 7 − i selects the input bits of bit i).</summary>
     private const ulong HighNibbleMatrix = 0x1020408000000000UL;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Split(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high)
+    private static void Split<TP>(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high) where TP : struct, IRowTile
     {
-        Sse.Prefetch0(p + ahead);
+        if (TP.Count != 1) Sse.Prefetch0(p + ahead); // one-row tiles prefetch in address order instead (Tile)
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
         var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
         low = v & Vector512.Create((byte)0x0F);
@@ -257,11 +271,11 @@ internal static unsafe class LinearIntAvx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quad<TG>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+    private static void Quad<TG, TP>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
                                  Vector512<sbyte> xl, Vector512<sbyte> xh, out Vector512<int> b, out Vector512<int> h)
-        where TG : struct, IGroupLayout
+        where TG : struct, IGroupLayout where TP : struct, IRowTile
     {
-        Split4(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+        Split4<TP>(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
         Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl, xh, out b, out h);
     }
 
