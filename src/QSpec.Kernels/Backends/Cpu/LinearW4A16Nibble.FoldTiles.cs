@@ -27,10 +27,10 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + 64 * p + ahead);
-            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w1 + 64 * p + ahead);
-            var d2 = Vector512.Load((uint*)(w2 + 64 * p)); Sse.Prefetch0(w2 + 64 * p + ahead);
-            var d3 = Vector512.Load((uint*)(w3 + 64 * p)); Sse.Prefetch0(w3 + 64 * p + ahead);
+            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 0));
+            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 1));
+            var d2 = Vector512.Load((uint*)(w2 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 2));
+            var d3 = Vector512.Load((uint*)(w3 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 3));
             if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); Sse.Prefetch0(s2 + 4 * p + aheadScales); Sse.Prefetch0(s3 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
@@ -134,8 +134,8 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + 64 * p + ahead);
-            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w1 + 64 * p + ahead);
+            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 0));
+            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 1));
             if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
