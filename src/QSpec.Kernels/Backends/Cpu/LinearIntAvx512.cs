@@ -243,24 +243,27 @@ internal static unsafe class LinearIntAvx512
         return acc + Vector512.ConvertToSingle(dots - Vector512.Load(corrections + 16 * g)) * sw;
     }
 
-    /// <summary>Loads one super block of four channel rows (prefetching the next tile's) and splits it into nibbles.</summary>
+    /// <summary>
+    /// Loads one super block of four channel rows and splits it into nibbles; in 2- and 4-row tiles (<typeparamref name="TR"/>)
+    /// each load also prefetches the next tile's row at its offset (one-row tiles prefetch in address order instead).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Split4<TP>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+    private static void Split4<TR>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
                                out Vector512<byte> l0, out Vector512<byte> u0, out Vector512<byte> l1, out Vector512<byte> u1,
                                out Vector512<byte> l2, out Vector512<byte> u2, out Vector512<byte> l3, out Vector512<byte> u3)
-        where TP : struct, IRowTile
+        where TR : struct, IRowTile
     {
-        Split<TP>(w0 + off, half, ahead, out l0, out u0); Split<TP>(w1 + off, half, ahead, out l1, out u1);
-        Split<TP>(w2 + off, half, ahead, out l2, out u2); Split<TP>(w3 + off, half, ahead, out l3, out u3);
+        Split<TR>(w0 + off, half, ahead, out l0, out u0); Split<TR>(w1 + off, half, ahead, out l1, out u1);
+        Split<TR>(w2 + off, half, ahead, out l2, out u2); Split<TR>(w3 + off, half, ahead, out l3, out u3);
     }
 
     /// <summary>gf2p8affineqb matrix: result bit i = input bit i + 4 for i &lt; 4 (matrix byte 7 − i selects the input bits of bit i).</summary>
     private const ulong HighNibbleMatrix = 0x1020408000000000UL;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Split<TP>(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high) where TP : struct, IRowTile
+    private static void Split<TR>(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high) where TR : struct, IRowTile
     {
-        if (TP.Count != 1) Sse.Prefetch0(p + ahead); // one-row tiles prefetch in address order instead (Tile)
+        if (TR.Count != 1) Sse.Prefetch0(p + ahead); // one-row tiles prefetch in address order instead (Tile)
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
         var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
         low = v & Vector512.Create((byte)0x0F);
@@ -271,11 +274,11 @@ internal static unsafe class LinearIntAvx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quad<TG, TP>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
+    private static void Quad<TG, TR>(byte* w0, byte* w1, byte* w2, byte* w3, int off, bool half, long ahead,
                                  Vector512<sbyte> xl, Vector512<sbyte> xh, out Vector512<int> b, out Vector512<int> h)
-        where TG : struct, IGroupLayout where TP : struct, IRowTile
+        where TG : struct, IGroupLayout where TR : struct, IRowTile
     {
-        Split4<TP>(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
+        Split4<TR>(w0, w1, w2, w3, off, half, ahead, out var l0, out var u0, out var l1, out var u1, out var l2, out var u2, out var l3, out var u3);
         Dots<TG>(l0, u0, l1, u1, l2, u2, l3, u3, xl, xh, out b, out h);
     }
 
