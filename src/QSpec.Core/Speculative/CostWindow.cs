@@ -2,12 +2,15 @@ namespace QSpec.Speculative;
 
 /// <summary>
 /// The last few timings of one cost (a draft forward of one mode, or the rest of a step at one k), estimated by their
-/// minimum. On a shared machine noise only adds time (another process on the cores, a preempted thread, a GC, a JIT
-/// compile of a new tile shape on first use), so the fastest recent sample is the cost without the disturbance: one
-/// stall, however long, is outvoted by the next normal sample instead of lingering in a running average (which, for a
-/// choice no longer picked because of it, it would do for good), and only a window of all-stalled samples (0.3^16 at a
-/// 30 % stall rate) misleads it. Every cost being read the same way, the disturbance that hits all choices alike cancels
-/// in their comparison; a lasting change of the machine replaces the estimate within <see cref="Capacity"/> samples.
+/// lower quartile (the ⌊(n − 1)/4⌋-th smallest of the n kept). On a shared machine most noise only adds time (another
+/// process on the cores, a preempted thread, a GC, a JIT compile of a new tile shape on first use), so a low sample is
+/// the cost without the disturbance: one stall, however long, is outvoted by the next normal samples instead of
+/// lingering in a running average (which, for a choice no longer picked because of it, it would do for good), and only
+/// a window of three quarters stalled misleads it. The quartile, not the minimum, because some noise also takes time
+/// away: the 2-core Zen 5 VM (4 Dec 2026) ran whole stretches in a faster state, and a cost sampled rarely (a draft
+/// that is only explored) kept one such sample as its minimum for 16 samples, reading c = 0.76 where the steps took
+/// c ≈ 0.9. Every cost being read the same way, the disturbance that hits all choices alike cancels in their
+/// comparison; a lasting change of the machine replaces the estimate within a few samples.
 /// </summary>
 internal sealed class CostWindow
 {
@@ -28,10 +31,13 @@ internal sealed class CostWindow
         _samples[_next] = seconds;
         _next = (_next + 1) % Capacity;
         if (_count < Capacity) _count++;
-        double min = double.PositiveInfinity;
-        for (int i = 0; i < _count; i++) min = Math.Min(min, _samples[i]);
-        bool changed = min != _estimate;
-        _estimate = min;
+        Span<double> sorted = stackalloc double[Capacity];
+        _samples.AsSpan(0, _count).CopyTo(sorted);
+        sorted = sorted[.._count];
+        sorted.Sort();
+        double est = sorted[(_count - 1) / 4];
+        bool changed = est != _estimate;
+        _estimate = est;
         return changed;
     }
 
@@ -42,6 +48,6 @@ internal sealed class CostWindow
         _estimate *= factor;
     }
 
-    /// <summary>The minimum of the kept samples; NaN before any.</summary>
+    /// <summary>The lower quartile of the kept samples (their minimum while fewer than five); NaN before any.</summary>
     public double Estimate => _estimate;
 }

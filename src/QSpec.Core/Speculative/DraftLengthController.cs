@@ -15,8 +15,8 @@ public readonly record struct DraftChoice(ExecutionMode Mode, int K);
 /// <para><b>Costs</b> are whole-step timings: t_m is a draft forward of mode m (its argmax included) and t_rest(k) is
 /// everything else in a step that drafted k tokens (the verify forward, acceptance, cache truncation, bookkeeping), so
 /// the model sees the same per-step overheads the wall clock does (on a small model they rival the forwards). Each cost
-/// is the fastest of its last few samples (<see cref="CostWindow"/>): robust to stalls on a shared machine and to
-/// the JIT compiling a tile shape on its first call. Drafting costs are kept in units of the plain-step estimate of
+/// is the lower quartile of its last few samples (<see cref="CostWindow"/>): robust to stalls on a shared machine, to
+/// the JIT compiling a tile shape on its first call, and to the odd sample from a faster moment of the machine. Drafting costs are kept in units of the plain-step estimate of
 /// their time (c and v), so load that comes and goes moves them together with the reference they are compared with.
 /// A rest time not yet measured is interpolated from the measured ones.</para>
 /// <para><b>Acceptance.</b> α is estimated as successes / trials, where a step that accepts a of k drafts is a successes
@@ -28,9 +28,10 @@ public readonly record struct DraftChoice(ExecutionMode Mode, int K);
 /// to plain W4A16 steps. The margins are wide because the estimates read optimistic where drafting barely misses: on the
 /// 2-core Zen 5 VM (4 Dec 2026, TinyLlama shape, B = 1, synthetic acceptance 0.99) the fastest recent draft forward read
 /// c = 0.76 where fixed k = 1 decoded at 0.97x plain (c + v[1] ≈ 2.06): a rarely sampled cost's window spans more
-/// of the machine's fast moments, so its minimum reads low. With an entry margin of 1.03 and a stay margin of 1 the
-/// controller drafted (0.25-0.49 accepted per step) and ran at 0.91-0.96x plain in three 9-round bench runs; with these
-/// margins, 0.97 and 1.02x (0.02-0.03 accepted per step: plain steps).</para>
+/// of the machine's fast moments, so its minimum read low. With an entry margin of 1.03, a stay margin of 1 and
+/// minimum estimates the controller drafted (0.25-0.49 accepted per step) and ran at 0.91-0.96x plain in three 9-round
+/// bench runs; with these margins, 0.97 and 1.02x (0.02-0.03 accepted per step: plain steps). The estimates are now
+/// lower quartiles as well (<see cref="CostWindow"/>).</para>
 /// <para><b>Exploration</b> keeps the estimates of choices not taken current (a neighbouring k, the other draft mode,
 /// one draft token while plain steps win; while drafting, a plain step every 64 steps keeps the reference fresh). It is
 /// paid from a budget: each step earns <see cref="ExploreBudget"/> of its time, and a candidate runs when the earned credit covers its predicted loss against the current choice (the time it
