@@ -26,7 +26,7 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "Generation rounds, each timing every mode, interleaved (median decode tokens/s reported).", DefaultValueFactory = _ => 3 };
         var groupSize = new Option<string?>("--group-size") { Description = $"INT4 group size(s), 0 = per output channel. --synthetic: of the random weights (one value; default {QSpec.Benchmarks.SyntheticModel.DefaultGroupSize}, GGUF Q4_0's, so the shape compares like for like with llama.cpp Q4_0). --kernels: a comma-separated list, rows for each (default {string.Join(",", QSpec.Benchmarks.Roofline.DefaultGroupSizes)})." };
         var forwardOnly = new Option<bool>("--forward-only") { Description = "Only the forward timings (c and v), no generation." };
-        var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit." };
+        var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit. Needs about 1.5 GB of memory per group size (weights cycled over 256 MiB of copies so that they are read from memory)." };
         var plot = new Option<string?>("--plot") { Description = "Also draw a PNG: QSpec acceptance per draft position and tokens/s per mode." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
