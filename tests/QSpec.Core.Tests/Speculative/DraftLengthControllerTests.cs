@@ -145,10 +145,13 @@ public sealed class DraftLengthControllerTests
                                            double jitter = 0.05)
         => Simulate(c, steps, draftCost, slope, alpha, stallRate, stall, skip, seed, firstRest, jitter).Speedup;
 
-    /// <summary><see cref="SimulatedSpeedup"/> with the choices made after the skipped steps, counted (for failure messages).</summary>
+    /// <summary>
+    /// <see cref="SimulatedSpeedup"/> with the choices made after the skipped steps, counted (for failure messages);
+    /// <paramref name="draftNoise"/>, when given, draws each draft timing's factor instead of the stall/jitter noise.
+    /// </summary>
     private static (double Speedup, string Choices) Simulate(DraftLengthController c, int steps, double draftCost, double slope, double alpha,
                                            double stallRate, double stall, int skip = 100, int seed = 3, Func<int, double>? firstRest = null,
-                                           double jitter = 0.05)
+                                           double jitter = 0.05, Func<Random, double>? draftNoise = null)
     {
         var rng = new Random(seed);
         double tokens = 0, time = 0;
@@ -162,7 +165,7 @@ public sealed class DraftLengthControllerTests
             double Noise() => rng.NextDouble() < stallRate ? stall : 1 + jitter * rng.NextDouble();
             double rest = (1 + slope * ch.K) * Noise();
             if (firstRest is not null && seen.Add(ch.K)) rest = firstRest(ch.K) * (1 + slope * ch.K);
-            c.Record(ch, a, a + (a < ch.K ? 1 : 0), draftCost * Noise(), rest);
+            c.Record(ch, a, a + (a < ch.K ? 1 : 0), draftCost * (draftNoise is null ? Noise() : draftNoise(rng)), rest);
             if (i < skip) continue;
             counts[$"{ch.Mode}/{ch.K}"] = counts.GetValueOrDefault($"{ch.Mode}/{ch.K}") + 1;
             tokens += ch.K == 0 ? 1 : (1 - Math.Pow(alpha, ch.K + 1)) / (1 - alpha);
@@ -263,25 +266,14 @@ public sealed class DraftLengthControllerTests
         // The Zen 5 VM of 4 Dec 2026 at B = 1: c ≈ 0.87-0.95 and v[1] ≈ 1.13-1.19 (fixed k = 1 decoded at 0.97x plain),
         // but now and then a draft forward ran in a fast state of the machine (the fastest read c = 0.76), and a
         // minimum-of-window estimate kept it; with an entry margin of 1.03 the controller drafted and decoded at 0.91-0.96x.
-        // Here one draft timing in fastEvery is fastFactor × its cost, every timing also 0-10 % slow. The 1-in-6 cases fail
-        // with the old margins and a minimum estimate (0.934-0.947x); the 1-in-8-at-0.6x cases also with the new margins
-        // and a minimum estimate, and pass with the lower-quartile one.
+        // Here one draft timing in fastEvery is fastFactor × its cost, every timing also 0-10 % slow. Every case fails with the
+        // old margins and a minimum estimate (0.910-0.950x); the 1-in-8-at-0.6x cases also with the new margins and a
+        // minimum estimate (0.910-0.941x), and pass with the lower-quartile one.
         Assert.True(BestFixed(draftCost, slope, 0.99, 8, minK: 1) < 1.0, "the case must not pay");
-        var rng = new Random(seed);
         var c = new DraftLengthController(8, Both);
-        double tokens = 0, time = 0;
-        for (int i = 0; i < 4000; i++)
-        {
-            var ch = c.Next();
-            int a = 0;
-            while (a < ch.K && rng.NextDouble() < 0.99) a++;
-            double draft = draftCost * (rng.NextDouble() < 1.0 / fastEvery ? fastFactor : 1 + 0.1 * rng.NextDouble());
-            c.Record(ch, a, a + (a < ch.K ? 1 : 0), draft, (1 + slope * ch.K) * (1 + 0.1 * rng.NextDouble()));
-            if (i < 200) continue;
-            tokens += ch.K == 0 ? 1 : (1 - Math.Pow(0.99, ch.K + 1)) / (1 - 0.99);
-            time += ch.K * draftCost + 1 + slope * ch.K;
-        }
-        Assert.True(tokens / time >= 0.98, $"{tokens / time:F3}x plain");
+        var (s, choices) = Simulate(c, 4000, draftCost, slope, 0.99, 0, 1, skip: 200, seed: seed, jitter: 0.1,
+                                    draftNoise: r => r.NextDouble() < 1.0 / fastEvery ? fastFactor : 1 + 0.1 * r.NextDouble());
+        Assert.True(s >= 0.98, $"{s:F3}x plain; {choices}");
     }
 
     [Fact]
