@@ -34,7 +34,6 @@ public sealed class LinearCase : IDisposable
     private readonly IBackend _backend;
     private readonly WeightCopies _copies;
     private readonly bool _ownsCopies;
-    private readonly DeviceMatrix[] _w;
     private readonly DeviceBuffer _x, _y;
     private readonly QuantizedActivationBuffer _q;
     private readonly int _m, _bits;
@@ -61,7 +60,6 @@ public sealed class LinearCase : IDisposable
         _bits = kind == LinearKind.W4A4 ? 4 : 8;
         _copies = copies; _ownsCopies = ownsCopies;
         Matrix = copies.Matrix;
-        _w = copies.Device;
         var rng = new Random(n ^ k ^ (m << 20));
         var x = new float[m * k];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
@@ -99,12 +97,17 @@ public sealed class LinearCase : IDisposable
         var w0 = Int4Matrix.CreateZero(n, k, groupSize);
         new Random(n ^ k).NextBytes(w0.Data);
         for (int i = 0; i < w0.Scales.Length; i++) w0.Scales[i] = 0.005f + 0.01f * (float)rng.NextDouble();
-        int copies = hot ? 1 : (int)Math.Max(1, (ColdBytes + w0.SizeInBytes - 1) / w0.SizeInBytes);
-        var ws = new Int4Matrix[copies];
+        return hot ? [w0] : ColdCopiesOf(w0);
+    }
+
+    /// <summary><paramref name="w0"/> followed by copies of it (pinned), together just over <see cref="ColdBytes"/>.</summary>
+    internal static Int4Matrix[] ColdCopiesOf(Int4Matrix w0)
+    {
+        var ws = new Int4Matrix[(int)Math.Max(1, (ColdBytes + w0.SizeInBytes - 1) / w0.SizeInBytes)];
         ws[0] = w0;
-        for (int i = 1; i < copies; i++)
+        for (int i = 1; i < ws.Length; i++)
         {
-            ws[i] = new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w0.Data.Length, pinned: true), (float[])w0.Scales.Clone());
+            ws[i] = new Int4Matrix(w0.Rows, w0.Columns, w0.GroupSize, GC.AllocateArray<byte>(w0.Data.Length, pinned: true), (float[])w0.Scales.Clone());
             w0.Data.CopyTo(ws[i].Data, 0);
         }
         return ws;
@@ -117,7 +120,7 @@ public sealed class LinearCase : IDisposable
     /// </summary>
     public void TouchEveryCopy()
     {
-        for (int i = 0; i < _w.Length; i++) QuantizeAndLinear();
+        for (int i = 0; i < _copies.Device.Length; i++) QuantizeAndLinear();
     }
 
     /// <summary>Runs what a layer runs: quantization (integer modes) then the linear op.</summary>
@@ -149,13 +152,7 @@ public sealed class WeightCopies : IDisposable
         new Random(n ^ k).NextBytes(w.Data);
         w.Scales.AsSpan().Fill(scale);
         Matrix = w;
-        Device = new DeviceMatrix[(int)Math.Max(1, (LinearCase.ColdBytes + w.SizeInBytes - 1) / w.SizeInBytes)];
-        for (int i = 0; i < Device.Length; i++)
-        {
-            var copy = i == 0 ? w : new Int4Matrix(n, k, groupSize, GC.AllocateArray<byte>(w.Data.Length, pinned: true), (float[])w.Scales.Clone());
-            w.Data.CopyTo(copy.Data, 0);
-            Device[i] = backend.CreateMatrix(copy, null, n, k);
-        }
+        Device = LinearCase.ColdCopiesOf(w).Select(copy => backend.CreateMatrix(copy, null, n, k)).ToArray();
     }
 
     /// <summary>The first matrix (every copy holds the same values).</summary>
