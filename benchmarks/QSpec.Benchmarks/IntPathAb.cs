@@ -20,16 +20,28 @@ public static class IntPathAb
         using var a = new CpuBackend(new CpuBackendOptions { MaxThreads = threads, Path = pathA });
         using var b = new CpuBackend(new CpuBackendOptions { MaxThreads = threads, Path = pathB });
         o.WriteLine($"intpathab: A = {a.Name}, B = {b.Name}; W4A8, G={groupSize}, {batches} interleaved batch pairs of ~2 ms");
-        o.WriteLine($"{"N x K",-11} {"M",2} {"A us",8} {"B us",8} {"B/A best",8} {"B/A med",7}");
+        Header(o);
         foreach (var (_, n, k) in Roofline.TinyLlamaShapes)
             foreach (int m in new[] { 1, 2, 4, 8 })
             {
                 using var ca = new LinearCase(a, n, k, m, LinearKind.W4A8, groupSize, Scale);
                 using var cb = new LinearCase(b, n, k, m, LinearKind.W4A8, groupSize, Scale);
                 ca.TouchEveryCopy(); cb.TouchEveryCopy();
-                for (int i = 0; i < 40; i++) { ca.Linear(); cb.Linear(); } // past tiered JIT
-                var (ta, tb, ratio, _) = IntAvx2Ab.Interleaved(ca.Linear, cb.Linear, batches);
-                o.WriteLine($"{n + "x" + k,-11} {m,2} {ta.Best,8:F1} {tb.Best,8:F1} {tb.Best / ta.Best,8:F3} {ratio,7:F3}");
+                Row(o, n, k, m, ca.Linear, cb.Linear, batches);
             }
+    }
+
+    /// <summary>The column header of <see cref="Row"/>.</summary>
+    internal static void Header(TextWriter o) => o.WriteLine($"{"N x K",-11} {"M",2} {"A us",8} {"B us",8} {"B/A best",8} {"B/A med",7}");
+
+    /// <summary>
+    /// One row: <paramref name="a"/> and <paramref name="b"/> 40 times each (past tiered JIT), then interleaved
+    /// (<see cref="IntAvx2Ab.Interleaved"/>); prints the best batches and the median per-pair ratio.
+    /// </summary>
+    internal static void Row(TextWriter o, int n, int k, int m, Action a, Action b, int batches)
+    {
+        for (int i = 0; i < 40; i++) { a(); b(); }
+        var (ta, tb, ratio, _) = IntAvx2Ab.Interleaved(a, b, batches);
+        o.WriteLine($"{n + "x" + k,-11} {m,2} {ta.Best,8:F1} {tb.Best,8:F1} {tb.Best / ta.Best,8:F3} {ratio,7:F3}");
     }
 }

@@ -18,18 +18,16 @@ public static class IntPrefetchAb
     {
         using var backend = new CpuBackend(new CpuBackendOptions { MaxThreads = threads });
         o.WriteLine($"intprefab: {backend.Name}; W4A8, G={groupSize}; A = no scale prefetch, B = next tile's scales prefetched");
-        o.WriteLine($"{"N x K",-11} {"M",2} {"A us",8} {"B us",8} {"B/A best",8} {"B/A med",7}");
+        IntPathAb.Header(o);
         foreach (var (_, n, k) in Roofline.TinyLlamaShapes)
             foreach (int m in new[] { 1, 2, 4 })
             {
                 using var ca = new LinearCase(backend, n, k, m, LinearKind.W4A8, groupSize, Scale);
                 ca.TouchEveryCopy();
-                for (int i = 0; i < 40; i++) ca.Linear();
-                void A() { LinearIntAvx512.PrefetchScales = false; ca.Linear(); }
-                void B() { LinearIntAvx512.PrefetchScales = true; ca.Linear(); }
-                var (ta, tb, ratio, _) = IntAvx2Ab.Interleaved(A, B, batches);
-                o.WriteLine($"{n + "x" + k,-11} {m,2} {ta.Best,8:F1} {tb.Best,8:F1} {tb.Best / ta.Best,8:F3} {ratio,7:F3}");
+                IntPathAb.Row(o, n, k, m, () => { LinearIntAvx512.PrefetchScales = false; ca.Linear(); },
+                              () => { LinearIntAvx512.PrefetchScales = true; ca.Linear(); }, batches);
             }
+        LinearIntAvx512.PrefetchScales = true;
     }
 
     /// <summary>
