@@ -115,16 +115,13 @@ internal static unsafe class LinearIntAvx512
             int off = 64 * t;
             if (scaleAhead != 0)
                 for (int b = 0; b < scaleBytes; b += 64) Sse.Prefetch0(scales + scaleAhead + (long)t * scaleBytes + b);
+            Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
             if (TR.Count == 1)
             {
                 // The next tile's 16 rows in address order, 16 lines per super block: they are one contiguous run
                 // (16 · RowBytes), all prefetched by the tile's last super block.
                 byte* pf = next + (long)t * 16 * 64;
                 for (int c = 0; c < 16 * 64; c += 64) Sse.Prefetch0(pf + c);
-            }
-            Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
-            if (TR.Count == 1)
-            {
                 // 16 channels × row 0: quad q = channels 4q .. 4q + 3.
                 var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
                 Quad<TG, TR>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
