@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using QSpec.Inference;
 using QSpec.Kernels.Backends;
 using QSpec.Kernels.Backends.Cpu;
@@ -36,29 +35,9 @@ public static class IntPrefetchAb
     /// </summary>
     public static void Forward(TextWriter o, int threads, int pairs)
     {
-        var config = SyntheticModel.Shape("tinyllama-1.1b");
-        using var model = LlamaModel.Create(SyntheticModel.Create(config), new CpuBackend(new CpuBackendOptions { MaxThreads = threads }));
-        using var session = model.CreateSession();
-        session.Prefill(Enumerable.Range(1, 64).ToArray(), 0, ExecutionMode.W4A16);
-        double Time(bool prefetch)
-        {
-            LinearIntAvx512.PrefetchScales = prefetch;
-            long start = Stopwatch.GetTimestamp();
-            session.Prefill([5], 64, ExecutionMode.W4A8);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        for (int i = 0; i < 10; i++) { Time(false); Time(true); }
-        var ta = new double[pairs]; var tb = new double[pairs]; var ratio = new double[pairs];
-        for (int i = 0; i < pairs; i++)
-        {
-            if (i % 2 == 0) { ta[i] = Time(false); tb[i] = Time(true); }
-            else { tb[i] = Time(true); ta[i] = Time(false); }
-            ratio[i] = tb[i] / ta[i];
-        }
-        LinearIntAvx512.PrefetchScales = true;
-        Array.Sort(ta); Array.Sort(tb); Array.Sort(ratio);
-        static double Q(double[] t, double q) => t[(int)(q * (t.Length - 1))];
+        using var forwards = new AlternatedForwards(threads);
         o.WriteLine($"intprefab forward: W4A8, {threads} threads, {pairs} alternated pairs; A = no scale prefetch, B = scale prefetch");
-        o.WriteLine($"  A ms p25/med/p75 {Q(ta, .25):F2}/{Q(ta, .5):F2}/{Q(ta, .75):F2}  B {Q(tb, .25):F2}/{Q(tb, .5):F2}/{Q(tb, .75):F2}  median B/A {Q(ratio, .5):F3}");
+        o.WriteLine("  " + forwards.Compare(ExecutionMode.W4A8, b => LinearIntAvx512.PrefetchScales = b, pairs));
+        LinearIntAvx512.PrefetchScales = true;
     }
 }

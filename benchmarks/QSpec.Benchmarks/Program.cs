@@ -56,6 +56,26 @@ if (args.Length > 0 && args[0] == "intpathab")
         Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "AvxVnni", ignoreCase: true));
     return;
 }
+// `inthotab [threads=2] [groupSize=32] [batches=15] [pathA=Avx512] [pathB=Avx2]`: two integer paths with the weights in cache (IntHotAb).
+if (args.Length > 0 && args[0] == "inthotab")
+{
+    IntHotAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15,
+        Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 4 ? args[4] : "Avx512", ignoreCase: true),
+        Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "Avx2", ignoreCase: true));
+    return;
+}
+// `prefetchab [threads=2] [groupSize=32] [batches=15]` / `prefetchab forward [pairs=100]`: the AVX-512 kernels' prefetch into L2
+// against L1, interleaved (PrefetchAb).
+if (args.Length > 1 && args[0] == "prefetchab" && args[1] == "forward")
+{
+    PrefetchAb.Forward(Console.Out, 2, args.Length > 2 ? int.Parse(args[2]) : 100);
+    return;
+}
+if (args.Length > 0 && args[0] == "prefetchab")
+{
+    PrefetchAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
+    return;
+}
 // `attnprobe [positions=2000] [headSize=64] [heads=32] [kvHeads=4] [layers=22]`: the CPU attention kernel alone (AttnProbe).
 if (args.Length > 0 && args[0] == "attnprobe")
 {

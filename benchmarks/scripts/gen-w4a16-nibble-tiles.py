@@ -33,8 +33,8 @@ def tile(C, rmin, rmax):
     L.append("        {")
     L.append("            float* xp = x + PairFloats * p;")
     for c in range(C):
-        L.append(f"            var d{c} = Vector512.Load((uint*)(w{c} + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * ({C} * p + {c}));")
-    L.append("            if (TG.Split && (p & 3) == 0) { " + " ".join(f"Sse.Prefetch0(s{c} + 4 * p + aheadScales);" for c in range(C)) + " }")
+        L.append(f"            var d{c} = Vector512.Load((uint*)(w{c} + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * ({C} * p + {c}));")
+    L.append("            if (TG.Split && (p & 3) == 0) { " + " ".join(f"CpuPrefetch.Line(s{c} + 4 * p + aheadScales);" for c in range(C)) + " }")
     L.append("            int e0, e1, o0, o1;")
     L.append("            if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }")
     L.append("            else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }")
@@ -90,7 +90,7 @@ def table_tile(C, rmin, rmax):
     L.append("        {")
     L.append("            float* xp = x + PairFloats * p;")
     for c in range(C):
-        L.append(f"            var d{c} = Vector512.Load((int*)(w{c} + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * ({C} * p + {c}));")
+        L.append(f"            var d{c} = Vector512.Load((int*)(w{c} + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * ({C} * p + {c}));")
     L.append("            int g = Math.Min((2 * p) >> shift, last);")
     for c in range(C):
         L.append(f"            var t{c} = levels * Vector512.Create(s{c}[g]);")

@@ -94,7 +94,8 @@ internal static unsafe class LinearIntAvx512
             w12 = Clamp(w + 12 * rb, lastRow); w13 = Clamp(w + 13 * rb, lastRow); w14 = Clamp(w + 14 * rb, lastRow); w15 = Clamp(w + 15 * rb, lastRow);
         }
         // The next tile: with 2 and 4 rows, each load prefetches the next tile's row at its offset; with one row, the
-        // next tile's bytes are prefetched in address order (below). All with T0 (into L1 and L2). Measured (`intprefab`,
+        // next tile's bytes are prefetched in address order (below). All go through CpuPrefetch: into L1 or L2 by
+        // machine (on Zen 4, T1 measured 1.5-1.7x faster at M = 1 and 2). Measured with T0 (`intprefab`,
         // interleaved, 4 Dec 2026, Zen 5 VM, weights from memory, G = 32, median per-batch ratios):
         // - T0 against the earlier T1, both with the scale prefetch: 0.80-0.98 at M = 1..4 in one run, 0.81-1.0 in a
         //   second; G = 128 0.80-1.06, per channel 0.71-0.97.
@@ -114,14 +115,14 @@ internal static unsafe class LinearIntAvx512
             bool half = shape.HalfLast && t == shape.SuperBlocks - 1;
             int off = 64 * t;
             if (scaleAhead != 0)
-                for (int b = 0; b < scaleBytes; b += 64) Sse.Prefetch0(scales + scaleAhead + (long)t * scaleBytes + b);
+                for (int b = 0; b < scaleBytes; b += 64) CpuPrefetch.Line(scales + scaleAhead + (long)t * scaleBytes + b);
             Vector512<int> b0, b1, b2, b3, h0 = default, h1 = default, h2 = default, h3 = default;
             if (TR.Count == 1)
             {
                 // The next tile's 16 rows in address order, 16 lines per super block: they are one contiguous run
                 // (16 · RowBytes), all prefetched by the tile's last super block.
                 byte* pf = next + (long)t * 16 * 64;
-                for (int c = 0; c < 16 * 64; c += 64) Sse.Prefetch0(pf + c);
+                for (int c = 0; c < 16 * 64; c += 64) CpuPrefetch.Line(pf + c);
                 // 16 channels × row 0: quad q = channels 4q .. 4q + 3.
                 var xl = Vector512.Load(x + 2 * off); var xh = Vector512.Load(x + 2 * off + 64);
                 Quad<TG, TR>(w0, w1, w2, w3, off, half, ahead, xl, xh, out b0, out h0);
@@ -260,7 +261,7 @@ internal static unsafe class LinearIntAvx512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Split<TR>(byte* p, bool half, long ahead, out Vector512<byte> low, out Vector512<byte> high) where TR : struct, IRowTile
     {
-        if (TR.Count != 1) Sse.Prefetch0(p + ahead); // one-row tiles prefetch in address order instead (Tile)
+        if (TR.Count != 1) CpuPrefetch.Line(p + ahead); // one-row tiles prefetch in address order instead (Tile)
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
         var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
         low = v & Vector512.Create((byte)0x0F);

@@ -27,11 +27,11 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 0));
-            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 1));
-            var d2 = Vector512.Load((uint*)(w2 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 2));
-            var d3 = Vector512.Load((uint*)(w3 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 3));
-            if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); Sse.Prefetch0(s2 + 4 * p + aheadScales); Sse.Prefetch0(s3 + 4 * p + aheadScales); }
+            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 0));
+            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 1));
+            var d2 = Vector512.Load((uint*)(w2 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 2));
+            var d3 = Vector512.Load((uint*)(w3 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 3));
+            if (TG.Split && (p & 3) == 0) { CpuPrefetch.Line(s0 + 4 * p + aheadScales); CpuPrefetch.Line(s1 + 4 * p + aheadScales); CpuPrefetch.Line(s2 + 4 * p + aheadScales); CpuPrefetch.Line(s3 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
             else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }
@@ -134,9 +134,9 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 0));
-            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 1));
-            if (TG.Split && (p & 3) == 0) { Sse.Prefetch0(s0 + 4 * p + aheadScales); Sse.Prefetch0(s1 + 4 * p + aheadScales); }
+            var d0 = Vector512.Load((uint*)(w0 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (2 * p + 0));
+            var d1 = Vector512.Load((uint*)(w1 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (2 * p + 1));
+            if (TG.Split && (p & 3) == 0) { CpuPrefetch.Line(s0 + 4 * p + aheadScales); CpuPrefetch.Line(s1 + 4 * p + aheadScales); }
             int e0, e1, o0, o1;
             if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }
             else { e0 = o0 = Math.Min((2 * p) >> shift, last); e1 = o1 = Math.Min((2 * p + 1) >> shift, last); }

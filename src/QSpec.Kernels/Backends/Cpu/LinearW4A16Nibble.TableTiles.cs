@@ -25,10 +25,10 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((int*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 0));
-            var d1 = Vector512.Load((int*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 1));
-            var d2 = Vector512.Load((int*)(w2 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 2));
-            var d3 = Vector512.Load((int*)(w3 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (4 * p + 3));
+            var d0 = Vector512.Load((int*)(w0 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 0));
+            var d1 = Vector512.Load((int*)(w1 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 1));
+            var d2 = Vector512.Load((int*)(w2 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 2));
+            var d3 = Vector512.Load((int*)(w3 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (4 * p + 3));
             int g = Math.Min((2 * p) >> shift, last);
             var t0 = levels * Vector512.Create(s0[g]);
             var t1 = levels * Vector512.Create(s1[g]);
@@ -120,8 +120,8 @@ internal static unsafe partial class LinearW4A16Nibble
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + PairFloats * p;
-            var d0 = Vector512.Load((int*)(w0 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 0));
-            var d1 = Vector512.Load((int*)(w1 + 64 * p)); Sse.Prefetch0(w0 + ahead + 64 * (2 * p + 1));
+            var d0 = Vector512.Load((int*)(w0 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (2 * p + 0));
+            var d1 = Vector512.Load((int*)(w1 + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * (2 * p + 1));
             int g = Math.Min((2 * p) >> shift, last);
             var t0 = levels * Vector512.Create(s0[g]);
             var t1 = levels * Vector512.Create(s1[g]);

@@ -116,7 +116,7 @@ internal static unsafe partial class LinearW4A16Nibble
                 if (j0 + PrefetchRows < end)
                 {
                     byte* next = (byte*)(h + (long)PrefetchRows * groupCount);
-                    for (int b = 0; b < ChannelBlock * groupCount * 2; b += 64) Sse.Prefetch0(next + b);
+                    for (int b = 0; b < ChannelBlock * groupCount * 2; b += 64) CpuPrefetch.Line(next + b);
                 }
                 for (int c = 0; c < ChannelBlock; c++) s[c] = halfScratch + (long)Math.Min(c, jn - 1) * groupCount;
             }
