@@ -178,7 +178,7 @@ internal static unsafe class LinearIntAvx512
             acc = Fold<TR, TS>(acc, Avx512F.Shuffle4x128(d0, d1, 0xDD), 4 * t + 3, shape, scales, corrections);
         }
         if (TG.PerSuperBlock == 0) acc = Fold<TR, TS>(acc, AllLanes(s0, s1, s2, s3), 0, shape, scales, corrections);
-        (acc * Vector512.Load(activationScales)).Store(result);
+        Avx512F.Store(result, acc * Avx512F.LoadVector512(activationScales));
     }
 
     /// <summary>
@@ -263,7 +263,7 @@ internal static unsafe class LinearIntAvx512
     {
         if (TR.Count != 1) CpuPrefetch.Line(p + ahead); // one-row tiles prefetch in address order instead (Tile)
         // A half super block is the row's last 32 bytes: load those only (zero upper half; its activations are zero too).
-        var v = half ? Vector512.Create(Vector256.Load(p), Vector256<byte>.Zero) : Vector512.Load(p);
+        var v = half ? Avx512F.InsertVector256(Vector512<byte>.Zero, Vector256.Load(p), 0) : Vector512.Load(p);
         low = v & Vector512.Create((byte)0x0F);
         // GFNI: one affine bit-matrix op per byte maps bits 4..7 to 0..3 and clears the rest (shift and mask in one).
         high = Gfni.V512.IsSupported

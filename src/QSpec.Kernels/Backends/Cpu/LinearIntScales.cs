@@ -37,7 +37,7 @@ internal unsafe struct FloatBlockScales : IBlockScales
     public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load8x2(byte* p) => Vector512.Create(Vector256.Load((float*)p), Vector256.Load((float*)p));
+    public static Vector512<float> Load8x2(byte* p) => Avx512F.BroadcastVector256ToVector512((double*)p).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load4x4(byte* p) => Avx512F.BroadcastVector128ToVector512((float*)p);
