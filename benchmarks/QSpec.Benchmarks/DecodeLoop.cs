@@ -5,13 +5,13 @@ using QSpec.Kernels.Backends.Cpu;
 namespace QSpec.Benchmarks;
 
 /// <summary>
-/// `decodeloop [shape] [threads] [mode] [seconds] [position]`: one-token forwards of a synthetic model in one mode at a
+/// `decodeloop [shape] [threads] [mode] [seconds] [position] [tokens=1]`: forwards of <c>tokens</c> tokens (one: the decode; more: the rows of a verify) of a synthetic model in one mode at a
 /// fixed position, repeated for a while, so that a profiler attached to the process (perf record) sees only the decode
 /// forward; prints the median ms. The forward is the one `qspec bench` times, through the default CPU backend.
 /// </summary>
 public static class DecodeLoop
 {
-    public static void Run(TextWriter o, string shape, int threads, ExecutionMode mode, double seconds, int position)
+    public static void Run(TextWriter o, string shape, int threads, ExecutionMode mode, double seconds, int position, int tokens = 1)
     {
         var config = SyntheticModel.Shape(shape);
         var weights = SyntheticModel.Create(config);
@@ -19,14 +19,15 @@ public static class DecodeLoop
         using var session = model.CreateSession();
         var context = Enumerable.Range(0, position).Select(i => 1 + i % (config.VocabSize - 1)).ToArray();
         if (context.Length > 0) session.Prefill(context, 0, ExecutionMode.W4A16);
-        o.WriteLine($"{shape}, {threads} threads, {mode} one-token forwards at position {position} for {seconds} s (pid {Environment.ProcessId})");
+        int[] batch = Enumerable.Repeat(5, tokens).ToArray();
+        o.WriteLine($"{shape}, {threads} threads, {mode} {tokens}-token forwards at position {position} for {seconds} s (pid {Environment.ProcessId})");
         o.Flush();
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (total.Elapsed.TotalSeconds < seconds)
         {
             long start = Stopwatch.GetTimestamp();
-            session.Prefill([5], position, mode);
+            session.Prefill(batch, position, mode);
             times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         times.Sort();

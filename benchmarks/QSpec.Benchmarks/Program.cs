@@ -101,12 +101,13 @@ if (args.Length > 0 && args[0] == "intavx2ab")
     IntAvx2Ab.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
     return;
 }
-// `decodeloop [shape=tinyllama-1.1b] [threads=2] [mode=W4A8] [seconds=20] [position=64]`: one mode's decode forward in a loop, for a profiler (DecodeLoop).
+// `decodeloop [shape=tinyllama-1.1b] [threads=2] [mode=W4A8] [seconds=20] [position=64] [tokens=1]`: one mode's decode forward in a loop, for a profiler (DecodeLoop).
 if (args.Length > 0 && args[0] == "decodeloop")
 {
     DecodeLoop.Run(Console.Out, args.Length > 1 ? args[1] : "tinyllama-1.1b", args.Length > 2 ? int.Parse(args[2]) : 2,
         Enum.Parse<QSpec.Inference.ExecutionMode>(args.Length > 3 ? args[3] : "W4A8", ignoreCase: true),
-        args.Length > 4 ? double.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 20, args.Length > 5 ? int.Parse(args[5]) : 64);
+        args.Length > 4 ? double.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 20, args.Length > 5 ? int.Parse(args[5]) : 64,
+        args.Length > 6 ? int.Parse(args[6]) : 1);
     return;
 }
 // `intprefab [threads=2] [groupSize=32] [batches=20]`: the AVX-512 integer tiles without and with the scale prefetch, interleaved;
