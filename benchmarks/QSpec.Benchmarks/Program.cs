@@ -76,6 +76,12 @@ if (args.Length > 0 && args[0] == "prefetchab")
     PrefetchAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
     return;
 }
+// `w4a16rows [threads=2] [groupSize=32] [batches=15]`: EXPERIMENT, W4A16 M = 1 against 2, plain and fused (W4A16RowsProbe).
+if (args.Length > 0 && args[0] == "w4a16rows")
+{
+    W4A16RowsProbe.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
+    return;
+}
 // `attnprobe [positions=2000] [headSize=64] [heads=32] [kvHeads=4] [layers=22]`: the CPU attention kernel alone (AttnProbe).
 if (args.Length > 0 && args[0] == "attnprobe")
 {
