@@ -76,7 +76,13 @@ if (args.Length > 0 && args[0] == "prefetchab")
     PrefetchAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
     return;
 }
-// `w4a16rows [threads=2] [groupSize=32] [batches=15]`: EXPERIMENT, W4A16 M = 1 against 2, plain and fused (W4A16RowsProbe).
+// `w4a16rows [threads=2] [groupSize=32] [batches=15]`: EXPERIMENT, W4A16 M = 1 against 2, plain and fused (W4A16RowsProbe);
+// `w4a16rows linears [pairs=40] [norms=0]`: the model's linear calls in forward order (W4A16LinearsProbe).
+if (args.Length > 1 && args[0] == "w4a16rows" && args[1] == "linears")
+{
+    W4A16LinearsProbe.Run(Console.Out, 2, args.Length > 2 ? int.Parse(args[2]) : 40, args.Length > 3 && args[3] == "1");
+    return;
+}
 if (args.Length > 0 && args[0] == "w4a16rows")
 {
     W4A16RowsProbe.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);

@@ -32,6 +32,13 @@ public static class W4A16RowsProbe
         IntPathAb.Header(o);
         IntPathAb.Row(o, n, k, 2, Plain(1), Plain(2), batches);
         IntPathAb.Row(o, 2 * n, k, 2, Fused(1), Fused(2), batches);
+        foreach (int m in new[] { 1, 2, 1, 2 })
+        {
+            var f = Fused(m);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (int i = 0; i < 300; i++) f();
+            o.WriteLine($"fused M = {m}, 300 calls in a row: {System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds / 300 * 1000:F1} us per call");
+        }
         // In cache: one copy of 512 channels (256 KB of nibbles per thread, inside the 1 MB L2): the tile's own cost.
         var hot = backend.CreateMatrix(LinearCase.RandomCopies(512, k, groupSize, hot: true, new Random(4))[0], null, 512, k);
         o.WriteLine("in cache, A = M 1, B = M 2 and M 4:");
