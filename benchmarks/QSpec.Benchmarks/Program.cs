@@ -77,10 +77,10 @@ if (args.Length > 0 && args[0] == "prefetchab")
     return;
 }
 // `w4a16rows [threads=2] [groupSize=32] [batches=15]`: EXPERIMENT, W4A16 M = 1 against 2, plain and fused (W4A16RowsProbe);
-// `w4a16rows linears [pairs=40] [norms=0]`: the model's linear calls in forward order (W4A16LinearsProbe).
+// `w4a16rows linears [pairs=40] [norms=0] [attention=0]`: the model's linear calls in forward order (W4A16LinearsProbe).
 if (args.Length > 1 && args[0] == "w4a16rows" && args[1] == "linears")
 {
-    W4A16LinearsProbe.Run(Console.Out, 2, args.Length > 2 ? int.Parse(args[2]) : 40, args.Length > 3 && args[3] == "1");
+    W4A16LinearsProbe.Run(Console.Out, 2, args.Length > 2 ? int.Parse(args[2]) : 40, args.Length > 3 && args[3] == "1", args.Length > 4 && args[4] == "1");
     return;
 }
 if (args.Length > 0 && args[0] == "w4a16rows")
