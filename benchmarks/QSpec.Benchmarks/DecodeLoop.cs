@@ -5,7 +5,7 @@ using QSpec.Kernels.Backends.Cpu;
 namespace QSpec.Benchmarks;
 
 /// <summary>
-/// `decodeloop [shape] [threads] [mode] [seconds] [position] [tokens=1]`: forwards of <c>tokens</c> tokens (one: the decode; more: the rows of a verify) of a synthetic model in one mode at a
+/// `decodeloop [shape or model file] [threads] [mode] [seconds] [position] [tokens=1]`: forwards of <c>tokens</c> tokens (one: the decode; more: the rows of a verify) of a synthetic model in one mode at a
 /// fixed position, repeated for a while, so that a profiler attached to the process (perf record) sees only the decode
 /// forward; prints the median ms. The forward is the one `qspec bench` times, through the default CPU backend.
 /// </summary>
@@ -13,8 +13,9 @@ public static class DecodeLoop
 {
     public static void Run(TextWriter o, string shape, int threads, ExecutionMode mode, double seconds, int position, int tokens = 1)
     {
-        var config = SyntheticModel.Shape(shape);
-        var weights = SyntheticModel.Create(config);
+        // A path (e.g. the GGUF of compare-llama-cpp.sh) is read as a model file; anything else names a synthetic shape.
+        var weights = File.Exists(shape) ? QSpec.Model.ModelFiles.Read(shape).Weights : SyntheticModel.Create(SyntheticModel.Shape(shape));
+        var config = weights.Config;
         using var model = LlamaModel.Create(weights, new CpuBackend(new CpuBackendOptions { MaxThreads = threads }));
         using var session = model.CreateSession();
         var context = Enumerable.Range(0, position).Select(i => 1 + i % (config.VocabSize - 1)).ToArray();
