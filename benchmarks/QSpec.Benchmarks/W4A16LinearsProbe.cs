@@ -58,6 +58,28 @@ public static class W4A16LinearsProbe
         Array.Sort(r1); Array.Sort(r2);
         o.WriteLine($"  not alternated ({pairs} sweeps of M = 2, then of M = 1): M = 1 {r1[pairs / 2]:F2}, M = 2 {r2[pairs / 2]:F2} ({r2[pairs / 2] / r1[pairs / 2]:F2}x)");
         o.WriteLine($"w4a16rows linears{(norms ? " + norms" : "")}{(attention ? " + attention" : "")}: {config.Layers} layers' linear calls, median ms: M = 1 {t1[pairs / 2]:F2}, M = 2 {t2[pairs / 2]:F2} ({t2[pairs / 2] / t1[pairs / 2]:F2}x)");
+        // The session's own forward (the one `qspec bench` and decodeloop time) at M = 1 and 2, alternated with the sweeps
+        // above in the same process: does the forward cost more than its calls replayed?
+        session.Prefill(Enumerable.Range(1, 64).ToArray(), 0, QSpec.Inference.ExecutionMode.W4A16);
+        double Forward(int m)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            session.Prefill(Enumerable.Repeat(5, m).ToArray(), 64, QSpec.Inference.ExecutionMode.W4A16);
+            return System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        var f1 = new double[pairs]; var f2 = new double[pairs]; var s1 = new double[pairs]; var s2 = new double[pairs];
+        for (int i = 0; i < 3; i++) { Forward(1); Forward(2); }
+        for (int i = 0; i < pairs; i++) { f1[i] = Forward(1); s1[i] = Sweep(1); f2[i] = Forward(2); s2[i] = Sweep(2); }
+        foreach (var t in new[] { f1, f2, s1, s2 }) Array.Sort(t);
+        o.WriteLine($"  interleaved forward/sweep, median ms: forward M = 1 {f1[pairs / 2]:F2}, M = 2 {f2[pairs / 2]:F2} ({f2[pairs / 2] / f1[pairs / 2]:F2}x); " +
+                    $"sweep M = 1 {s1[pairs / 2]:F2}, M = 2 {s2[pairs / 2]:F2} ({s2[pairs / 2] / s1[pairs / 2]:F2}x)");
+        for (int i = 0; i < pairs; i++) { f1[i] = Forward(1); f2[i] = Forward(2); }
+        Array.Sort(f1); Array.Sort(f2);
+        o.WriteLine($"  forwards alone, alternated, median ms: M = 1 {f1[pairs / 2]:F2}, M = 2 {f2[pairs / 2]:F2} ({f2[pairs / 2] / f1[pairs / 2]:F2}x)");
+        for (int i = 0; i < pairs; i++) f2[i] = Forward(2);
+        for (int i = 0; i < pairs; i++) f1[i] = Forward(1);
+        Array.Sort(f1); Array.Sort(f2);
+        o.WriteLine($"  forwards alone, {pairs} of M = 2 then {pairs} of M = 1, median ms: M = 1 {f1[pairs / 2]:F2}, M = 2 {f2[pairs / 2]:F2} ({f2[pairs / 2] / f1[pairs / 2]:F2}x)");
         foreach (var b in new[] { xb, q, k, v, x, xb2, hb, hb2, logits }) b.Dispose();
     }
 }
