@@ -32,7 +32,7 @@ public sealed class CpuBackend : IBackend
         // The streaming tiles read static switches (CpuPrefetch.ToL1 in their loops, LinearIntAvx512.PrefetchScales). A tile
         // JIT-compiled before such a class is initialized gets a static-base helper call; every vector register is
         // caller-saved, so the register allocator then spills the tile's accumulators around it. Measured: the first tile
-        // compiled in a process (the prompt's M >= 2 tile, the verify's) ran ~1.4x slower for the life of the process
+        // compiled in a process (the prompt's M >= 2 tile, the verify's) ran ~1.5x slower for the life of the process
         // (docs/results.md, eleventh round; benchmarks/scripts/check-tile-jit.sh). Initialized here, before any kernel runs.
         RuntimeHelpers.RunClassConstructor(typeof(CpuPrefetch).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(LinearIntAvx512).TypeHandle);
