@@ -21,16 +21,17 @@ public sealed class AlternatedForwards : IDisposable
     }
 
     /// <summary>
-    /// <paramref name="pairs"/> pairs of <paramref name="mode"/> forwards after 10 warm-up pairs, <paramref name="set"/>(false)
+    /// <paramref name="pairs"/> pairs of <paramref name="mode"/> forwards of <paramref name="tokens"/> tokens after 10 warm-up pairs, <paramref name="set"/>(false)
     /// before each A and (true) before each B; "A ms p25/med/p75 ... B ... median B/A r", the median of per-pair ratios.
     /// </summary>
-    public string Compare(ExecutionMode mode, Action<bool> set, int pairs)
+    public string Compare(ExecutionMode mode, Action<bool> set, int pairs, int tokens = 1)
     {
+        var batch = Enumerable.Repeat(5, tokens).ToArray();
         double Time(bool b)
         {
             set(b);
             long start = Stopwatch.GetTimestamp();
-            _session.Prefill([5], 64, mode);
+            _session.Prefill(batch, 64, mode);
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         for (int i = 0; i < 10; i++) { Time(false); Time(true); }

@@ -13,7 +13,7 @@ out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 dotnet build -c Release benchmarks/QSpec.Benchmarks -v q -nologo >/dev/null
 bin=$(ls benchmarks/QSpec.Benchmarks/bin/Release/*/QSpec.Benchmarks | head -1)
 # The first forward of the process is the context prefill (M = 64), as in `qspec generate` and `qspec bench`.
-DOTNET_JitDisasm="Tile Tile2 Tile4 Pairs Table2 Table4" DOTNET_JitStdOutFile="$out/jit.asm" \
+DOTNET_JitDisasm="Tile Tile2 Tile4 Pairs Table2 Table4 Denormal2 Denormal4" DOTNET_JitStdOutFile="$out/jit.asm" \
   "$bin" decodeloop tinyllama-1.1b 2 "$mode" 2 64 "$tokens" | tail -1
 [ -s "$out/jit.asm" ] || { echo "check-tile-jit.sh: no tile was compiled (no AVX-512 on this machine?)"; exit 0; }
 awk -v limit="$limit" '

@@ -1,7 +1,9 @@
 # Generates the unrolled tile bodies of LinearW4A16Nibble (every (row, channel) accumulator and partial sum must stay in a
 # register, so each tile height is spelled out), one file per dequantization form:
 #   LinearW4A16Nibble.FoldTiles.cs   G = 32/64: the float 1.5 + q/16, offset and scale folded per group;
-#   LinearW4A16Nibble.TableTiles.cs  wider groups and per channel: vpermps from the (u - 8)·s table.
+#   LinearW4A16Nibble.TableTiles.cs  wider groups and per channel: vpermps from the (u - 8)·s table;
+#   LinearW4A16Nibble.DenormalTiles.cs  G = 32/64 where denormal operands are exact and fast: the weight as the
+#                                    denormal float u·2^(4j−149), isolated by one AND (nibbles 4..7 after one shift by 16).
 # Usage: python3 benchmarks/scripts/gen-w4a16-nibble-tiles.py src/QSpec.Kernels/Backends/Cpu
 import sys
 
@@ -14,17 +16,19 @@ def guard(r, rmin):
     return f"if (TR.Count > {r}) " if r >= rmin else ""
 
 
-def tile(C, rmin, rmax):
+def tile(C, rmin, rmax, denormal=False):
     L = []
     ws = ", ".join(f"byte* w{c}" for c in range(C))
     ss = ", ".join(f"float* s{c}" for c in range(C))
     L.append(f"    /// <summary>{C} channel(s) × TR rows ({rmin}..{rmax}) over pairs [p0, p1); acc[c · rows + r] is the accumulator of (row r, channel c).</summary>")
     L.append("    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    private static void Tile{C}<TR, TG>({ws}, {ss}, int shift, int last, long ahead, int p0, int p1, float* x, int xs,")
+    name = "Denormal" if denormal else "Tile"
+    L.append(f"    private static void {name}{C}<TR, TG>({ws}, {ss}, int shift, int last, long ahead, int p0, int p1, float* x, int xs,")
     L.append("                                    Vector512<float>* acc, int rows) where TR : struct, IRowTile where TG : struct, IGroupSplit")
     L.append("    {")
-    L.append("        var mask = Vector512.Create(0x00780000u);")
-    L.append("        var one = Vector512.Create(0x3F800000u);")
+    if not denormal:
+        L.append("        var mask = Vector512.Create(0x00780000u);")
+        L.append("        var one = Vector512.Create(0x3F800000u);")
     L.append("        long aheadScales = (long)PrefetchRows * (last + 1);")
     for r in range(rmax):
         for c in range(C):
@@ -34,6 +38,9 @@ def tile(C, rmin, rmax):
     L.append("            float* xp = x + PairFloats * p;")
     for c in range(C):
         L.append(f"            var d{c} = Vector512.Load((uint*)(w{c} + 64 * p)); CpuPrefetch.Line(w0 + ahead + 64 * ({C} * p + {c}));")
+    if denormal:
+        for c in range(C):
+            L.append(f"            var h{c} = Avx512F.ShiftRightLogical(d{c}, 16);")
     L.append("            if (TG.Split && (p & 3) == 0) { " + " ".join(f"CpuPrefetch.Line(s{c} + 4 * p + aheadScales);" for c in range(C)) + " }")
     L.append("            int e0, e1, o0, o1;")
     L.append("            if (TG.Split) { e0 = Math.Min(4 * p, last); o0 = Math.Min(4 * p + 1, last); e1 = Math.Min(4 * p + 2, last); o1 = Math.Min(4 * p + 3, last); }")
@@ -44,6 +51,10 @@ def tile(C, rmin, rmax):
     for idx, i in enumerate(ORDER):
         s = SHIFT[i]
         for c in range(C):
+            if denormal:
+                src = f"d{c}" if i < 4 else f"h{c}"
+                L.append(f"            var f{c}_{i} = ({src} & Vector512.Create(0x{0xF << (4 * (i % 4)):X}u)).AsSingle();")
+                continue
             sh = f"Avx512F.ShiftLeftLogical(d{c}, {s})" if s > 0 else f"Avx512F.ShiftRightLogical(d{c}, {-s})"
             L.append(f"            var f{c}_{i} = Avx512F.TernaryLogic({sh}, mask, one, 0xEA).AsSingle();")
         for r in range(rmax):
@@ -136,4 +147,5 @@ internal static unsafe partial class LinearW4A16Nibble
 
 out = sys.argv[1]
 open(f"{out}/LinearW4A16Nibble.FoldTiles.cs", "w").write(head("fold-form") + tile(4, 1, 2) + "\n\n" + tile(2, 3, 4) + "\n}\n")
+open(f"{out}/LinearW4A16Nibble.DenormalTiles.cs", "w").write(head("denormal-form") + tile(4, 1, 2, True) + "\n\n" + tile(2, 3, 4, True) + "\n}\n")
 open(f"{out}/LinearW4A16Nibble.TableTiles.cs", "w").write(head("table-form") + table_tile(4, 1, 2) + "\n\n" + table_tile(2, 3, 4) + "\n}\n")

@@ -8,9 +8,12 @@ namespace QSpec.Kernels.Tests;
 /// <summary>What the per-path W4A16 kernel tests (<see cref="W4A16NibbleTests"/>, <see cref="W4A16Avx2Tests"/>) share: a forced-path backend, one call, and the reference check.</summary>
 internal static class W4A16PathChecks
 {
-    /// <summary>A CPU backend forced to <paramref name="path"/> that splits even the smallest matrix over <paramref name="threads"/>.</summary>
-    public static CpuBackend Backend(CpuKernelPath path, int threads) =>
-        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0 });
+    /// <summary>
+    /// A CPU backend forced to <paramref name="path"/> that splits even the smallest matrix over <paramref name="threads"/>;
+    /// <paramref name="denormal"/> forces the AVX-512 kernel's form at G = 32 and 64 (null: the machine's default).
+    /// </summary>
+    public static CpuBackend Backend(CpuKernelPath path, int threads, bool? denormal = null) =>
+        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0, DenormalW4A16 = denormal });
 
     /// <summary>Y[m, N] of one LinearW4A16 call on <paramref name="backend"/>.</summary>
     public static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
@@ -23,13 +26,13 @@ internal static class W4A16PathChecks
     }
 
     /// <summary>The path's result against <see cref="LinearReference.W4A16"/>, within <paramref name="tolerance"/> relative to Σ_k |x_k·w_k| per output.</summary>
-    public static void AssertMatchesReference(CpuKernelPath path, Int4Matrix w, float[] x, int m, float tolerance)
+    public static void AssertMatchesReference(CpuKernelPath path, Int4Matrix w, float[] x, int m, float tolerance, bool? denormal = null)
     {
         int n = w.Rows, k = w.Columns;
         var expected = new float[m * n];
         LinearReference.W4A16(x, m, w, expected);
         var scale = BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k);
-        using var backend = Backend(path, threads: 2);
+        using var backend = Backend(path, threads: 2, denormal);
         TestData.AssertClose(expected, Run(backend, w, x, m), tolerance, scale);
     }
 }

@@ -36,6 +36,7 @@ public sealed class CpuBackend : IBackend
         // (docs/results.md, eleventh round; benchmarks/scripts/check-tile-jit.sh). Initialized here, before any kernel runs.
         RuntimeHelpers.RunClassConstructor(typeof(CpuPrefetch).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(LinearIntAvx512).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(typeof(DenormalFloats).TypeHandle); // its one-time probe (~1 ms), on this thread
         _pool = new CpuWorkerPool(_options.MaxThreads);
         _linear = new LinearFloat(_paths, _options, _pool);
     }

@@ -48,6 +48,12 @@ public sealed class CpuBackendOptions
     public bool HalfPrecisionScalesW4A16 { get; init; }
 
     /// <summary>
+    /// The AVX-512 W4A16 kernel's form at G = 32 and 64: true the denormal form, false the fold form, null (the default)
+    /// the denormal form where <see cref="DenormalFloats.Enabled"/>. Internal: for tests of both forms.
+    /// </summary>
+    internal bool? DenormalW4A16 { get; init; }
+
+    /// <summary>
     /// Keeps attention on the calling thread at every size (the behaviour before it was split over the threads); default false.
     /// Internal: for the A/B benchmark (`attnab`) only; the results are the same bits either way.
     /// </summary>

@@ -15,6 +15,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions options, CpuWorkerPool pool)
 {
     [ThreadStatic] private static float[]? t_padded;
+    private readonly bool _denormal = options.DenormalW4A16 ?? DenormalFloats.Enabled;
 
     /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ; <paramref name="halfScales"/> (the matrix's scales as fp16 bits, or null) serves the AVX-512 kernel.</summary>
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y, ushort[]? halfScales = null)
@@ -25,8 +26,10 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         {
             // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
             var job = ChannelJob.For<NibbleJob>();
-            (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0);
-            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
+            // The denormal form (G = 32 and 64) unless this thread reads denormals as zero (DAZ): then the fold form.
+            bool denormal = (DenormalFloats.Override ?? _denormal) && groups.BlockShift <= 0 && DenormalFloats.KeptOnThisThread();
+            (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
+            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
             pool.Run(n, Threads(rows, n, k), LinearW4A16Nibble.ChannelBlock, job);
             return;
@@ -76,12 +79,22 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         public float[]? X, Y;
         public ushort[]? HalfScales;
         public int XOffset, XStride, Rows;
+        public bool Denormal;
+        public float[]? Source; // X as given (rows × K): the reference's input where a thread flushes denormals
 
-        public override void Release() { W = null; X = Y = null; HalfScales = null; }
+        public override void Release() { W = null; X = Y = Source = null; HalfScales = null; }
 
         protected override void Run(int start, int end)
         {
             var w = W!;
+            if (Denormal && !DenormalFloats.KeptOnThisThread())
+            {
+                // A worker that reads denormals as zero (DAZ set on it by native code) cannot run the denormal form the
+                // caller chose: its channels take the scalar reference instead (same values within the kernels'
+                // tolerance, not the same bits, and slow). The caller's own thread never gets here (it picks the fold form).
+                ScalarChannels(w, Source!, Rows, Y!, start, end);
+                return;
+            }
             int accFloats = LinearW4A16Nibble.AccumulatorCount(Rows) * 16;
             // fp16 scales: the accumulators, then one channel block's scales converted to fp32 (see LinearW4A16Nibble.Run).
             int scaleFloats = HalfScales is null ? 0 : LinearW4A16Nibble.HalfScaleScratch(w.GroupCount);
@@ -92,7 +105,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             {
                 float* a = (float*)Align(ap);
                 LinearW4A16Nibble.Run(wd, sc, hs, hs == null ? null : a + accFloats, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows,
-                                      x0 + XOffset, XStride, yp, (Vector512<float>*)a);
+                                      x0 + XOffset, XStride, yp, (Vector512<float>*)a, Denormal);
             }
             ArrayPool<float>.Shared.Return(scratch);
         }
@@ -107,18 +120,20 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
 
         public override void Release() { W = null; X = Y = null; }
 
-        protected override void Run(int start, int end)
+        protected override void Run(int start, int end) => ScalarChannels(W!, X!, Rows, Y!, start, end);
+    }
+
+    /// <summary>The scalar W4A16 reference for channels [start, end): X[rows, K] as is.</summary>
+    private static void ScalarChannels(Int4Matrix w, float[] x, int rows, float[] y, int start, int end)
+    {
+        int n = w.Rows, k = w.Columns;
+        float[] dq = ArrayPool<float>.Shared.Rent(k);
+        for (int j = start; j < end; j++)
         {
-            var w = W!; float[] x = X!, y = Y!;
-            int rows = Rows, n = w.Rows, k = w.Columns;
-            float[] dq = ArrayPool<float>.Shared.Rent(k);
-            for (int j = start; j < end; j++)
-            {
-                LinearFloatScalar.DequantizeRow(w, j, dq);
-                LinearFloatScalar.Rows(x, rows, k, dq, y, j, n);
-            }
-            ArrayPool<float>.Shared.Return(dq);
+            LinearFloatScalar.DequantizeRow(w, j, dq);
+            LinearFloatScalar.Rows(x, rows, k, dq, y, j, n);
         }
+        ArrayPool<float>.Shared.Return(dq);
     }
 
     /// <summary>Y[M, N] = X[M, K]·Wᵀ with W dense [N, K] (<see cref="CpuMatrix.Dense"/>).</summary>

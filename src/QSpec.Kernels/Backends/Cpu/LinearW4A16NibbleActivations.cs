@@ -19,32 +19,43 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static unsafe class LinearW4A16NibbleActivations
 {
     // One slot per calling thread and layout (see PermutedActivationSlot: a fused op's matrices may differ in group size).
-    [ThreadStatic] private static PermutedActivationSlot? t_slot, t_splitSlot;
+    [ThreadStatic] private static PermutedActivationSlot? t_slot, t_splitSlot, t_denormalSlot, t_denormalSplitSlot;
+
+    /// <summary>
+    /// E of the denormal form: the nibble at bits 4j..4j+3 read as a float is u·2^(4j − 149), so x·2^(E − 4j) times it is
+    /// x·u·2^(E − 149). 80 keeps x·2^E finite for |x| &lt; 2^48 and x·u·2^−69 normal for |x| ≥ 2^−57 (below that, the
+    /// product is a denormal: absolute error ≤ 2^−149 before the output's 2^69, i.e. 2^−80).
+    /// </summary>
+    public const int DenormalExponent = 80;
 
     /// <summary>Row stride (floats) of the permuted activations for K = <paramref name="k"/>.</summary>
     public static int Stride(int k) => (k + 127) / 128 * LinearW4A16Nibble.PairFloats;
 
     /// <summary>Permutes X[M, K] (row-major, rows·k floats) for a matrix whose even and odd nibbles are separate groups
     /// (<paramref name="split"/>, G = 32) or not.</summary>
-    /// <remarks>Within one fused op's capture, X is permuted once for all its calls (<see cref="PermutedActivationSlot"/>).</remarks>
-    public static (float[] Buffer, int Offset, int Stride) Permute(float[] x, int rows, int k, bool split)
+    /// <remarks>Within one fused op's capture, X is permuted once for all its calls (<see cref="PermutedActivationSlot"/>).
+    /// <paramref name="denormal"/> gives the layout of the denormal form (<see cref="LinearW4A16Nibble"/>): vector i
+    /// scaled by 2^(E − 4·(i mod 4)) and the offset sums −8·2^(E − 149)·Σx, E = <see cref="DenormalExponent"/>.</remarks>
+    public static (float[] Buffer, int Offset, int Stride) Permute(float[] x, int rows, int k, bool split, bool denormal = false)
     {
         int xs = Stride(k);
-        var slot = split ? (t_splitSlot ??= new()) : (t_slot ??= new());
+        var slot = denormal ? (split ? (t_denormalSplitSlot ??= new()) : (t_denormalSlot ??= new()))
+                            : split ? (t_splitSlot ??= new()) : (t_slot ??= new());
         var (buffer, offset, held) = slot.Acquire(x, rows, k, rows * xs + 16);
         if (held) return (buffer, offset, xs);
         fixed (float* src = x, dst = buffer)
-            for (int m = 0; m < rows; m++) Row(src + (long)m * k, k, dst + offset + (long)m * xs, split);
+            for (int m = 0; m < rows; m++) Row(src + (long)m * k, k, dst + offset + (long)m * xs, split, denormal);
         slot.Hold(x, rows, k);
         return (buffer, offset, xs);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Row(float* x, int k, float* d, bool split)
+    private static void Row(float* x, int k, float* d, bool split, bool denormal)
     {
         float* stage = stackalloc float[128];
         var upper = Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1).AsSingle();
-        var minus = Vector512.Create(-1.5f);
+        // The offset the chains start from: −1.5·Σx (fold form), −8·2^(E − 149)·Σx (denormal form); both exact scalings but the first.
+        var minus = Vector512.Create(denormal ? -8f * MathF.ScaleB(1f, DenormalExponent - 149) : -1.5f);
         int pairs = (k + 127) / 128;
         for (int p = 0; p < pairs; p++, d += LinearW4A16Nibble.PairFloats)
         {
@@ -80,6 +91,9 @@ internal static unsafe class LinearW4A16NibbleActivations
                 (minus * (even + odd)).Store(d + 128);
                 Vector512<float>.Zero.Store(d + 144);
             }
+            if (denormal)
+                for (int i = 0; i < 8; i++)
+                    (Vector512.Load(d + 16 * i) * Vector512.Create(MathF.ScaleB(1f, DenormalExponent - 4 * (i % 4)))).Store(d + 16 * i);
         }
     }
 }

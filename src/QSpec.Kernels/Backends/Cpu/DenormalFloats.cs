@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace QSpec.Kernels.Backends.Cpu;
+
+/// <summary>
+/// Whether this machine and thread compute with denormal floats exactly and at full speed: the condition of the W4A16
+/// nibble kernel's denormal form (<see cref="LinearW4A16Nibble"/>), which reads a masked nibble u at bits 4j..4j+3 as
+/// the denormal float u·2^(4j − 149).
+/// </summary>
+/// <remarks>
+/// Two things can break it. A thread whose MXCSR has DAZ set (denormals-are-zero, which some native libraries set for
+/// speed) reads every such weight as zero: <see cref="KeptOnThisThread"/> checks the calling thread, a few
+/// nanoseconds, and the kernel checks it on every thread that runs a part of a call. And some processors take a
+/// microcode assist per denormal operand (tens to hundreds of cycles): <see cref="Enabled"/> times FMA chains with a
+/// denormal operand against a normal one once per process. On the Zen 4 VM both ran at the same speed (docs/results.md).
+/// </remarks>
+internal static class DenormalFloats
+{
+    // Not readonly: the JIT would fold a readonly static's product at compile time, without the thread's MXCSR.
+    private static float s_weight = BitConverter.Int32BitsToSingle(0xF); // 15·2^−149, the largest nibble at j = 0
+    private static float s_scale = MathF.ScaleB(1f, 80);
+    private static float s_expected = MathF.ScaleB(15f, -69);
+    private static float s_sink;
+
+    /// <summary>The slowdown of an FMA chain with a denormal operand past which the denormal form is not used: 1.25.</summary>
+    public const double MaxSlowdown = 1.25;
+
+    /// <summary>
+    /// Whether the W4A16 kernels use the denormal form by default: AVX-512 (its only user), denormals kept on the thread
+    /// that first asks, and FMAs on denormal operands at most <see cref="MaxSlowdown"/> slower (measured once, ~1 ms).
+    /// </summary>
+    public static bool Enabled { get; } = CpuPaths.HasAvx512 && KeptOnThisThread() && MeasuredSlowdown() <= MaxSlowdown;
+
+    /// <summary>
+    /// A/B benchmarks only: forces the form of every W4A16 call in the process (null: each backend's own choice).
+    /// </summary>
+    internal static bool? Override;
+
+    /// <summary>Whether a denormal operand is read as itself on the calling thread (DAZ clear).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static bool KeptOnThisThread() => s_weight * s_scale == s_expected;
+
+    /// <summary>
+    /// Time of FMA chains whose multiplicand is a denormal (the weights' form) over the same chains with a normal one:
+    /// the fastest of five alternated rounds of each.
+    /// </summary>
+    internal static double MeasuredSlowdown()
+    {
+        var denormal = Vector512.Create(s_weight);
+        var normal = Vector512.Create(s_expected);
+        double bestDenormal = double.MaxValue, bestNormal = double.MaxValue;
+        Chains(denormal); Chains(normal); // JIT and warm-up
+        for (int round = 0; round < 5; round++)
+        {
+            bestDenormal = Math.Min(bestDenormal, Chains(denormal));
+            bestNormal = Math.Min(bestNormal, Chains(normal));
+        }
+        return bestDenormal / bestNormal;
+    }
+
+    /// <summary>Seconds of 8 independent chains acc = fma(x, w, acc) over 20,000 steps (the kernel's pattern).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static double Chains(Vector512<float> w)
+    {
+        var x = Vector512.Create(s_scale);
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20_000; i++)
+        {
+            a0 = Vector512.FusedMultiplyAdd(x, w, a0); a1 = Vector512.FusedMultiplyAdd(x, w, a1);
+            a2 = Vector512.FusedMultiplyAdd(x, w, a2); a3 = Vector512.FusedMultiplyAdd(x, w, a3);
+            a4 = Vector512.FusedMultiplyAdd(x, w, a4); a5 = Vector512.FusedMultiplyAdd(x, w, a5);
+            a6 = Vector512.FusedMultiplyAdd(x, w, a6); a7 = Vector512.FusedMultiplyAdd(x, w, a7);
+        }
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        s_sink = ((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7)).ToScalar();
+        return seconds;
+    }
+}

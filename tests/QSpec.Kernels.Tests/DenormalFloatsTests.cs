@@ -1,0 +1,82 @@
+using QSpec.Kernels.Backends.Cpu;
+using QSpec.Kernels.Formats;
+using QSpec.Kernels.Ops;
+
+namespace QSpec.Kernels.Tests;
+
+/// <summary>
+/// <see cref="DenormalFloats"/> and the W4A16 kernel on threads that read denormals as zero (DAZ set in MXCSR, as a
+/// native library in the host process may leave it): the check sees it, and the kernel still gives the reference's
+/// values, from the caller's thread (the fold form) and from a worker (the scalar fallback).
+/// </summary>
+public sealed class DenormalFloatsTests
+{
+    [Fact]
+    public void KeptOnThisThread_SeesDenormalsAreZero()
+    {
+        if (!Mxcsr.Available) return;
+        uint saved = Mxcsr.Get();
+        try
+        {
+            Assert.True(DenormalFloats.KeptOnThisThread());
+            Mxcsr.Set(saved | Mxcsr.DenormalsAreZero);
+            Assert.False(DenormalFloats.KeptOnThisThread());
+        }
+        finally { Mxcsr.Set(saved); }
+        Assert.True(DenormalFloats.KeptOnThisThread());
+    }
+
+    /// <summary>A caller with DAZ set gets the fold form: the same bits as a backend forced to it.</summary>
+    [Theory, InlineData(32, 1), InlineData(64, 3)]
+    public void CallerWithDenormalsAreZero_GetsTheFoldForm(int g, int m)
+    {
+        if (!Mxcsr.Available || !CpuPaths.HasAvx512) return;
+        const int n = 37, k = 1025;
+        var w = Int4Matrix.Quantize(TestData.Floats(n * k, 61), n, k, g);
+        var x = TestData.Floats(m * k, 62);
+        using var fold = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 1, denormal: false);
+        using var denormal = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 1, denormal: true);
+        var expected = W4A16PathChecks.Run(fold, w, x, m);
+        float[] got = OnThreadWithDaz(() => W4A16PathChecks.Run(denormal, w, x, m));
+        TestData.AssertBitwise(expected, got);
+    }
+
+    /// <summary>
+    /// Workers started by a thread with DAZ set inherit it; a later call from a clean thread picks the denormal form, and
+    /// the workers' channels fall back to the scalar reference: every channel within the kernels' tolerance.
+    /// </summary>
+    [Fact]
+    public void WorkerWithDenormalsAreZero_FallsBackToTheReference()
+    {
+        if (!Mxcsr.Available || !CpuPaths.HasAvx512) return;
+        Assert.False(OnThreadWithDaz(() => { bool kept = true; var t = new Thread(() => kept = DenormalFloats.KeptOnThisThread()); t.Start(); t.Join(); return kept; }),
+                     "a thread started by one with DAZ set did not inherit it: this test's premise");
+        const int n = 203, k = 1025, m = 2;
+        var w = Int4Matrix.Quantize(TestData.Floats(n * k, 71), n, k, 32);
+        var x = TestData.Floats(m * k, 72);
+        using var backend = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 2, denormal: true);
+        OnThreadWithDaz(() => W4A16PathChecks.Run(backend, w, x, m)); // starts the worker under DAZ
+        var got = W4A16PathChecks.Run(backend, w, x, m);
+        var expected = new float[m * n];
+        LinearReference.W4A16(x, m, w, expected);
+        TestData.AssertClose(expected, got, 2e-5f, BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k));
+    }
+
+    private static T OnThreadWithDaz<T>(Func<T> body)
+    {
+        T result = default!;
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            uint saved = Mxcsr.Get();
+            Mxcsr.Set(saved | Mxcsr.DenormalsAreZero);
+            try { result = body(); }
+            catch (Exception e) { error = e; }
+            finally { Mxcsr.Set(saved); }
+        });
+        t.Start();
+        t.Join();
+        if (error is not null) throw error;
+        return result;
+    }
+}
