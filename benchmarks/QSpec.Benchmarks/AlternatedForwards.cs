@@ -13,9 +13,9 @@ public sealed class AlternatedForwards : IDisposable
     private readonly LlamaModel _model;
     private readonly InferenceSession _session;
 
-    public AlternatedForwards(int threads)
+    public AlternatedForwards(int threads, int groupSize = SyntheticModel.DefaultGroupSize)
     {
-        _model = LlamaModel.Create(SyntheticModel.Create(SyntheticModel.Shape("tinyllama-1.1b")), new CpuBackend(new CpuBackendOptions { MaxThreads = threads }));
+        _model = LlamaModel.Create(SyntheticModel.Create(SyntheticModel.Shape("tinyllama-1.1b"), groupSize), new CpuBackend(new CpuBackendOptions { MaxThreads = threads }));
         _session = _model.CreateSession();
         _session.Prefill(Enumerable.Range(1, 64).ToArray(), 0, ExecutionMode.W4A16);
     }

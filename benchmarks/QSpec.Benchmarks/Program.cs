@@ -64,10 +64,10 @@ if (args.Length > 0 && args[0] == "inthotab")
         Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "Avx2", ignoreCase: true));
     return;
 }
-// `denormab [pairs=100]`: the W4A16 nibble kernel's fold form against its denormal form, alternated forwards (DenormalAb).
+// `denormab [pairs=100] [groupSize=32]`: the W4A16 nibble kernel's fold/table form against its denormal form, alternated forwards (DenormalAb).
 if (args.Length > 0 && args[0] == "denormab")
 {
-    DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 100);
+    DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 100, args.Length > 2 ? int.Parse(args[2]) : 32);
     return;
 }
 // `prefetchab [threads=2] [groupSize=32] [batches=15]` / `prefetchab forward [pairs=100]`: the AVX-512 kernels' prefetch into L2

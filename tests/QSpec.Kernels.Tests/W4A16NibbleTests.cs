@@ -10,8 +10,8 @@ namespace QSpec.Kernels.Tests;
 /// against its scalar definition, the products against <see cref="LinearReference.W4A16"/> for every group size at odd
 /// sizes (K = 172 and 1025 end in a single-block pair; K = 2200 spans several K chunks), and bit-for-bit invariance
 /// over the batch size (every row tile 1..4 and their mixes), the thread count and the position of a row in the batch.
-/// Each kernel case runs in both forms of G = 32 and 64 (denormal: the weight read as a denormal float; fold: 1.5 + q/16),
-/// forced per backend; at wider groups both run the table form. All cases need AVX-512F and return at once on a machine without it (the other backends have their own tests).
+/// Each kernel case runs in both forms (denormal: the weight read as a denormal float; else fold, 1.5 + q/16, at G = 32
+/// and 64 and the table at wider groups), forced per backend. All cases need AVX-512F and return at once on a machine without it (the other backends have their own tests).
 /// </summary>
 public sealed class W4A16NibbleTests
 {
@@ -93,7 +93,7 @@ public sealed class W4A16NibbleTests
     /// The denormal form's documented range: activations from 2^−50 to 2^46 in one row (x·2^80 finite, every product
     /// normal), and a row scaled whole by 2^40 or 2^−40, stay within the tolerance of the reference.
     /// </summary>
-    [Theory, InlineData(32, 0), InlineData(64, 0), InlineData(32, 40), InlineData(32, -40)]
+    [Theory, InlineData(32, 0), InlineData(64, 0), InlineData(128, 0), InlineData(0, 0), InlineData(32, 40), InlineData(32, -40)]
     public void Linear_DenormalFormKeepsItsRange(int g, int exponent)
     {
         if (!CpuPaths.HasAvx512) return;
@@ -109,7 +109,7 @@ public sealed class W4A16NibbleTests
     /// All-positive activations and weights near the top of the range, K = 5632 (the w2 shape): no cancellation, so the
     /// kernel's offset form (weights 1.5 + q/16, the 1.5·Σx removed per group) shows its worst rounding here.
     /// </summary>
-    [Theory, InlineData(32, false), InlineData(32, true), InlineData(64, true), InlineData(0, false)]
+    [Theory, InlineData(32, false), InlineData(32, true), InlineData(64, true), InlineData(0, false), InlineData(0, true)]
     public void Linear_StaysWithinToleranceWithoutCancellation(int g, bool denormal)
     {
         if (!CpuPaths.HasAvx512) return;
@@ -131,7 +131,7 @@ public sealed class W4A16NibbleTests
             {
                 foreach (int g in new[] { 32, 64, 128, 0 })
                     foreach (int m in new[] { 2, 3, 5, 6, 7, 9, 17 })
-                        if (g <= 64 || !denormal) data.Add(37, g == 32 ? 2200 : 1025, g, m, denormal);
+                        data.Add(37, g == 32 ? 2200 : 1025, g, m, denormal);
                 data.Add(37, 172, 32, 17, denormal);
                 // K > 4096: row chunks of 2 even for M <= 4.
                 data.Add(13, 4200, 32, 3, denormal); data.Add(13, 4200, 0, 4, denormal);
@@ -157,7 +157,7 @@ public sealed class W4A16NibbleTests
     }
 
     [Theory, InlineData(32, 1, false), InlineData(32, 6, false), InlineData(128, 3, false), InlineData(0, 1, false),
-     InlineData(32, 1, true), InlineData(64, 6, true)]
+     InlineData(32, 1, true), InlineData(64, 6, true), InlineData(128, 3, true), InlineData(0, 1, true)]
     public void Linear_IsBitwiseIndependentOfTheThreadCount(int g, int m, bool denormal)
     {
         if (!CpuPaths.HasAvx512) return;

@@ -48,7 +48,7 @@ public sealed class CpuBackendOptions
     public bool HalfPrecisionScalesW4A16 { get; init; }
 
     /// <summary>
-    /// The AVX-512 W4A16 kernel's form at G = 32 and 64: true the denormal form, false the fold form, null (the default)
+    /// The AVX-512 W4A16 kernel's form: true the denormal form, false the fold (G = 32, 64) or table form, null (the default)
     /// the denormal form where <see cref="DenormalFloats.Enabled"/>. Internal: for tests of both forms.
     /// </summary>
     internal bool? DenormalW4A16 { get; init; }

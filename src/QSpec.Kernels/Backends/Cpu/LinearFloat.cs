@@ -26,8 +26,8 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         {
             // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
             var job = ChannelJob.For<NibbleJob>();
-            // The denormal form (G = 32 and 64) unless this thread reads denormals as zero (DAZ): then the fold form.
-            bool denormal = (DenormalFloats.Override ?? _denormal) && groups.BlockShift <= 0 && DenormalFloats.KeptOnThisThread();
+            // The denormal form unless this thread reads denormals as zero (DAZ): then the fold or table form.
+            bool denormal = (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
             (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;

@@ -10,7 +10,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// become the float 1 + u/16 = 1.5 + q/16 with one shift and one vpternlogd ((d ≪ 19 − 4i) AND 0x00780000 OR 0x3F800000:
 /// no shuffle at all); for G ≥ 128 and per channel, one shift and one vpermps from the table (u − 8)·s. The activations
 /// are permuted once per call (<see cref="LinearW4A16NibbleActivations"/>) into the order the nibbles come out.
-/// At G = 32 and 64 the default is the denormal form (below), where the machine computes with denormals exactly and fast.
+/// The default is the denormal form (below), where the machine computes with denormals exactly and fast.
 /// </summary>
 /// <remarks>
 /// <para><b>Arithmetic.</b> Per pair p of blocks, row m, channel c and scale group g (a half pair of lanes):
@@ -27,7 +27,7 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// two-table vpermt2ps needs a lane bit set first: 3 ops per 16 weights). The fold form's price is 2 extra FMAs per row
 /// and pair at G = 32 (10 instead of 8): it wins at M = 1..2, where the dequantization dominates, and loses ~15 % at M = 8.
 /// The table form ignores the −1.5·Σx slots of the activations.</para>
-/// <para><b>Denormal form (G = 32, 64; <see cref="DenormalFloats"/>).</b> Nibble i of a dword, masked in place (bits
+/// <para><b>Denormal form (every group size; <see cref="DenormalFloats"/>).</b> Nibble i of a dword, masked in place (bits
 /// 4j..4j+3, j = i mod 4; nibbles 4..7 from the dword shifted right by 16 once), is the denormal float u·2^(4j − 149).
 /// The activations of vector i are pre-scaled by 2^(80 − 4j), so every product is x·u·2^−69, and the chains start from
 /// −8·2^−69·Σx: P = 2^−69·Σ x·q, y = 2^69·Reduce(acc). A pair then costs one shift and 8 ANDs per channel instead of 8
@@ -90,6 +90,7 @@ internal static unsafe partial class LinearW4A16Nibble
     {
         if (groups.BlockShift < 0) Run<SplitGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc, denormal);
         else if (groups.BlockShift == 0) Run<BlockGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc, denormal);
+        else if (denormal) Run<UniformGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc, true);
         else Run<PairGroups>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc, false);
     }
 
@@ -234,5 +235,7 @@ internal interface IGroupSplit
 internal struct SplitGroups : IGroupSplit { public static bool Split => true; public static bool Uniform => false; public static bool Table => false; }
 /// <summary>G = 64: one group per block (half a pair).</summary>
 internal struct BlockGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => false; public static bool Table => false; }
-/// <summary>G ≥ 128 or per channel.</summary>
+/// <summary>G ≥ 128 or per channel, table form.</summary>
 internal struct PairGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => true; }
+/// <summary>G ≥ 128 or per channel, denormal form: one scale per pair, folded once per pair.</summary>
+internal struct UniformGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => false; }
