@@ -13,7 +13,7 @@ public static class DenormalAb
     {
         bool chosen = DenormalFloats.Enabled;
         using var f = new AlternatedForwards(2, groupSize);
-        o.WriteLine($"W4A16 nibble kernel, G = {groupSize}: A = {(groupSize is 32 or 64 ? "fold" : "table")} form, B = denormal form (this machine's default: {(chosen ? "denormal" : "fold")}, FMA slowdown on denormal operands {DenormalFloats.MeasuredSlowdown():F2}); {pairs} alternated pairs, 2 threads");
+        o.WriteLine($"W4A16 nibble kernel, G = {groupSize}: A = {(groupSize is 32 or 64 ? "fold" : "table")} form, B = denormal form (this machine's default: {(chosen ? "denormal" : "A")}, FMA slowdown on denormal operands {DenormalFloats.MeasuredSlowdown():F2}); {pairs} alternated pairs, 2 threads");
         foreach (int tokens in new[] { 1, 2, 4, 8 })
             o.WriteLine($"  {tokens}-token forward: " + f.Compare(ExecutionMode.W4A16, b => DenormalFloats.Override = b, pairs, tokens));
         DenormalFloats.Override = null;

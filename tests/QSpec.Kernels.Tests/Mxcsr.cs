@@ -11,8 +11,6 @@ internal static unsafe class Mxcsr
 {
     /// <summary>MXCSR bit 6: denormals are zero (operands).</summary>
     public const uint DenormalsAreZero = 1u << 6;
-    /// <summary>MXCSR bit 15: flush to zero (results).</summary>
-    public const uint FlushToZero = 1u << 15;
 
     private static readonly delegate* unmanaged<uint*, void> s_load, s_store;
 

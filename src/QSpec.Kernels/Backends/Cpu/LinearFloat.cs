@@ -91,7 +91,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             {
                 // A worker that reads denormals as zero (DAZ set on it by native code) cannot run the denormal form the
                 // caller chose: its channels take the scalar reference instead (same values within the kernels'
-                // tolerance, not the same bits, and slow). The caller's own thread never gets here (it picks the fold form).
+                // tolerance, not the same bits, and slow). The caller's own thread never gets here (it picks the fold or table form).
                 ScalarChannels(w, Source!, Rows, Y!, start, end);
                 return;
             }

@@ -56,6 +56,9 @@ internal static unsafe class LinearW4A16NibbleActivations
         var upper = Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1).AsSingle();
         // The offset the chains start from: −1.5·Σx (fold form), −8·2^(E − 149)·Σx (denormal form); both exact scalings but the first.
         var minus = Vector512.Create(denormal ? -8f * MathF.ScaleB(1f, DenormalExponent - 149) : -1.5f);
+        // Denormal form: vector i is scaled by 2^(E − 4·(i mod 4)), four factors made once per call.
+        Span<Vector512<float>> scale = stackalloc Vector512<float>[4];
+        for (int j = 0; j < 4; j++) scale[j] = Vector512.Create(MathF.ScaleB(1f, DenormalExponent - 4 * j));
         int pairs = (k + 127) / 128;
         for (int p = 0; p < pairs; p++, d += LinearW4A16Nibble.PairFloats)
         {
@@ -93,7 +96,7 @@ internal static unsafe class LinearW4A16NibbleActivations
             }
             if (denormal)
                 for (int i = 0; i < 8; i++)
-                    (Vector512.Load(d + 16 * i) * Vector512.Create(MathF.ScaleB(1f, DenormalExponent - 4 * (i % 4)))).Store(d + 16 * i);
+                    (Vector512.Load(d + 16 * i) * scale[i % 4]).Store(d + 16 * i);
         }
     }
 }
