@@ -10,6 +10,17 @@ if (args.Length > 0 && args[0] == "quick")
         args.Length > 3 ? Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args[3], ignoreCase: true) : default);
     return;
 }
+// `stream [threads=2]`: the streaming read of Roofline (256 MiB, best of 31 batches) in GB/s, one number. The shared
+// VM's memory bandwidth moves over minutes (31-54 GB/s on 6 Dec 2026) and the memory-bound W4A8 forward with it, so
+// compare-llama-cpp.sh prints it beside every round.
+if (args.Length > 0 && args[0] == "stream")
+{
+    var data = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
+    data.AsSpan().Fill(1f);
+    int threads = args.Length > 1 ? int.Parse(args[1]) : 2;
+    Console.WriteLine($"{Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(data, threads)) / 1e3:F1}");
+    return;
+}
 if (args.Length > 0 && args[0] == "ab")
 {
     KernelAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 5632, args.Length > 2 ? int.Parse(args[2]) : 2048, args.Length > 3 ? int.Parse(args[3]) : 0);

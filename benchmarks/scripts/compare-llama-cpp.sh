@@ -9,7 +9,8 @@
 #      (auto k, auto draft) at SYNTHETIC acceptance 0.99 per draft token (stories260K's measured W4A8 rate).
 #   D: one-token forward times of the synthetic shape per channel (G = 0) against G = 32 and the GGUF file, to see what
 #      the group size costs each kernel.
-# Then QSpec against W4A16 at B = 4 and 8 (synthetic, acceptance 0.99).
+# Then QSpec against W4A16 at B = 4 and 8 (synthetic, acceptance 0.99). Each round also prints the streaming read
+# (GB/s) measured just before and just after it.
 # Environment: QSPEC_MODELS (default: the ../shared beside the checkout), THREADS (2), ROUNDS (2), OUT, SYNTH, and
 # LLAMA_CPP_BIN: a folder holding llama-bench, llama-quantize and their .so files built for THIS machine (default: the
 # prebuilt ones in $QSPEC_MODELS/tools/llama.cpp/bin, built with GGML_NATIVE on an AVX-512 host: on a machine without
@@ -32,7 +33,11 @@ OUT=${OUT:-artifacts/compare}; mkdir -p "$OUT"
 SYNTH=${SYNTH:-/tmp/qspec-synth}
 start=$(date +%s)
 dotnet build samples/QSpec.Cli -c Release -v q -nologo >/dev/null
+dotnet build benchmarks/QSpec.Benchmarks -c Release -v q -nologo >/dev/null
 Q=(dotnet samples/QSpec.Cli/bin/Release/net10.0/qspec.dll)
+# The streaming read (GB/s) at the start and end of each round: this VM's memory bandwidth moves over minutes, and the
+# memory-bound W4A8 forward (llama.cpp's Q4_0 decode is not memory-bound here) moves with it.
+stream() { dotnet benchmarks/QSpec.Benchmarks/bin/Release/net10.0/QSpec.Benchmarks.dll stream "$THREADS"; }
 export QSPEC_TRACE=1 # an internal error prints its stack trace (kept in $OUT/*.err)
 # qs OUT.json ARGS...: one qspec bench run; an intermittent internal error (an unexplained NullReferenceException
 # inside a parallel kernel has been seen once in ~40 bench runs) is reported with its trace and the run repeated once.
@@ -64,11 +69,13 @@ llama() { ll llama-bench -m "$GGUF" -t "$THREADS" -n 32 -p 0 -r 3 -o json 2>/dev
           | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['avg_ts'])"; }
 syn=(bench --synthetic tinyllama-1.1b --threads "$THREADS" --repeats 3 --json)
 for r in $(seq 1 "$ROUNDS"); do
+  bw0=$(stream)
   a=$(llama)
   qs "$OUT/gguf-r$r.json" bench --model "$GGUF" --threads "$THREADS" --modes w4a16,w4a8 --max-tokens 32 --runs 2 --repeats 3 --json
   qs "$OUT/synthetic-r$r.json" "${syn[@]}" --modes w4a16,w4a8,qspec --acceptance 0.99 --max-tokens 32 --runs 2
   qs "$OUT/synthetic-g0-r$r.json" "${syn[@]}" --group-size 0 --forward-only
-  python3 - "$a" "$OUT" "$r" <<'PY'
+  bw1=$(stream)
+  python3 - "$a" "$OUT" "$r" "$bw0" "$bw1" <<'PY'
 import json, sys
 a, out, r = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 load = lambda name: json.load(open(f"{out}/{name}-r{r}.json"))
@@ -79,7 +86,7 @@ sp = row(s, "qspec")["speedup_vs_w4a16"]
 g16, g8 = row(g, "w4a16")["tokens_per_second"], row(g, "w4a8")["tokens_per_second"]
 print(f"round {r}: llama.cpp Q4_0 tg32 {a:.1f} tok/s | same GGUF in qspec: W4A16 {g16:.1f}, W4A8 {g8:.1f} | "
       f"synthetic G=32: W4A16 {w16:.1f}, W4A8 {w8:.1f}, QSpec(p=0.99) {qs:.1f} (mean acc {row(s, 'qspec')['mean_accepted_length']:.2f})")
-print(f"  same file:  W4A16/llama {g16/a:.2f}  W4A8/llama {g8/a:.2f}")
+print(f"  same file:  W4A16/llama {g16/a:.2f}  W4A8/llama {g8/a:.2f}  (stream read {sys.argv[4]} GB/s before the round, {sys.argv[5]} after)")
 print(f"  synthetic:  W4A16/llama {w16/a:.2f}  W4A8/llama {w8/a:.2f}  best W4A16-exact/llama {max(w16, qs)/a:.2f}  QSpec/W4A16 {sp:.2f}")
 ms = lambda d, m: d["decode_ms"][m]
 print("  one-token forward ms (G=0 | G=32 | GGUF): " + ", ".join(
