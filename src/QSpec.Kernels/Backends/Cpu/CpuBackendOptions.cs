@@ -41,9 +41,11 @@ public sealed class CpuBackendOptions
 
     /// <summary>
     /// Whether the AVX-512 W4A16 kernel also reads fp16 scales (under the same condition); default false. Same bits either
-    /// way. Measured on the 2-core VM (`halfforward`, 2 Dec 2026): a W4A16 forward took 1.02-1.06x the fp32-scale time,
-    /// because this kernel is compute-bound there and the exact fp16 conversion (4 ops per 16 scales) costs more than
-    /// the 10 % fewer bytes save; turn it on where W4A16 decode is memory-bound (measure with `halfforward`).
+    /// way. Measured on the 2-core VMs (`halfforward`): a W4A16 forward took 1.02-1.06x the fp32-scale time on 2 Dec 2026
+    /// and 1.04-1.09x on 6 Dec 2026 with the denormal form. The one-token tile runs where its FMA/AND mix and the memory
+    /// stream overlap (a C kernel with the same mix: 13.2 ns per 4-channel pair from L1, 16-19.5 from memory), so the
+    /// exact fp16 conversion (4 ops per 16 scales) costs about what the 10 % fewer bytes save; the C kernel with fp16
+    /// scales was 2-3 % slower on 32000 × 2048 as well. Turn it on where W4A16 decode is purely memory-bound (measure with `halfforward`).
     /// </summary>
     public bool HalfPrecisionScalesW4A16 { get; init; }
 
