@@ -15,9 +15,7 @@ public static class HalfScaleAb
 {
     public static void Run(TextWriter o, int threads, int[] groupSizes, bool hot)
     {
-        var stream = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
-        stream.AsSpan().Fill(1f);
-        double streamGBs = Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(stream, threads)) / 1e3;
+        double streamGBs = Roofline.StreamGBs(threads);
         var options = (bool half) => new CpuBackendOptions { MaxThreads = threads, HalfPrecisionScalesW4A16 = half };
         using var halfBackend = new CpuBackend(options(true));
         using var fullBackend = new CpuBackend(options(false));

@@ -15,10 +15,7 @@ if (args.Length > 0 && args[0] == "quick")
 // compare-llama-cpp.sh prints it beside every round.
 if (args.Length > 0 && args[0] == "stream")
 {
-    var data = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
-    data.AsSpan().Fill(1f);
-    int threads = args.Length > 1 ? int.Parse(args[1]) : 2;
-    Console.WriteLine($"{Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(data, threads)) / 1e3:F1}");
+    Console.WriteLine($"{Roofline.StreamGBs(args.Length > 1 ? int.Parse(args[1]) : 2):F1}");
     return;
 }
 if (args.Length > 0 && args[0] == "ab")

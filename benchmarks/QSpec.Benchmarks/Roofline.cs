@@ -50,9 +50,7 @@ public static unsafe class Roofline
     /// </summary>
     public static Limits Measure(int threads, CpuKernelPath floatPath, CpuKernelPath intPath)
     {
-        var data = GC.AllocateUninitializedArray<float>(StreamBytes / sizeof(float), pinned: true);
-        data.AsSpan().Fill(1f);
-        double stream = StreamBytes / Best(() => Read(data, threads)) / 1e3;
+        double stream = StreamGBs(threads);
         const int iterations = 1 << 16;
         // Rate of a probe on every thread at once, in units of its work per iteration per microsecond / 1e3 (G per s).
         double Rate(RooflineProbes.Probe? p)
@@ -181,6 +179,14 @@ public static unsafe class Roofline
 
     /// <summary>Bytes of the streamed array.</summary>
     public const int StreamBytes = 256 << 20;
+
+    /// <summary>The streaming read on <paramref name="threads"/> threads in GB/s: <see cref="StreamBytes"/> of fresh memory, the best of 31 batches.</summary>
+    public static double StreamGBs(int threads)
+    {
+        var data = GC.AllocateUninitializedArray<float>(StreamBytes / sizeof(float), pinned: true);
+        data.AsSpan().Fill(1f);
+        return StreamBytes / Best(() => Read(data, threads)) / 1e3;
+    }
 
     /// <summary>Sums <paramref name="data"/> in <paramref name="threads"/> contiguous parts (independent vector accumulators).</summary>
     public static float Read(float[] data, int threads)

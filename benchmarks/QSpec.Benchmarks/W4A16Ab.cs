@@ -18,9 +18,7 @@ public static unsafe class W4A16Ab
     public static void Run(TextWriter o, int threads, int[] groupSizes, bool hot)
     {
         using var pool = new CpuWorkerPool(threads);
-        var stream = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
-        stream.AsSpan().Fill(1f);
-        double streamGBs = Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(stream, threads)) / 1e3;
+        double streamGBs = Roofline.StreamGBs(threads);
         o.WriteLine($"W4A16 A/B, {threads} threads, stream read {streamGBs:F1} GB/s, weights {(hot ? "hot (one copy)" : "cold (96 MiB of copies)")}: best us, GB/s; new = LinearW4A16Nibble, old = LinearW4A16Avx512 (vpmovzxbd + vpermps)");
         o.WriteLine($"{"shape",-11} {"G",3} {"M",2} {"new us",8} {"GB/s",6} {"old us",8} {"GB/s",6} {"new/old",7} {"new xM1",7} {"old xM1",7} {"new %bw",7}");
         foreach (int g in groupSizes)

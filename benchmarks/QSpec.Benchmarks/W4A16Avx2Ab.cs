@@ -23,9 +23,7 @@ public static unsafe class W4A16Avx2Ab
     public static void Run(TextWriter o, int threads, int[] groupSizes, bool hot)
     {
         using var pool = new CpuWorkerPool(threads);
-        var stream = GC.AllocateUninitializedArray<float>(Roofline.StreamBytes / sizeof(float), pinned: true);
-        stream.AsSpan().Fill(1f);
-        double streamGBs = Roofline.StreamBytes / Roofline.Best(() => Roofline.Read(stream, threads)) / 1e3;
+        double streamGBs = Roofline.StreamGBs(threads);
         o.WriteLine($"W4A16 AVX2 A/B, {threads} threads, stream read {streamGBs:F1} GB/s, weights {(hot ? "hot (one copy)" : "cold (96 MiB of copies)")}: best us of 21 alternating batches");
         o.WriteLine("old = vpmovzxbd/cvtdq2ps kernel, new = LinearW4A16Avx2 (shift+and+or), shuf = LinearW4A16Avx2 (vpshufb+or)");
         o.WriteLine($"{"shape",-11} {"G",3} {"M",2} {"old us",8} {"new us",8} {"shuf us",8} {"new/old",7} {"shuf/new",8} {"old xM1",7} {"new xM1",7} {"new %bw",7}");
