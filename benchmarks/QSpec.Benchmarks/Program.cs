@@ -72,6 +72,17 @@ if (args.Length > 0 && args[0] == "inthotab")
         Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args.Length > 5 ? args[5] : "Avx2", ignoreCase: true));
     return;
 }
+// `stepcost [k=1] [tokens=256] [rounds=20]`: a QSpec step's parts on stories260K at fixed k against k = 0 and plain decoding (StepCost).
+if (args.Length > 4 && args[0] == "stepcost" && args[1] == "loop")
+{
+    StepCost.Loop(Console.Out, Enum.Parse<QSpec.Inference.ExecutionMode>(args[2], ignoreCase: true), int.Parse(args[3]), int.Parse(args[4]), args.Length > 5 ? double.Parse(args[5]) : 10);
+    return;
+}
+if (args.Length > 0 && args[0] == "stepcost")
+{
+    StepCost.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 1, args.Length > 2 ? int.Parse(args[2]) : 256, args.Length > 3 ? int.Parse(args[3]) : 20);
+    return;
+}
 // `denormab [pairs=100] [groupSize=32]`: the W4A16 nibble kernel's fold/table form against its denormal form, alternated forwards (DenormalAb).
 if (args.Length > 0 && args[0] == "denormab")
 {
