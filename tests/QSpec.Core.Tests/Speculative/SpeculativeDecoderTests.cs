@@ -30,6 +30,33 @@ public class SpeculativeDecoderTests
         if (k > 0) Assert.True(st.Accepted > 0, "a sane draft accepts something");
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(1, 3)]
+    [InlineData(4, 0)]
+    [InlineData(4, 2)]
+    public void FirstTokenComesFromThePrefill_NotFromAStepOfItsOwn(int batch, int k)
+    {
+        // The prompt's last token runs in the prefill and the first token is read from its logits, as in Generator; a
+        // step of its own for that token cost one more forward (a whole weight pass) per generation. At k = 0 every
+        // later step emits one token, so N tokens take N − 1 steps per sequence.
+        using var model = LlamaModel.Create(TestData.Stories260KInt4);
+        using var plain = model.CreateSession();
+        var prompts = Prompts(batch);
+        var options = new SpeculativeOptions { DraftLength = k, MaxTokens = 24 };
+        var result = BatchGenerator.Generate(model, prompts, options);
+        for (int b = 0; b < batch; b++) Assert.Equal(PlainW4A16(plain, prompts[b], 24), result.Tokens[b]);
+        var st = result.Statistics!;
+        Assert.Equal(batch * 24, st.Tokens);
+        if (k == 0) Assert.Equal(batch * 23, st.Steps);
+        else Assert.True(st.Steps < batch * 24, $"{st.Steps} steps");
+
+        // MaxTokens = 1: the first token alone, with no step.
+        var one = BatchGenerator.Generate(model, prompts, new SpeculativeOptions { DraftLength = k, MaxTokens = 1 });
+        Assert.Equal(0, one.Statistics!.Steps);
+        for (int b = 0; b < batch; b++) Assert.Equal([result.Tokens[b][0]], one.Tokens[b]);
+    }
+
     [Fact]
     public void AutoDraftLengthKeepsGreedyExactness()
     {
