@@ -83,6 +83,15 @@ if (args.Length > 0 && args[0] == "stepcost")
     StepCost.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 1, args.Length > 2 ? int.Parse(args[2]) : 256, args.Length > 3 ? int.Parse(args[3]) : 20);
     return;
 }
+// `controllertrace [generations=60] [tokens=32] [shape=tinyllama-1.1b] [acceptance=0.99] [k|auto] [batch=1]`: QSpec generations beside plain
+// ones with the draft controller's estimates after each (ControllerTrace).
+if (args.Length > 0 && args[0] == "controllertrace")
+{
+    ControllerTrace.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 60, args.Length > 2 ? int.Parse(args[2]) : 32,
+        args.Length > 3 ? args[3] : "tinyllama-1.1b", args.Length > 4 ? double.Parse(args[4]) : 0.99,
+        args.Length > 5 && args[5] != "auto" ? int.Parse(args[5]) : null, args.Length > 6 ? int.Parse(args[6]) : 1);
+    return;
+}
 // `denormab [pairs=100] [groupSize=32]`: the W4A16 nibble kernel's fold/table form against its denormal form, alternated forwards (DenormalAb).
 if (args.Length > 0 && args[0] == "denormab")
 {
