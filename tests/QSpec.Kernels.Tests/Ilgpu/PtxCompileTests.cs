@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -43,7 +44,9 @@ public sealed class PtxCompileTests
     }
 
     /// <summary>
-    /// The W4A16 kernels' design, checked in their PTX: weights come in 128-bit loads, nothing is staged in shared memory,
+    /// The W4A16 kernels' design, checked in their PTX: weights come in 128-bit loads, <see cref="LinearW4A16Kernel.LoadsInFlight"/>
+    /// of them per matrix issued back to back with no branch between them (several loads in flight per lane; the
+    /// vectorizer must see the alignment of LinearMany's run-time chosen matrix too), nothing is staged in shared memory,
     /// no barrier, and no division or remainder by a run-time value (group sizes are shifts, warp-size divisions are by
     /// the constant 32, which ptxas strength-reduces).
     /// </summary>
@@ -57,7 +60,15 @@ public sealed class PtxCompileTests
         foreach (var entry in entries)
         {
             var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
-            Assert.Matches(@"ld(\.global)?\.v4\.[bu]32", ptx);
+            var loads = Regex.Matches(ptx, @"ld(\.global)?\.v4\.[bu]32");
+            int matrices = entry.Method.Name == nameof(LinearW4A16Kernel.RunSwiGlu) ? 2 : 1;
+            Assert.Equal(matrices * LinearW4A16Kernel.LoadsInFlight, loads.Count);
+            for (int i = 0; i < loads.Count; i += LinearW4A16Kernel.LoadsInFlight)
+            {
+                var between = ptx[loads[i].Index..loads[i + LinearW4A16Kernel.LoadsInFlight - 1].Index];
+                Assert.DoesNotMatch(@"\bbra\b", between);
+                Assert.DoesNotMatch(@"\bld(\.global)?\.f32\b", between); // no arithmetic operand loaded in between
+            }
             Assert.DoesNotContain(".shared", ptx);
             Assert.DoesNotMatch(@"\bbar(rier)?\.sync", ptx);
             Assert.DoesNotMatch(@"\b(div|rem)\.[su](32|64)\s+%r[d]?\d+,\s*%r[d]?\d+,\s*%r[d]?\d+;", ptx);

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using static QSpec.Kernels.Backends.Ilgpu.DeviceMath;
 
 namespace QSpec.Kernels.Backends.Ilgpu;
@@ -16,6 +17,9 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// high nibbles, c = 64 · (j / 2) + 16 · (j % 2) (see <see cref="Formats.Int4Matrix"/>). Each 16-column run lies in one
 /// scale group (group sizes are multiples of 32 and runs start at multiples of 16), so the run's 16 products are summed
 /// first and multiplied by the scale once.</para>
+/// <para>Latency: a lane issues the loads of its next <see cref="LoadsInFlight"/> quads before it decodes the first, so a
+/// resident warp keeps 4 · 32 · 16 = 2 KB of weights in flight instead of 512 bytes; the arithmetic that follows is
+/// unchanged (same quads, same order).</para>
 /// <para>Dequantization is the magic-number trick: the float with bits 0x4B000000 | u is 2^23 + u exactly, so
 /// subtracting 2^23 + 8 gives q = u − 8 with no integer-to-float conversion (a shift, an AND/OR that ptxas folds into
 /// LOP3, one FSUB).</para>
@@ -29,6 +33,8 @@ internal static class LinearW4A16Kernel
     public const int BlockRows = 8;
     /// <summary>Output channels per thread group (fewer where the device's groups hold fewer warps).</summary>
     public const int WarpsPerGroup = 4;
+    /// <summary>128-bit weight loads each lane issues before it uses the first (a warp covers 4 · 32 quads per step).</summary>
+    public const int LoadsInFlight = 4;
 
     /// <summary>2^23 + 8 as a float: (2^23 + u) − this = u − 8.</summary>
     private const float MagicBias = 8388616f;
@@ -113,32 +119,52 @@ internal static class LinearW4A16Kernel
                                 LinearShape s, int lane, int warpSize)
     {
         int quads = s.PaddedK / 32;
-        var quadView = packed.Cast<Quad>();
+        // Packed rows start on 16-byte boundaries (the weights are whole device buffers and a row is a whole number of
+        // quads). AsAligned states it to ILGPU's vectorizer, which cannot prove it where the view is chosen at run time
+        // (LinearMany's three matrices), so that every quad is one 128-bit load; on the CPU accelerator it is asserted.
+        var quadView = packed.Cast<Quad>().AsAligned(16);
         long quadRow = (long)n * quads;
         long scaleRow = (long)n * s.GroupCount;
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        for (int j = lane; j < quads; j += warpSize)
+        var acc = default(Floats8);
+        for (int j = lane; j < quads; j += LoadsInFlight * warpSize)
         {
-            var p = quadView[quadRow + j];
-            int c = (j >> 1) * 64 + (j & 1) * 16; // j ≥ 0: shifts, not signed divisions
-            float sLo = scales[scaleRow + s.GroupOf(c)];
-            float sHi = scales[scaleRow + s.GroupOf(c + 32)];
-            var lo = Run16.Decode(p, 0);
-            var hi = Run16.Decode(p, 4);
-            bool inside = c + 48 <= s.K; // else the quad reaches past K: those columns have q = 0, x is not read
-            long xRow = (long)m0 * s.K;
-            a0 += Term(x, xRow, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 1) a1 += Term(x, xRow + s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 2) a2 += Term(x, xRow + 2L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 3) a3 += Term(x, xRow + 3L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 4) a4 += Term(x, xRow + 4L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 5) a5 += Term(x, xRow + 5L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 6) a6 += Term(x, xRow + 6L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
-            if (rows > 7) a7 += Term(x, xRow + 7L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+            // Four unconditional 128-bit loads before any arithmetic uses them (several loads in flight per lane; no
+            // branch between them). A quad index past the row is clamped to the row's last quad: that load stays in
+            // bounds and its value is not used. The quads are then added in ascending order, as one at a time would be.
+            int j1 = j + warpSize, j2 = j1 + warpSize, j3 = j2 + warpSize, last = quads - 1;
+            var p0 = quadView[quadRow + j];
+            var p1 = quadView[quadRow + Math.Min(j1, last)];
+            var p2 = quadView[quadRow + Math.Min(j2, last)];
+            var p3 = quadView[quadRow + Math.Min(j3, last)];
+            acc = AddQuad(acc, x, p0, j, scales, scaleRow, m0, rows, s);
+            if (j1 < quads) acc = AddQuad(acc, x, p1, j1, scales, scaleRow, m0, rows, s);
+            if (j2 < quads) acc = AddQuad(acc, x, p2, j2, scales, scaleRow, m0, rows, s);
+            if (j3 < quads) acc = AddQuad(acc, x, p3, j3, scales, scaleRow, m0, rows, s);
         }
         // `rows` is uniform over the warp, so the shuffles stay converged.
-        var partial = new Floats8 { F0 = a0, F1 = a1, F2 = a2, F3 = a3, F4 = a4, F5 = a5, F6 = a6, F7 = a7 };
-        return Floats8.WarpSums(partial, rows);
+        return Floats8.WarpSums(acc, rows);
+    }
+
+    /// <summary>acc[r] += quad <paramref name="j"/>'s term for each of the first <paramref name="rows"/> rows.</summary>
+    private static Floats8 AddQuad(Floats8 acc, ArrayView<float> x, Quad p, int j, ArrayView<float> scales, long scaleRow,
+                                   int m0, int rows, LinearShape s)
+    {
+        int c = (j >> 1) * 64 + (j & 1) * 16; // j ≥ 0: shifts, not signed divisions
+        float sLo = scales[scaleRow + s.GroupOf(c)];
+        float sHi = scales[scaleRow + s.GroupOf(c + 32)];
+        var lo = Run16.Decode(p, 0);
+        var hi = Run16.Decode(p, 4);
+        bool inside = c + 48 <= s.K; // else the quad reaches past K: those columns have q = 0, x is not read
+        long xRow = (long)m0 * s.K;
+        acc.F0 += Term(x, xRow, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 1) acc.F1 += Term(x, xRow + s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 2) acc.F2 += Term(x, xRow + 2L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 3) acc.F3 += Term(x, xRow + 3L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 4) acc.F4 += Term(x, xRow + 4L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 5) acc.F5 += Term(x, xRow + 5L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 6) acc.F6 += Term(x, xRow + 6L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        if (rows > 7) acc.F7 += Term(x, xRow + 7L * s.K, c, s.K, inside, lo, hi, sLo, sHi);
+        return acc;
     }
 
     /// <summary>One quad's contribution to one row: (low run · s_lo) + (high run · s_hi).</summary>
