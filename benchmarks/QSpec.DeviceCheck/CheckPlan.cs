@@ -27,6 +27,7 @@ internal sealed record CheckPlan(
         [
             ("tinyllama", 2048, 2048), ("tinyllama", 256, 2048), ("tinyllama", 5632, 2048), ("tinyllama", 2048, 5632), ("tinyllama", 32000, 2048),
             ("llama3-8b", 4096, 4096), ("llama3-8b", 1024, 4096), ("llama3-8b", 14336, 4096), ("llama3-8b", 4096, 14336), ("llama3-8b", 128256, 4096),
+            ("narrow-long", 512, 14336), // the split-K rule's case: 3 parts on an H100
         ],
         SpeedMs: [1, 4, 8, 16, 32], CycleBytes: 256L << 20, CopyBytes: 1L << 30,
         EndToEndShape: "tinyllama-1.1b", EndToEndConfig: SyntheticModel.Shape("tinyllama-1.1b"), EndToEndBatches: [1, 8, 32], EndToEndTokens: 32, LaunchRepeats: 2000);

@@ -31,6 +31,8 @@ internal sealed class OpChecks(IBackend backend, CheckPlan plan, CheckLog log)
             var w = Int4Matrix.Quantize(Data.Random(n * k, n + k), n, k, g);
             var x = Data.Random(m * k, m + k);
             log.Check(Group, $"linear_w4a16 {shape}", () => LinearW4A16(w, x, m));
+            if (backend is IlgpuBackend device) // the split-K path, forced (the rule splits only narrow, long matrices)
+                log.Check(Group, $"linear_w4a16 split-k {ForcedParts} parts {shape}", () => SplitLinearW4A16(device, w, x, m));
             foreach (int bits in new[] { 4, 8 })
                 log.Check(Group, $"quantize+linear_int a{bits} {shape}", () => LinearInt(w, x, m, bits));
         }
@@ -55,6 +57,24 @@ internal sealed class OpChecks(IBackend backend, CheckPlan plan, CheckLog log)
         backend.LinearW4A16(xb, mat, yb, m);
         var wd = w.Dequantize();
         return Compare(expected, Download(yb), i => DotTolerance(x, i / w.Rows, wd, i % w.Rows, w.Columns));
+    }
+
+    /// <summary>Parts forced on every matrix by the split-K op check.</summary>
+    private const int ForcedParts = 3;
+
+    private JsonObject SplitLinearW4A16(IlgpuBackend device, Int4Matrix w, float[] x, int m)
+    {
+        device.SplitKPartsOverride = (_, _) => ForcedParts;
+        try
+        {
+            var o = LinearW4A16(w, x, m);
+            o["parts"] = device.SplitKParts(w.Rows, Int4Matrix.PadColumns(w.Columns) / 32);
+            return o;
+        }
+        finally
+        {
+            device.SplitKPartsOverride = null;
+        }
     }
 
     private JsonObject LinearInt(Int4Matrix w, float[] x, int m, int bits)

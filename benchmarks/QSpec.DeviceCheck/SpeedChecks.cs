@@ -20,6 +20,8 @@ namespace QSpec.DeviceCheck;
 internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog log)
 {
     private const int GroupSize = 128;
+    /// <summary>Forced split-K part counts timed beside the default W4A16 launch.</summary>
+    private static readonly int[] SplitParts = [2, 4, 8];
     /// <summary>Seconds the end-to-end group keeps for itself when the kernel group runs long.</summary>
     private const double EndToEndReserve = 150;
 
@@ -118,6 +120,24 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
         int next = 0;
         DeviceMatrix Next() => mats[next++ % mats.Count];
         o["w4a16"] = Figures(Time(() => device.LinearW4A16(x, Next(), y, m), mats.Count), weightBytes + activationBytes, ops);
+        // Split K both ways: what the rule picks for this shape, and forced part counts, so that the rule's estimate
+        // (IlgpuBackend.SplitK.cs) can be checked against the card.
+        int quads = Int4Matrix.PadColumns(k) / 32;
+        o["split_k_rule_parts"] = device.SplitKParts(n, quads);
+        foreach (int parts in SplitParts)
+        {
+            device.SplitKPartsOverride = (_, _) => parts;
+            try
+            {
+                var f = Figures(Time(() => device.LinearW4A16(x, Next(), y, m), mats.Count), weightBytes + activationBytes, ops);
+                f["parts"] = device.SplitKParts(n, quads);
+                o[$"w4a16_split{parts}"] = f;
+            }
+            finally
+            {
+                device.SplitKPartsOverride = null;
+            }
+        }
         foreach (int bits in new[] { 8, 4 })
         {
             var quantize = Time(() => device.QuantizeActivations(x, m, k, bits, q), 1);

@@ -24,7 +24,9 @@ public class DeviceCheckSimTests
             Assert.Subset(new HashSet<string?> { "pass", "measured" }, statuses.ToHashSet());
             string[] groups = ["ops", "fused", "model", "speed", "kernels", "end_to_end"];
             foreach (string g in groups) Assert.Contains(checks, l => l.GetProperty("group").GetString() == g);
-            Assert.Equal(17, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
+            Assert.Equal(20, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
+            // The forced split-K W4A16 check at each of the plan's linear shapes.
+            Assert.Equal(3, checks.Count(l => l.GetProperty("check").GetString()!.StartsWith("linear_w4a16 split-k", StringComparison.Ordinal)));
             var counts = checks.Where(l => l.GetProperty("check").GetString()!.StartsWith("launches", StringComparison.Ordinal)).ToArray();
             // Per W4A16 decode token: 7 kernels per layer with the fused ops (norm, QKV, RoPE+store+attention, wo+add,
             // norm, W1|W3+SwiGLU, w2+add) + embedding, final norm, classifier, argmax; one wait (argmax), none inside the

@@ -56,7 +56,7 @@ public sealed class PtxCompileTests
     public void LinearW4A16_Ptx_Has128BitLoads_NoSharedMemory_NoRuntimeDivision(int sm)
     {
         var entries = KernelSet.EntryPoints.Where(e => e.Method.DeclaringType == typeof(LinearW4A16Kernel)).ToArray();
-        Assert.Equal(3, entries.Length); // Run, RunMany (QKV, residual add), RunSwiGlu
+        Assert.Equal(4, entries.Length); // Run, RunMany (QKV, residual add), RunSwiGlu, RunPartial (split K)
         foreach (var entry in entries)
         {
             var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);

@@ -63,6 +63,12 @@ public sealed partial class IlgpuBackend
         if (kind == LinearKind.W4A16)
         {
             using var _ = Enter();
+            var pair = Set([w1, w3], [gate, gate]); // the SwiGLU epilogue writes gate only
+            if (SplitPlan(pair, m1.PaddedColumns / 32) is KSplit split)
+            {
+                LaunchSplit(x, pair, split, SplitKReduceKernel.SwiGlu, shape);
+                return;
+            }
             Launched();
             _kernels.LinearW4A16SwiGlu(WarpPerChannelConfig(m1.Rows, LinearW4A16Kernel.WarpsPerGroup), F(x), p1, m1.Scales, p3, m3.Scales, F(gate), shape);
         }
@@ -140,6 +146,11 @@ public sealed partial class IlgpuBackend
         if (kind == LinearKind.W4A16)
         {
             using var _ = Enter();
+            if (SplitPlan(set, first.PaddedColumns / 32) is KSplit split)
+            {
+                LaunchSplit(x, set, split, accumulate != 0 ? SplitKReduceKernel.Add : SplitKReduceKernel.Store, shape);
+                return;
+            }
             Launched();
             _kernels.LinearW4A16Many(WarpPerChannelConfig(set.Channels, LinearW4A16Kernel.WarpsPerGroup), F(x), set, accumulate, shape);
             return;

@@ -45,6 +45,12 @@ public sealed partial class IlgpuBackend
         var packed = m.Packed;
         if (rows == 0) return;
         using var _ = Enter();
+        var one = Set([w], [y]);
+        if (SplitPlan(one, m.PaddedColumns / 32) is KSplit split)
+        {
+            LaunchSplit(x, one, split, SplitKReduceKernel.Store, Shape(m, rows));
+            return;
+        }
         Launched();
         _kernels.LinearW4A16(WarpPerChannelConfig(m.Rows, LinearW4A16Kernel.WarpsPerGroup), F(x), packed, m.Scales, F(y), Shape(m, rows));
     }

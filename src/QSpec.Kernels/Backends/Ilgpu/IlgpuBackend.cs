@@ -225,6 +225,7 @@ public sealed partial class IlgpuBackend : IBackend
         _positions.Dispose();
         _ropeTable?.Dispose();
         _argmaxResult.Dispose();
+        _splitPartials?.Dispose();
         _accelerator.Dispose(); // also releases any buffer the caller has not disposed
         _context.Dispose();
     }

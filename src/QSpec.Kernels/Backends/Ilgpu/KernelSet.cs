@@ -15,6 +15,8 @@ internal sealed class KernelSet
         LinearW4A16 = a.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearW4A16Kernel.Run);
         LinearW4A16Many = a.LoadStreamKernel<ArrayView<float>, MatrixSet, int, LinearShape>(LinearW4A16Kernel.RunMany);
         LinearW4A16SwiGlu = a.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearW4A16Kernel.RunSwiGlu);
+        LinearW4A16Partial = a.LoadStreamKernel<ArrayView<float>, MatrixSet, KSplit, ArrayView<float>, LinearShape>(LinearW4A16Kernel.RunPartial);
+        SplitKReduce = a.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, MatrixSet, KSplit, int, int, int>(SplitKReduceKernel.Run);
         LinearIntMany = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape>(LinearIntKernel.RunMany);
         LinearIntSwiGlu = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntKernel.RunSwiGlu);
         RmsNormQuantize = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int>(RmsNormQuantizeKernel.Run);
@@ -37,6 +39,8 @@ internal sealed class KernelSet
     public Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearW4A16 { get; }
     public Action<KernelConfig, ArrayView<float>, MatrixSet, int, LinearShape> LinearW4A16Many { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearW4A16SwiGlu { get; }
+    public Action<KernelConfig, ArrayView<float>, MatrixSet, KSplit, ArrayView<float>, LinearShape> LinearW4A16Partial { get; }
+    public Action<Index2D, ArrayView<float>, MatrixSet, KSplit, int, int, int> SplitKReduce { get; }
     public Action<KernelConfig, ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape> LinearIntMany { get; }
     public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearIntSwiGlu { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int> RmsNormQuantize { get; }
@@ -64,6 +68,8 @@ internal sealed class KernelSet
         Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.Run)),
         Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.RunMany)),
         Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.RunSwiGlu)),
+        Explicit(typeof(LinearW4A16Kernel), nameof(LinearW4A16Kernel.RunPartial)),
+        Implicit(typeof(SplitKReduceKernel), nameof(SplitKReduceKernel.Run)),
         Explicit(typeof(LinearF32Kernel), nameof(LinearF32Kernel.Run)),
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.Run)) with { UsesDp4a = true },
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.RunMany)) with { UsesDp4a = true },

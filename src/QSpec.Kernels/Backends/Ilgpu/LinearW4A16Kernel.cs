@@ -26,6 +26,10 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// <para>Float order of row m: per lane, quads ascending, each contributing (low run · s_lo) + (high run · s_hi) with
 /// each run summed left to right; then the butterfly warp sum. It depends neither on M nor on the row's slot in its
 /// block (batch invariant); it differs from the reference's double sum, hence the relative tolerance in the tests.</para>
+/// <para>Split K (<see cref="RunPartial"/> then <see cref="SplitKReduceKernel"/>): a matrix too narrow to fill the
+/// device has its rows cut into parts, one warp per (channel, part), and a second launch adds the parts in ascending
+/// order. The part count is a function of the matrix and the device only (see IlgpuBackend.SplitK.cs), so a fused
+/// launch and the plain ops it replaces still agree bit for bit.</para>
 /// </remarks>
 internal static class LinearW4A16Kernel
 {
@@ -54,7 +58,7 @@ internal static class LinearW4A16Kernel
             for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
             {
                 int rows = Math.Min(BlockRows, s.Rows - m0);
-                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize);
+                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize, 0, s.PaddedK / 32);
                 if (lane == 0) sums.Store(y, (long)m0 * s.N + n, s.N, rows);
             }
         }
@@ -80,7 +84,7 @@ internal static class LinearW4A16Kernel
             for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
             {
                 int rows = Math.Min(BlockRows, s.Rows - m0);
-                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize);
+                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize, 0, s.PaddedK / 32);
                 if (lane != 0) continue;
                 if (accumulate != 0) sums.AddTo(y, (long)m0 * width + n, width, rows);
                 else sums.Store(y, (long)m0 * width + n, width, rows);
@@ -104,19 +108,51 @@ internal static class LinearW4A16Kernel
             for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
             {
                 int rows = Math.Min(BlockRows, s.Rows - m0);
-                var g = Sums(x, packed1, scales1, n, m0, rows, s, lane, warpSize);
-                var u = Sums(x, packed3, scales3, n, m0, rows, s, lane, warpSize);
+                var g = Sums(x, packed1, scales1, n, m0, rows, s, lane, warpSize, 0, s.PaddedK / 32);
+                var u = Sums(x, packed3, scales3, n, m0, rows, s, lane, warpSize, 0, s.PaddedK / 32);
                 if (lane == 0) g.StoreSwiGlu(u, gate, (long)m0 * s.N + n, s.N, rows);
             }
         }
     }
 
     /// <summary>
-    /// Channel n of rows m0 .. m0 + rows − 1 (rows ≤ 8): every lane's partial sums over its quads, then the warp sums
-    /// (every lane gets them). The one place the W4A16 float order is defined, so every kernel above agrees bit for bit.
+    /// Split-K pass 1 (<see cref="SplitKReduceKernel"/> is pass 2): warp (launch channel c, part p = Grid.IdxY) sums
+    /// quads [p · span, min((p + 1) · span, quads)) of its matrix's row, span = <see cref="KSplit.Span"/>, for every row,
+    /// exactly as <see cref="Sums"/> sums a whole row, and stores them to partials[(p · Rows + m) · N + c]. A part that
+    /// starts past its matrix's last quad does nothing: the reduction stops before it. Grid: x as <see cref="RunMany"/>,
+    /// y = the launch's largest part count.
+    /// </summary>
+    public static void RunPartial(ArrayView<float> x, MatrixSet w, KSplit split, ArrayView<float> partials, LinearShape s)
+    {
+        int lane = Warp.LaneIdx, warpSize = Warp.WarpSize;
+        int warps = Group.DimX / warpSize;
+        int part = Grid.IdxY, quads = s.PaddedK / 32;
+        for (int cBase = Grid.IdxX * warps; cBase < s.N; cBase += Grid.DimX * warps)
+        {
+            int c = cBase + Warp.WarpIdx;
+            if (c >= s.N) continue;
+            int which = w.Which(c), n = c - w.First(which), span = split.Span(which);
+            int begin = part * span;
+            if (begin >= quads) continue; // uniform over the warp
+            int end = Math.Min(quads, begin + span);
+            var packed = w.Packed(which);
+            var scales = w.Scales(which);
+            for (int m0 = 0; m0 < s.Rows; m0 += BlockRows)
+            {
+                int rows = Math.Min(BlockRows, s.Rows - m0);
+                var sums = Sums(x, packed, scales, n, m0, rows, s, lane, warpSize, begin, end);
+                if (lane == 0) sums.Store(partials, ((long)part * s.Rows + m0) * s.N + c, s.N, rows);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Channel n of rows m0 .. m0 + rows − 1 (rows ≤ 8) over quads [begin, end) of its row (the whole row but in split-K
+    /// pass 1): every lane's partial sums over its quads, then the warp sums (every lane gets them). The one place the
+    /// W4A16 float order is defined, so every kernel above agrees bit for bit.
     /// </summary>
     private static Floats8 Sums(ArrayView<float> x, ArrayView<uint> packed, ArrayView<float> scales, int n, int m0, int rows,
-                                LinearShape s, int lane, int warpSize)
+                                LinearShape s, int lane, int warpSize, int begin, int end)
     {
         int quads = s.PaddedK / 32;
         // Packed rows start on 16-byte boundaries (the weights are whole device buffers and a row is a whole number of
@@ -126,20 +162,20 @@ internal static class LinearW4A16Kernel
         long quadRow = (long)n * quads;
         long scaleRow = (long)n * s.GroupCount;
         var acc = default(Floats8);
-        for (int j = lane; j < quads; j += LoadsInFlight * warpSize)
+        for (int j = begin + lane; j < end; j += LoadsInFlight * warpSize)
         {
             // Four unconditional 128-bit loads before any arithmetic uses them (several loads in flight per lane; no
             // branch between them). A quad index past the row is clamped to the row's last quad: that load stays in
             // bounds and its value is not used. The quads are then added in ascending order, as one at a time would be.
-            int j1 = j + warpSize, j2 = j1 + warpSize, j3 = j2 + warpSize, last = quads - 1;
+            int j1 = j + warpSize, j2 = j1 + warpSize, j3 = j2 + warpSize, last = end - 1;
             var p0 = quadView[quadRow + j];
             var p1 = quadView[quadRow + Math.Min(j1, last)];
             var p2 = quadView[quadRow + Math.Min(j2, last)];
             var p3 = quadView[quadRow + Math.Min(j3, last)];
             acc = AddQuad(acc, x, p0, j, scales, scaleRow, m0, rows, s);
-            if (j1 < quads) acc = AddQuad(acc, x, p1, j1, scales, scaleRow, m0, rows, s);
-            if (j2 < quads) acc = AddQuad(acc, x, p2, j2, scales, scaleRow, m0, rows, s);
-            if (j3 < quads) acc = AddQuad(acc, x, p3, j3, scales, scaleRow, m0, rows, s);
+            if (j1 < end) acc = AddQuad(acc, x, p1, j1, scales, scaleRow, m0, rows, s);
+            if (j2 < end) acc = AddQuad(acc, x, p2, j2, scales, scaleRow, m0, rows, s);
+            if (j3 < end) acc = AddQuad(acc, x, p3, j3, scales, scaleRow, m0, rows, s);
         }
         // `rows` is uniform over the warp, so the shuffles stay converged.
         return Floats8.WarpSums(acc, rows);

@@ -98,4 +98,14 @@ internal struct MatrixSet
     public readonly ArrayView<uint> Packed(int which) => which == 0 ? P0 : which == 1 ? P1 : P2;
     public readonly ArrayView<float> Scales(int which) => which == 0 ? S0 : which == 1 ? S1 : S2;
     public readonly ArrayView<float> Output(int which) => which == 0 ? Y0 : which == 1 ? Y1 : Y2;
+
+    /// <summary>This set with each output starting at row <paramref name="m0"/>, for a chunk of <paramref name="rows"/> rows.</summary>
+    public readonly MatrixSet FromRow(int m0, int rows)
+    {
+        var s = this;
+        s.Y0 = Y0.SubView((long)m0 * N0, (long)rows * N0);
+        s.Y1 = Y1.SubView((long)m0 * N1, (long)rows * N1);
+        s.Y2 = Y2.SubView((long)m0 * N2, (long)rows * N2);
+        return s;
+    }
 }
