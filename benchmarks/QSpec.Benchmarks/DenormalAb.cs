@@ -5,7 +5,8 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// `denormab [pairs=100] [groupSize=32]`: W4A16 decode forwards (1 token) and verify or prefill forwards (2, 4 and 8 tokens) of the synthetic
-/// TinyLlama-1.1B (G = groupSize, 0 per channel) with the nibble kernel's fold or table form (A) against its denormal form (B), alternated forward by forward.
+/// TinyLlama-1.1B (G = groupSize, 0 per channel) with the W4A16 kernel's other form (A: fold or table on AVX-512, shift on AVX2) against its
+/// denormal form (B), alternated forward by forward.
 /// </summary>
 public static class DenormalAb
 {
@@ -13,7 +14,8 @@ public static class DenormalAb
     {
         bool chosen = DenormalFloats.Enabled;
         using var f = new AlternatedForwards(2, groupSize);
-        o.WriteLine($"W4A16 nibble kernel, G = {groupSize}: A = {(groupSize is 32 or 64 ? "fold" : "table")} form, B = denormal form (this machine's default: {(chosen ? "denormal" : "A")}, FMA slowdown on denormal operands {DenormalFloats.MeasuredSlowdown():F2}); {pairs} alternated pairs, 2 threads");
+        string a = CpuPaths.HasAvx512 ? (groupSize is 32 or 64 ? "fold" : "table") : "shift";
+        o.WriteLine($"W4A16 {(CpuPaths.HasAvx512 ? "AVX-512 nibble" : "AVX2")} kernel, G = {groupSize}: A = {a} form, B = denormal form (this machine's default: {(chosen ? "denormal" : "A")}, FMA slowdown on denormal operands {DenormalFloats.MeasuredSlowdown():F2}); {pairs} alternated pairs, 2 threads");
         foreach (int tokens in new[] { 1, 2, 4, 8 })
             o.WriteLine($"  {tokens}-token forward: " + f.Compare(ExecutionMode.W4A16, b => DenormalFloats.Override = b, pairs, tokens));
         DenormalFloats.Override = null;

@@ -92,7 +92,7 @@ if (args.Length > 0 && args[0] == "controllertrace")
         args.Length > 5 && args[5] != "auto" ? int.Parse(args[5]) : null, args.Length > 6 ? int.Parse(args[6]) : 1);
     return;
 }
-// `denormab [pairs=100] [groupSize=32]`: the W4A16 nibble kernel's fold/table form against its denormal form, alternated forwards (DenormalAb).
+// `denormab [pairs=100] [groupSize=32]`: the W4A16 kernel's other form (AVX-512 fold/table, AVX2 shift) against its denormal form, alternated forwards (DenormalAb).
 if (args.Length > 0 && args[0] == "denormab")
 {
     DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 100, args.Length > 2 ? int.Parse(args[2]) : 32);
@@ -135,7 +135,7 @@ if (args.Length > 0 && args[0] == "int")
     IntAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 40);
     return;
 }
-// `w4a16denormab [threads=2] [groupSizes=32]`: EXPERIMENT, the AVX2 W4A16 kernel with weights dequantized to denormal floats (W4A16DenormalAb).
+// `w4a16denormab [threads=2] [groupSizes=32]`: the AVX2 W4A16 kernel's shift form against its denormal form, per shape and M (W4A16DenormalAb).
 if (args.Length > 0 && args[0] == "w4a16denormab")
 {
     W4A16DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray());

@@ -15,6 +15,11 @@ public sealed class DenormalFloatsTests
     public void KeptOnThisThread_SeesDenormalsAreZero()
     {
         if (!Mxcsr.Available) return;
+        Mxcsr.OnCleanThread(SeesDenormalsAreZero);
+    }
+
+    private static void SeesDenormalsAreZero()
+    {
         uint saved = Mxcsr.Get();
         try
         {
@@ -26,16 +31,18 @@ public sealed class DenormalFloatsTests
         Assert.True(DenormalFloats.KeptOnThisThread());
     }
 
-    /// <summary>A caller with DAZ set gets the fold form: the same bits as a backend forced to it.</summary>
-    [Theory, InlineData(32, 1), InlineData(64, 3)]
-    public void CallerWithDenormalsAreZero_GetsTheFoldForm(int g, int m)
+    /// <summary>A caller with DAZ set gets the other form (AVX-512: fold, AVX2: shift): the same bits as a backend forced to it.</summary>
+    [Theory]
+    [InlineData(CpuKernelPath.Avx512, 32, 1), InlineData(CpuKernelPath.Avx512, 64, 3)]
+    [InlineData(CpuKernelPath.Avx2, 32, 1), InlineData(CpuKernelPath.Avx2, 128, 3)]
+    public void CallerWithDenormalsAreZero_GetsTheOtherForm(CpuKernelPath path, int g, int m)
     {
-        if (!Mxcsr.Available || !CpuPaths.HasAvx512) return;
+        if (!Mxcsr.Available || !Supported(path)) return;
         const int n = 37, k = 1025;
         var w = Int4Matrix.Quantize(TestData.Floats(n * k, 61), n, k, g);
         var x = TestData.Floats(m * k, 62);
-        using var fold = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 1, denormal: false);
-        using var denormal = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 1, denormal: true);
+        using var fold = W4A16PathChecks.Backend(path, threads: 1, denormal: false);
+        using var denormal = W4A16PathChecks.Backend(path, threads: 1, denormal: true);
         var expected = W4A16PathChecks.Run(fold, w, x, m);
         float[] got = OnThreadWithDaz(() => W4A16PathChecks.Run(denormal, w, x, m));
         TestData.AssertBitwise(expected, got);
@@ -45,22 +52,24 @@ public sealed class DenormalFloatsTests
     /// Workers started by a thread with DAZ set inherit it; a later call from a clean thread picks the denormal form, and
     /// the workers' channels fall back to the scalar reference: every channel within the kernels' tolerance.
     /// </summary>
-    [Fact]
-    public void WorkerWithDenormalsAreZero_FallsBackToTheReference()
+    [Theory, InlineData(CpuKernelPath.Avx512), InlineData(CpuKernelPath.Avx2)]
+    public void WorkerWithDenormalsAreZero_FallsBackToTheReference(CpuKernelPath path)
     {
-        if (!Mxcsr.Available || !CpuPaths.HasAvx512) return;
+        if (!Mxcsr.Available || !Supported(path)) return;
         Assert.False(OnThreadWithDaz(() => { bool kept = true; var t = new Thread(() => kept = DenormalFloats.KeptOnThisThread()); t.Start(); t.Join(); return kept; }),
                      "a thread started by one with DAZ set did not inherit it: this test's premise");
         const int n = 203, k = 1025, m = 2;
         var w = Int4Matrix.Quantize(TestData.Floats(n * k, 71), n, k, 32);
         var x = TestData.Floats(m * k, 72);
-        using var backend = W4A16PathChecks.Backend(CpuKernelPath.Avx512, threads: 2, denormal: true);
+        using var backend = W4A16PathChecks.Backend(path, threads: 2, denormal: true);
         OnThreadWithDaz(() => W4A16PathChecks.Run(backend, w, x, m)); // starts the worker under DAZ
         var got = W4A16PathChecks.Run(backend, w, x, m);
         var expected = new float[m * n];
         LinearReference.W4A16(x, m, w, expected);
         TestData.AssertClose(expected, got, 2e-5f, BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k));
     }
+
+    private static bool Supported(CpuKernelPath path) => path == CpuKernelPath.Avx512 ? CpuPaths.HasAvx512 : CpuPaths.HasAvx2;
 
     private static T OnThreadWithDaz<T>(Func<T> body)
     {

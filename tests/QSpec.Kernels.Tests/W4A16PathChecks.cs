@@ -10,7 +10,7 @@ internal static class W4A16PathChecks
 {
     /// <summary>
     /// A CPU backend forced to <paramref name="path"/> that splits even the smallest matrix over <paramref name="threads"/>;
-    /// <paramref name="denormal"/> forces the AVX-512 kernel's form at G = 32 and 64 (null: the machine's default).
+    /// <paramref name="denormal"/> forces the W4A16 kernel's form, AVX-512 or AVX2 (null: the machine's default).
     /// </summary>
     public static CpuBackend Backend(CpuKernelPath path, int threads, bool? denormal = null) =>
         new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0, DenormalW4A16 = denormal });

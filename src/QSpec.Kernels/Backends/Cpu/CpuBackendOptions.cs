@@ -50,8 +50,9 @@ public sealed class CpuBackendOptions
     public bool HalfPrecisionScalesW4A16 { get; init; }
 
     /// <summary>
-    /// The AVX-512 W4A16 kernel's form: true the denormal form, false the fold (G = 32, 64) or table form, null (the default)
-    /// the denormal form where <see cref="DenormalFloats.Enabled"/>. Internal: for tests of both forms.
+    /// The W4A16 kernels' form: true the denormal form, false the fold (G = 32, 64) or table form on AVX-512 and the shift
+    /// form on AVX2, null (the default) the denormal form where <see cref="DenormalFloats.Enabled"/>. Internal: for tests
+    /// of both forms.
     /// </summary>
     internal bool? DenormalW4A16 { get; init; }
 

@@ -6,8 +6,8 @@ namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
 /// Whether this machine and thread compute with denormal floats exactly and at full speed: the condition of the W4A16
-/// nibble kernel's denormal form (<see cref="LinearW4A16Nibble"/>), which reads a masked nibble u at bits 4j..4j+3 as
-/// the denormal float u·2^(4j − 149).
+/// kernels' denormal form (<see cref="LinearW4A16Nibble"/> on AVX-512, <see cref="DenormalNibbles"/> on AVX2), which
+/// reads a masked nibble u at bits 4j..4j+3 as the denormal float u·2^(4j − 149).
 /// </summary>
 /// <remarks>
 /// Two things can break it. A thread whose MXCSR has DAZ set (denormals-are-zero, which some native libraries set for
@@ -28,10 +28,11 @@ internal static class DenormalFloats
     public const double MaxSlowdown = 1.25;
 
     /// <summary>
-    /// Whether the W4A16 kernels use the denormal form by default: AVX-512 (its only user), denormals kept on the thread
-    /// that first asks, and FMAs on denormal operands at most <see cref="MaxSlowdown"/> slower (measured once, ~1 ms).
+    /// Whether the W4A16 kernels use the denormal form by default: AVX-512 or AVX2 + FMA, denormals kept on the thread
+    /// that first asks, and FMAs on denormal operands at most <see cref="MaxSlowdown"/> slower (measured once, ~1 ms, at
+    /// the kernel's vector width).
     /// </summary>
-    public static bool Enabled { get; } = CpuPaths.HasAvx512 && KeptOnThisThread() && MeasuredSlowdown() <= MaxSlowdown;
+    public static bool Enabled { get; } = (CpuPaths.HasAvx512 || CpuPaths.HasAvx2) && KeptOnThisThread() && MeasuredSlowdown() <= MaxSlowdown;
 
     /// <summary>
     /// A/B benchmarks only: forces the form of every W4A16 call in the process (null: each backend's own choice).
@@ -48,14 +49,13 @@ internal static class DenormalFloats
     /// </summary>
     internal static double MeasuredSlowdown()
     {
-        var denormal = Vector512.Create(s_weight);
-        var normal = Vector512.Create(s_expected);
+        Func<float, double> chains = CpuPaths.HasAvx512 ? w => Chains(Vector512.Create(w)) : w => Chains(Vector256.Create(w));
         double bestDenormal = double.MaxValue, bestNormal = double.MaxValue;
-        Chains(denormal); Chains(normal); // JIT and warm-up
+        chains(s_weight); chains(s_expected); // JIT and warm-up
         for (int round = 0; round < 5; round++)
         {
-            bestDenormal = Math.Min(bestDenormal, Chains(denormal));
-            bestNormal = Math.Min(bestNormal, Chains(normal));
+            bestDenormal = Math.Min(bestDenormal, chains(s_weight));
+            bestNormal = Math.Min(bestNormal, chains(s_expected));
         }
         return bestDenormal / bestNormal;
     }
@@ -73,6 +73,25 @@ internal static class DenormalFloats
             a2 = Vector512.FusedMultiplyAdd(x, w, a2); a3 = Vector512.FusedMultiplyAdd(x, w, a3);
             a4 = Vector512.FusedMultiplyAdd(x, w, a4); a5 = Vector512.FusedMultiplyAdd(x, w, a5);
             a6 = Vector512.FusedMultiplyAdd(x, w, a6); a7 = Vector512.FusedMultiplyAdd(x, w, a7);
+        }
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        s_sink = ((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7)).ToScalar();
+        return seconds;
+    }
+
+    /// <summary>The same chains at 256 bits (the AVX2 kernel's width).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static double Chains(Vector256<float> w)
+    {
+        var x = Vector256.Create(s_scale);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 20_000; i++)
+        {
+            a0 = Vector256.FusedMultiplyAdd(x, w, a0); a1 = Vector256.FusedMultiplyAdd(x, w, a1);
+            a2 = Vector256.FusedMultiplyAdd(x, w, a2); a3 = Vector256.FusedMultiplyAdd(x, w, a3);
+            a4 = Vector256.FusedMultiplyAdd(x, w, a4); a5 = Vector256.FusedMultiplyAdd(x, w, a5);
+            a6 = Vector256.FusedMultiplyAdd(x, w, a6); a7 = Vector256.FusedMultiplyAdd(x, w, a7);
         }
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         s_sink = ((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7)).ToScalar();

@@ -36,10 +36,12 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         }
         if (paths.Float is CpuKernelPath.Avx2 or CpuKernelPath.AvxVnni)
         {
-            // The same idea on 256 bits: X permuted once into the order the in-place nibble dequantization yields the weights.
+            // The same idea on 256 bits: X permuted once into the order the in-place nibble dequantization yields the
+            // weights; the denormal form unless this thread reads denormals as zero (DAZ), then the shift form.
             var job = ChannelJob.For<Avx2Job>();
-            (job.X, job.XOffset, job.XStride) = LinearW4A16Avx2Activations.Permute(x, rows, k, split: groups.BlockShift < 0);
-            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows;
+            bool denormal = (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
+            (job.X, job.XOffset, job.XStride) = LinearW4A16Avx2Activations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
+            job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             pool.Run(n, Threads(rows, n, k), LinearW4A16Avx2.ChannelBlock, job);
             return;
         }
@@ -55,18 +57,25 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         public GroupIndex Groups;
         public float[]? X, Y;
         public int XOffset, XStride, Rows;
+        public bool Denormal;
+        public float[]? Source; // X as given (rows × K): the reference's input where a thread flushes denormals
 
-        public override void Release() { W = null; X = Y = null; }
+        public override void Release() { W = null; X = Y = Source = null; }
 
         protected override void Run(int start, int end)
         {
             var w = W!;
+            if (Denormal && !DenormalFloats.KeptOnThisThread())
+            {
+                ScalarChannels(w, Source!, Rows, Y!, start, end); // as NibbleJob: a DAZ worker cannot run the denormal form
+                return;
+            }
             // The accumulators (2 vectors per channel of a block and row) are pooled scratch: no allocation once warm.
             float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx2.AccumulatorCount(Rows) * 8 + 16);
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
                 LinearW4A16Avx2.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, XStride, yp,
-                                    (Vector256<float>*)Align(ap));
+                                    (Vector256<float>*)Align(ap), Denormal);
             ArrayPool<float>.Shared.Return(scratch);
         }
     }

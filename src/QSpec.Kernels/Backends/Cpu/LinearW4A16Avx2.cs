@@ -9,7 +9,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// AVX2 + FMA W4A16 kernel with in-place nibble dequantization: a 64-column block (32 packed bytes) loads as one ymm of
 /// 8 dwords and nibble i of every dword becomes the float 1 + u/16 = 1.5 + q/16 with no zero-extension and no int→float
 /// conversion (bits ((d ≪ 19 − 4i) AND 0x00780000) OR 0x3F800000, see <see cref="INibbles256"/>). The activations are
-/// permuted once per call (<see cref="LinearW4A16Avx2Activations"/>) into the order the nibbles come out.
+/// permuted once per call (<see cref="LinearW4A16Avx2Activations"/>) into the order the nibbles come out. The default,
+/// where <see cref="DenormalFloats.Enabled"/>, is the denormal form (<see cref="DenormalNibbles"/>): the nibble masked in
+/// place is read as a denormal float, one AND per 8 weights instead of shift, and, or.
 /// </summary>
 /// <remarks>
 /// <para><b>Arithmetic.</b> Per block b, row m, channel c and scale group g (at G = 32 the even nibbles, columns 0..31 of
@@ -24,7 +26,9 @@ namespace QSpec.Kernels.Backends.Cpu;
 /// per row; per block and row 1 (G ≥ 64) or 2 (G = 32) fold FMAs and as many start loads. A vpshufb form (2 ops per 8
 /// weights + 4 per block, the same floats) measured no faster (benchmarks/W4A16Avx2Ab: equal at M = 1, 9-38 % slower
 /// at M ≥ 2 in these two-channel tiles, whose registers its two helper vectors per channel overflow; 0-12 % slower at
-/// M ≥ 4 in one-channel tiles), and the old kernel's zero-extend form costs 5 ops + 1 FMA per row.</para>
+/// M ≥ 4 in one-channel tiles), and the old kernel's zero-extend form costs 5 ops + 1 FMA per row. The denormal form
+/// costs 1 op per 8 weights + 1 per block: on the Zen 3 VM (AVX2 only) a one-token W4A16 forward of the TinyLlama-1.1B
+/// shape took 0.83x the shift form's time, and 2-8-token forwards 1.00x (`denormab 30 32`, docs/results.md).</para>
 /// <para><b>Order.</b> Every row's operations (which FMAs, in which order, into which lane) are fixed by its own
 /// activations and the weights: they depend on neither M, the row tile, the channel pairing nor the thread split (by
 /// channel), so a row gives the same bits in any batch. <see cref="Reference"/> is the same arithmetic in scalar code
@@ -68,9 +72,14 @@ internal static unsafe partial class LinearW4A16Avx2
     /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of scratch.
     /// </summary>
     public static void Run(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups,
-                           int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc)
+                           int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc, bool denormal = false)
     {
-        if (groups.BlockShift < 0) Run<SplitGroups, ShiftNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        if (denormal)
+        {
+            if (groups.BlockShift < 0) Run<SplitGroups, DenormalNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+            else Run<BlockGroups, DenormalNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        }
+        else if (groups.BlockShift < 0) Run<SplitGroups, ShiftNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
         else Run<BlockGroups, ShiftNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
     }
 
@@ -116,9 +125,10 @@ internal static unsafe partial class LinearW4A16Avx2
     /// <summary>
     /// Scalar model of <see cref="Run"/> for one row and channel: the same lanes, the same FMA chains (MathF.FusedMultiplyAdd),
     /// the same folds and the same reduction, so it returns the kernel's bits exactly. <paramref name="xp"/> is the row's
-    /// permuted activations (<see cref="LinearW4A16Avx2Activations.Stride"/> floats).
+    /// permuted activations (<see cref="LinearW4A16Avx2Activations.Stride"/> floats) in the layout of the form
+    /// (<paramref name="denormal"/>: <see cref="DenormalNibbles"/>, else <see cref="ShiftNibbles"/>).
     /// </summary>
-    public static float Reference(Int4Matrix w, int j, ReadOnlySpan<float> xp)
+    public static float Reference(Int4Matrix w, int j, ReadOnlySpan<float> xp, bool denormal = false)
     {
         var groups = new GroupIndex(w);
         bool split = groups.BlockShift < 0;
@@ -138,7 +148,9 @@ internal static unsafe partial class LinearW4A16Avx2
                     for (int l = 0; l < 8; l++)
                     {
                         int u = (row[32 * b + 4 * l + i / 2] >> (4 * (i & 1))) & 15;
-                        q[l] = MathF.FusedMultiplyAdd(xb[8 * i + l], 1f + u / 16f, q[l]);
+                        // Shift form: 1 + u/16; denormal form: the masked nibble's bits, u·2^(4·(i mod 4) − 149).
+                        float weight = denormal ? BitConverter.Int32BitsToSingle(u << (4 * (i & 3))) : 1f + u / 16f;
+                        q[l] = MathF.FusedMultiplyAdd(xb[8 * i + l], weight, q[l]);
                     }
                 if (half == 1 || split)
                 {
@@ -147,7 +159,8 @@ internal static unsafe partial class LinearW4A16Avx2
                 }
             }
         }
-        return 16f * (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])));
+        float outScale = denormal ? DenormalNibbles.OutputScale : ShiftNibbles.OutputScale;
+        return outScale * (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])));
     }
 }
 
@@ -174,6 +187,7 @@ internal interface INibbles256
 /// <summary>Shift, and, or: 3 ops per 8 weights (left shifts for nibbles 0..4, right shifts for 5..7).</summary>
 internal struct ShiftNibbles : INibbles256
 {
+    public static float OutputScale => 16f;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Prepare(Vector256<uint> d, out Vector256<uint> even, out Vector256<uint> odd) { even = d; odd = d; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -186,4 +200,28 @@ internal struct ShiftNibbles : INibbles256
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble5(Vector256<uint> d, Vector256<uint> o) => F(Avx2.ShiftRightLogical(d, 1));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble6(Vector256<uint> d, Vector256<uint> e) => F(Avx2.ShiftRightLogical(d, 5));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble7(Vector256<uint> d, Vector256<uint> o) => F(Avx2.ShiftRightLogical(d, 9));
+}
+
+/// <summary>
+/// The denormal form: nibble i of each dword isolated by an AND alone, left in place at bits 4j..4j+3 (j = i mod 4;
+/// nibbles 4..7 from the dword shifted right by 16 once per block), which read as a float is the denormal u·2^(4j − 149).
+/// 1 op per 8 weights plus 1 per block, against 3 per 8 for <see cref="ShiftNibbles"/>. The activations of vector i are
+/// pre-scaled by 2^(E − 4j) and the chains start from −8·2^(E − 149)·Σx (<see cref="LinearW4A16Avx2Activations"/>,
+/// E = <see cref="LinearW4A16NibbleActivations.DenormalExponent"/>), so every chain sums x·(u − 8)·2^(E − 149) and
+/// y = 2^(149 − E)·Reduce(acc). Needs denormals kept and fast (<see cref="DenormalFloats"/>); range as the AVX-512 form:
+/// exact scaling for |x| &lt; 2^48, products normal for |x| ≥ 2^−57.
+/// </summary>
+internal struct DenormalNibbles : INibbles256
+{
+    public static float OutputScale => MathF.ScaleB(1f, 149 - LinearW4A16NibbleActivations.DenormalExponent);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prepare(Vector256<uint> d, out Vector256<uint> even, out Vector256<uint> odd) { even = Avx2.ShiftRightLogical(d, 16); odd = even; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble0(Vector256<uint> d, Vector256<uint> h) => (d & Vector256.Create(0x000Fu)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble1(Vector256<uint> d, Vector256<uint> h) => (d & Vector256.Create(0x00F0u)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble2(Vector256<uint> d, Vector256<uint> h) => (d & Vector256.Create(0x0F00u)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble3(Vector256<uint> d, Vector256<uint> h) => (d & Vector256.Create(0xF000u)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble4(Vector256<uint> d, Vector256<uint> h) => (h & Vector256.Create(0x000Fu)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble5(Vector256<uint> d, Vector256<uint> h) => (h & Vector256.Create(0x00F0u)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble6(Vector256<uint> d, Vector256<uint> h) => (h & Vector256.Create(0x0F00u)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Nibble7(Vector256<uint> d, Vector256<uint> h) => (h & Vector256.Create(0xF000u)).AsSingle();
 }
