@@ -91,8 +91,8 @@ public static unsafe class W4A16Avx2Ab
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, xp = xn, yp = y)
             {
-                if (split) LinearW4A16Avx2.Run<SplitGroups, TD>(wd, sc, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
-                else LinearW4A16Avx2.Run<BlockGroups, TD>(wd, sc, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
+                if (split) LinearW4A16Avx2.Run<SplitGroups, TD>(wd, sc, null, null, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
+                else LinearW4A16Avx2.Run<BlockGroups, TD>(wd, sc, null, null, w.RowBytes, w.GroupCount, groups, w.Rows, start, end, rows, xp + off, xs, yp, acc);
             }
         });
     }

@@ -5,55 +5,61 @@ using QSpec.Kernels.Formats;
 namespace QSpec.Kernels.Tests;
 
 /// <summary>
-/// The AVX-512 W4A16 kernel's fp16-scale path (<see cref="CpuBackendOptions.HalfPrecisionScalesW4A16"/>, <see cref="CpuMatrix.HalfScaleBits"/>):
+/// The AVX-512 and AVX2 W4A16 kernels' fp16-scale path (<see cref="CpuBackendOptions.HalfPrecisionScalesW4A16"/>, <see cref="CpuMatrix.HalfScaleBits"/>):
 /// for a matrix whose scales are all fp16 values it gives the fp32-scale path's bits exactly, at every group size, odd
 /// N and K (172: last pair one block; 2200: several K chunks), every row tile and both thread counts; it reads the fp16
 /// copy only (shown by poisoning the fp32 scales after the copy is built); and a matrix with one non-fp16 scale keeps
-/// the fp32 path. The fp32 path itself is tested against the scalar reference in <see cref="W4A16NibbleTests"/>.
+/// the fp32 path. The fp32 path itself is tested against the scalar reference in <see cref="W4A16NibbleTests"/> and
+/// <see cref="W4A16Avx2Tests"/>. Each case runs on each path the machine has (AVX2 in the machine's default form).
 /// </summary>
 public sealed class W4A16HalfScaleTests
 {
-    /// <summary>(N, K, G, M).</summary>
-    public static TheoryData<int, int, int, int> Cases
+    /// <summary>(path, N, K, G, M).</summary>
+    public static TheoryData<CpuKernelPath, int, int, int, int> Cases
     {
         get
         {
-            var data = new TheoryData<int, int, int, int>();
-            foreach (int g in new[] { 32, 64, 128, 0 })
+            var data = new TheoryData<CpuKernelPath, int, int, int, int>();
+            foreach (var path in new[] { CpuKernelPath.Avx512, CpuKernelPath.Avx2 })
             {
-                data.Add(1, 1, g, 1); data.Add(17, 172, g, 1); data.Add(17, 172, g, 3);
-                data.Add(37, 1025, g, 4); data.Add(13, 2200, g, 9); data.Add(6, 64, g, 2);
+                foreach (int g in new[] { 32, 64, 128, 0 })
+                {
+                    data.Add(path, 1, 1, g, 1); data.Add(path, 17, 172, g, 1); data.Add(path, 17, 172, g, 3);
+                    data.Add(path, 37, 1025, g, 4); data.Add(path, 13, 2200, g, 9); data.Add(path, 6, 64, g, 2);
+                }
+                data.Add(path, 13, 4200, 32, 1); data.Add(path, 35, 5632, 32, 2);
             }
-            data.Add(13, 4200, 32, 1); data.Add(35, 5632, 32, 2);
             return data;
         }
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void HalfScales_GiveTheFp32ScalesBits(int n, int k, int g, int m)
+    public void HalfScales_GiveTheFp32ScalesBits(CpuKernelPath path, int n, int k, int g, int m)
     {
-        if (!CpuPaths.HasAvx512) return;
+        if (!Supported(path)) return;
         var w = HalfExact(n, k, g, seed: n + k + g);
         var x = TestData.Floats(m * k, 3 * k + m);
         foreach (int threads in new[] { 1, 2 })
         {
-            using var half = Avx512(threads, halfScales: true);
-            using var full = Avx512(threads, halfScales: false);
+            using var half = Backend(path, threads, halfScales: true);
+            using var full = Backend(path, threads, halfScales: false);
             TestData.AssertBitwise(Run(full, w, x, m), Run(half, w, x, m));
         }
     }
 
-    [Theory, InlineData(32), InlineData(64), InlineData(0)]
-    public void HalfScales_ReadOnlyTheFp16Copy(int g)
+    [Theory]
+    [InlineData(CpuKernelPath.Avx512, 32), InlineData(CpuKernelPath.Avx512, 64), InlineData(CpuKernelPath.Avx512, 0)]
+    [InlineData(CpuKernelPath.Avx2, 32), InlineData(CpuKernelPath.Avx2, 64), InlineData(CpuKernelPath.Avx2, 0)]
+    public void HalfScales_ReadOnlyTheFp16Copy(CpuKernelPath path, int g)
     {
-        if (!CpuPaths.HasAvx512) return;
+        if (!Supported(path)) return;
         const int n = 21, k = 1025, m = 3;
         var w = HalfExact(n, k, g, seed: 7);
         var x = TestData.Floats(m * k, 8);
-        using var reference = Avx512(1, halfScales: false);
+        using var reference = Backend(path, 1, halfScales: false);
         var expected = Run(reference, w, x, m);
 
-        using var backend = Avx512(2, halfScales: true);
+        using var backend = Backend(path, 2, halfScales: true);
         using var matrix = backend.CreateMatrix(w, null, n, k);
         Assert.True(((CpuMatrix)matrix).ScalesAreHalf);
         Assert.NotNull(((CpuMatrix)matrix).HalfScaleBits);
@@ -81,8 +87,10 @@ public sealed class W4A16HalfScaleTests
         return new Int4Matrix(n, k, g, q.Data.ToArray(), scales);
     }
 
-    private static CpuBackend Avx512(int threads, bool halfScales) =>
-        new(new CpuBackendOptions { MaxThreads = threads, Path = CpuKernelPath.Avx512, ParallelThreshold = 0, HalfPrecisionScalesW4A16 = halfScales });
+    private static bool Supported(CpuKernelPath path) => path == CpuKernelPath.Avx512 ? CpuPaths.HasAvx512 : CpuPaths.HasAvx2;
+
+    private static CpuBackend Backend(CpuKernelPath path, int threads, bool halfScales) =>
+        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0, HalfPrecisionScalesW4A16 = halfScales });
 
     private static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
     {

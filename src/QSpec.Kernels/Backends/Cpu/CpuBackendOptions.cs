@@ -40,8 +40,8 @@ public sealed class CpuBackendOptions
     public bool HalfPrecisionScales { get; init; } = true;
 
     /// <summary>
-    /// Whether the AVX-512 W4A16 kernel also reads fp16 scales (under the same condition); default false. Same bits either
-    /// way. Measured on the 2-core VMs (`halfforward`): a W4A16 forward took 1.02-1.06x the fp32-scale time on 2 Dec 2026
+    /// Whether the AVX-512 and AVX2 W4A16 kernels also read fp16 scales (under the same condition); default false. Same
+    /// bits either way. On the Zen 3 VM (AVX2, denormal form) a forward took 1.027x the fp32-scale time (7 Dec 2026). Measured on the 2-core VMs (`halfforward`): a W4A16 forward took 1.02-1.06x the fp32-scale time on 2 Dec 2026
     /// and 1.04-1.09x on 6 Dec 2026 with the denormal form. The one-token tile runs where its FMA/AND mix and the memory
     /// stream overlap (a C kernel with the same mix: 13.2 ns per 4-channel pair from L1, 16-19.5 from memory), so the
     /// exact fp16 conversion (4 ops per 16 scales) costs about what the 10 % fewer bytes save; the C kernel with fp16

@@ -42,6 +42,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             bool denormal = (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
             (job.X, job.XOffset, job.XStride) = LinearW4A16Avx2Activations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
+            job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
             pool.Run(n, Threads(rows, n, k), LinearW4A16Avx2.ChannelBlock, job);
             return;
         }
@@ -59,8 +60,9 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         public int XOffset, XStride, Rows;
         public bool Denormal;
         public float[]? Source; // X as given (rows × K): the reference's input where a thread flushes denormals
+        public ushort[]? HalfScales;
 
-        public override void Release() { W = null; X = Y = Source = null; }
+        public override void Release() { W = null; X = Y = Source = null; HalfScales = null; }
 
         protected override void Run(int start, int end)
         {
@@ -70,12 +72,19 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
                 ScalarChannels(w, Source!, Rows, Y!, start, end); // as NibbleJob: a DAZ worker cannot run the denormal form
                 return;
             }
-            // The accumulators (2 vectors per channel of a block and row) are pooled scratch: no allocation once warm.
-            float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx2.AccumulatorCount(Rows) * 8 + 16);
+            // The accumulators (2 vectors per channel of a block and row), then with fp16 scales one channel block's
+            // scales as fp32, are pooled scratch: no allocation once warm.
+            int accFloats = LinearW4A16Avx2.AccumulatorCount(Rows) * 8;
+            int scaleFloats = HalfScales is null ? 0 : LinearW4A16Avx2.HalfScaleScratch(w.GroupCount);
+            float[] scratch = ArrayPool<float>.Shared.Rent(accFloats + scaleFloats + 16);
             fixed (byte* wd = w.Data)
             fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
-                LinearW4A16Avx2.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, XStride, yp,
-                                    (Vector256<float>*)Align(ap), Denormal);
+            fixed (ushort* hs = HalfScales)
+            {
+                float* a = (float*)Align(ap);
+                LinearW4A16Avx2.Run(wd, sc, hs, hs == null ? null : a + accFloats, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows,
+                                    x0 + XOffset, XStride, yp, (Vector256<float>*)a, Denormal);
+            }
             ArrayPool<float>.Shared.Return(scratch);
         }
     }

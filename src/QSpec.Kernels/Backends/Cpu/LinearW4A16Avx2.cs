@@ -66,40 +66,62 @@ internal static unsafe partial class LinearW4A16Avx2
     /// <summary>Vector256 accumulators <see cref="Run"/> needs for <paramref name="rows"/> rows.</summary>
     public static int AccumulatorCount(int rows) => ChannelBlock * rows;
 
+    /// <summary>Floats of scratch for one channel block's scales converted from fp16 (a whole number of 8-lane steps).</summary>
+    public static int HalfScaleScratch(int groupCount) => (ChannelBlock * groupCount + 7) / 8 * 8;
+
     /// <summary>
     /// Y[m, j] for m &lt; rows and channels j in [start, end) of an INT4 matrix; x is the permuted activations of
     /// <see cref="LinearW4A16Avx2Activations.Permute"/> (split iff G = 32) with row stride xs, y has row stride n;
-    /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of scratch.
+    /// <paramref name="acc"/> holds <see cref="AccumulatorCount"/> vectors of scratch. With <paramref name="halfScales"/>
+    /// (the scales as fp16 bits, padded by 16 entries; null for fp32 scales) each channel block's scales are converted
+    /// exactly (<see cref="HalfScales"/>) into <paramref name="halfScratch"/> (<see cref="HalfScaleScratch"/> floats, stays
+    /// in L1) and the tiles read them there: the same floats, so the same bits, at 2 bytes per scale from memory.
     /// </summary>
-    public static void Run(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups,
+    public static void Run(byte* data, float* scales, ushort* halfScales, float* halfScratch, int rowBytes, int groupCount, GroupIndex groups,
                            int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc, bool denormal = false)
     {
         if (denormal)
         {
-            if (groups.BlockShift < 0) Run<SplitGroups, DenormalNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
-            else Run<BlockGroups, DenormalNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+            if (groups.BlockShift < 0) Run<SplitGroups, DenormalNibbles>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+            else Run<BlockGroups, DenormalNibbles>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
         }
-        else if (groups.BlockShift < 0) Run<SplitGroups, ShiftNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
-        else Run<BlockGroups, ShiftNibbles>(data, scales, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        else if (groups.BlockShift < 0) Run<SplitGroups, ShiftNibbles>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
+        else Run<BlockGroups, ShiftNibbles>(data, scales, halfScales, halfScratch, rowBytes, groupCount, groups, n, start, end, rows, x, xs, y, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Run<TG, TD>(byte* data, float* scales, int rowBytes, int groupCount, GroupIndex groups,
+    internal static void Run<TG, TD>(byte* data, float* scales, ushort* halfScales, float* halfScratch, int rowBytes, int groupCount, GroupIndex groups,
                                      int n, int start, int end, int rows, float* x, int xs, float* y, Vector256<float>* acc)
         where TG : struct, IGroupSplit where TD : struct, INibbles256
     {
         int shift = groups.BlockShift, last = groups.Last, blocks = xs / BlockFloats;
-        long ahead = (long)PrefetchRows * rowBytes, aheadScales = (long)PrefetchRows * groupCount;
+        long ahead = (long)PrefetchRows * rowBytes;
+        // fp16 scales come from scratch (in L1): the tiles' scale prefetch is then off, the conversion prefetches instead.
+        long aheadScales = halfScales == null ? (long)PrefetchRows * groupCount : 0;
         for (int j0 = start; j0 < end; j0 += ChannelBlock)
         {
             int jn = Math.Min(ChannelBlock, end - j0);
             new Span<Vector256<float>>(acc, ChannelBlock * rows).Clear();
+            float* blockScales = scales + (long)j0 * groupCount;
+            if (halfScales != null)
+            {
+                // The block's channels are consecutive: one run of jn · groupCount fp16 values (padding covers the last step).
+                ushort* h = halfScales + (long)j0 * groupCount;
+                int count = jn * groupCount;
+                for (int i = 0; i < count; i += 8) HalfScales.ToSingle(Vector128.Load(h + i)).Store(halfScratch + i);
+                if (j0 + PrefetchRows < end)
+                {
+                    byte* next = (byte*)(h + (long)PrefetchRows * groupCount);
+                    for (int b = 0; b < ChannelBlock * groupCount * 2; b += 64) CpuPrefetch.Line(next + b);
+                }
+                blockScales = halfScratch;
+            }
             for (int c = 0; c < jn; c += 2)
             {
                 // Channels in pairs; an odd last one is paired with itself (computed twice, stored once).
                 int c1 = Math.Min(c + 1, jn - 1);
                 byte* w0 = data + (long)(j0 + c) * rowBytes, w1 = data + (long)(j0 + c1) * rowBytes;
-                float* s0 = scales + (long)(j0 + c) * groupCount, s1 = scales + (long)(j0 + c1) * groupCount;
+                float* s0 = blockScales + (long)c * groupCount, s1 = blockScales + (long)c1 * groupCount;
                 Vector256<float>* a = acc + c * rows;
                 for (int m0 = 0; m0 < rows; m0 += RowTile)
                 {
