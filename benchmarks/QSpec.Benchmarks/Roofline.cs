@@ -19,8 +19,9 @@ namespace QSpec.Benchmarks;
 /// <item>stream: GB/s summing a 256 MiB array (more than L3), the ceiling of every M = 1 kernel;</item>
 /// <item>int8 dot: vpmaddubsw + vpmaddwd + vpaddd chains (vpdpbusd with AVX-VNNI), counted as 2 ops per byte product (W4A4/W4A8);</item>
 /// <item>fma: vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
-/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs (nibble in place: a shift and a vpternlogd per 16
-/// weights on AVX-512, a shift, an and and an or per 8 on AVX2).</item>
+/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs, in the form the kernels use: the denormal form (an
+/// AND per vector of weights and one shift per block) where <see cref="DenormalFloats.Enabled"/>, else a shift and a
+/// vpternlogd per 16 weights on AVX-512, a shift, an and and an or per 8 on AVX2.</item>
 /// </list>
 /// The scalar path has no probe: its compute columns print "-".
 /// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or

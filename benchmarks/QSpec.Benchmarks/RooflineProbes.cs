@@ -37,11 +37,16 @@ internal static class RooflineProbes
         _ => null,
     };
 
-    /// <summary>The W4A16 dequantization probe of <paramref name="path"/>, in weights.</summary>
-    public static Probe? Dequant(CpuKernelPath path) => path switch
+    /// <summary>
+    /// The W4A16 dequantization probe of <paramref name="path"/>, in weights: of the denormal form where the kernels use
+    /// it (<see cref="DenormalFloats.Enabled"/>), else of the fold (AVX-512) or shift (AVX2) form.
+    /// </summary>
+    public static Probe? Dequant(CpuKernelPath path) => (path, DenormalFloats.Enabled) switch
     {
-        CpuKernelPath.Avx512 => new("W4A16 dequant 512 (shift+vpternlogd)", Dequant512, 4.0 * 16),
-        CpuKernelPath.Avx2 => new("W4A16 dequant 256 (shift+and+or)", Dequant256, 4.0 * 8),
+        (CpuKernelPath.Avx512, true) => new("W4A16 dequant 512 (and: denormal form)", Denormal512, 8.0 * 16),
+        (CpuKernelPath.Avx512, false) => new("W4A16 dequant 512 (shift+vpternlogd)", Dequant512, 4.0 * 16),
+        (CpuKernelPath.Avx2, true) => new("W4A16 dequant 256 (and: denormal form)", Denormal256, 8.0 * 8),
+        (CpuKernelPath.Avx2, false) => new("W4A16 dequant 256 (shift+and+or)", Dequant256, 4.0 * 8),
         _ => null,
     };
 
@@ -167,6 +172,45 @@ internal static class RooflineProbes
             c1 += ((Avx2.ShiftLeftLogical(d, 15) & mask) | one).AsSingle();
             c2 += ((Avx2.ShiftLeftLogical(d, 11) & mask) | one).AsSingle();
             c3 += ((Avx2.ShiftLeftLogical(d, 7) & mask) | one).AsSingle();
+            d += Vector256<uint>.One;
+        }
+        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+    }
+
+    /// <summary>
+    /// Per 128 weights: the denormal form's dequantization of 16 packed dwords (LinearW4A16Nibble, DenormalNibbles): one
+    /// shift right by 16, then eight ANDs that leave each nibble in place as a denormal float.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int Denormal512(int iterations)
+    {
+        var d = Vector512.Create(0x5A5A5A5Au);
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            var h = Avx512F.ShiftRightLogical(d, 16);
+            c0 += (d & Vector512.Create(0x000Fu)).AsSingle(); c1 += (d & Vector512.Create(0x00F0u)).AsSingle();
+            c2 += (d & Vector512.Create(0x0F00u)).AsSingle(); c3 += (d & Vector512.Create(0xF000u)).AsSingle();
+            c0 += (h & Vector512.Create(0x000Fu)).AsSingle(); c1 += (h & Vector512.Create(0x00F0u)).AsSingle();
+            c2 += (h & Vector512.Create(0x0F00u)).AsSingle(); c3 += (h & Vector512.Create(0xF000u)).AsSingle();
+            d += Vector512<uint>.One;
+        }
+        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+    }
+
+    /// <summary>Per 64 weights: the same at 256 bits (DenormalNibbles).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int Denormal256(int iterations)
+    {
+        var d = Vector256.Create(0x5A5A5A5Au);
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            var h = Avx2.ShiftRightLogical(d, 16);
+            c0 += (d & Vector256.Create(0x000Fu)).AsSingle(); c1 += (d & Vector256.Create(0x00F0u)).AsSingle();
+            c2 += (d & Vector256.Create(0x0F00u)).AsSingle(); c3 += (d & Vector256.Create(0xF000u)).AsSingle();
+            c0 += (h & Vector256.Create(0x000Fu)).AsSingle(); c1 += (h & Vector256.Create(0x00F0u)).AsSingle();
+            c2 += (h & Vector256.Create(0x0F00u)).AsSingle(); c3 += (h & Vector256.Create(0xF000u)).AsSingle();
             d += Vector256<uint>.One;
         }
         return (int)((c0 + c1) + (c2 + c3)).ToScalar();
