@@ -47,6 +47,16 @@ internal static class IlgpuTestData
         }
     }
 
+    /// <summary>A W4A16 result against <see cref="Ops.LinearReference.W4A16"/>, each element within <see cref="DotTolerance"/> of its row's Σ|x·w|.</summary>
+    public static void AssertMatchesW4A16Reference(Formats.Int4Matrix w, float[] x, int rows, ReadOnlySpan<float> actual, string what)
+    {
+        int n = w.Rows, k = w.Columns;
+        var expected = new float[rows * n];
+        Ops.LinearReference.W4A16(x, rows, w, expected);
+        var wd = w.Dequantize();
+        AssertClose(expected, actual, i => DotTolerance(k, AbsDot(x, i / n, wd, i % n, k)), what);
+    }
+
     public static void AssertBitwise(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
