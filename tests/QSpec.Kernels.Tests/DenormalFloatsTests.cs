@@ -15,11 +15,6 @@ public sealed class DenormalFloatsTests
     public void KeptOnThisThread_SeesDenormalsAreZero()
     {
         if (!Mxcsr.Available) return;
-        Mxcsr.OnCleanThread(SeesDenormalsAreZero);
-    }
-
-    private static void SeesDenormalsAreZero()
-    {
         uint saved = Mxcsr.Get();
         try
         {

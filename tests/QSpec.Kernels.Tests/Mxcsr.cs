@@ -36,26 +36,6 @@ internal static unsafe class Mxcsr
     /// <summary>Sets the calling thread's MXCSR.</summary>
     public static void Set(uint value) => s_load(&value);
 
-    /// <summary>
-    /// Runs <paramref name="body"/> on a new thread with DAZ cleared (where MXCSR is available) and rethrows its failure.
-    /// A thread starts with its creator's MXCSR, so a thread created while a test's DAZ thread runs (a worker, a pool
-    /// thread the runtime adds) keeps DAZ; a test that checks the denormal form's bits must not run on one (seen once in
-    /// a full run: 7 such tests failed on one polluted thread).
-    /// </summary>
-    public static void OnCleanThread(Action body)
-    {
-        Exception? error = null;
-        var t = new Thread(() =>
-        {
-            if (Available) Set(Get() & ~DenormalsAreZero);
-            try { body(); }
-            catch (Exception e) { error = e; }
-        });
-        t.Start();
-        t.Join();
-        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-    }
-
     [DllImport("libc", SetLastError = true)] private static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
     [DllImport("libc", SetLastError = true)] private static extern int mprotect(void* addr, nuint length, int prot);
 }

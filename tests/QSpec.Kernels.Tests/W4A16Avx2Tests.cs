@@ -116,11 +116,6 @@ public sealed class W4A16Avx2Tests
     public void Linear_EqualsItsScalarModelBitwise(int n, int k, int g, int m, bool denormal)
     {
         if (!CpuPaths.HasAvx2) return;
-        Mxcsr.OnCleanThread(() => EqualsItsScalarModel(n, k, g, m, denormal));
-    }
-
-    private static void EqualsItsScalarModel(int n, int k, int g, int m, bool denormal)
-    {
         var w = Int4Matrix.Quantize(TestData.Floats(n * k, 21 + g), n, k, g);
         var x = TestData.Floats(m * k, 22 + m);
         using var backend = Avx2(threads: 2, denormal);

@@ -19,7 +19,10 @@ namespace QSpec.Kernels.Backends.Cpu;
 internal static class DenormalFloats
 {
     // Not readonly: the JIT would fold a readonly static's product at compile time, without the thread's MXCSR.
-    private static float s_weight = BitConverter.Int32BitsToSingle(0xF); // 15·2^−149, the largest nibble at j = 0
+    // The denormal weight is kept as its bits and made a float at run time (Weight): a float constant 15·2^−149 in
+    // compiled code is flushed to 0 when the method is compiled on a thread with DAZ set (reproduced: a class
+    // initialised on such a thread kept s_weight = 0, and every later check in the process read "flushed").
+    private static int s_weightBits = 0xF; // 15·2^−149, the largest nibble at j = 0
     private static float s_scale = MathF.ScaleB(1f, 80);
     private static float s_expected = MathF.ScaleB(15f, -69);
     private static float s_sink;
@@ -41,7 +44,10 @@ internal static class DenormalFloats
 
     /// <summary>Whether a denormal operand is read as itself on the calling thread (DAZ clear).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static bool KeptOnThisThread() => s_weight * s_scale == s_expected;
+    public static bool KeptOnThisThread() => Weight() * s_scale == s_expected;
+
+    /// <summary>15·2^−149 from its bits, at run time on the calling thread (a register move: DAZ does not touch it).</summary>
+    private static float Weight() => BitConverter.Int32BitsToSingle(Volatile.Read(ref s_weightBits));
 
     /// <summary>
     /// Time of FMA chains whose multiplicand is a denormal (the weights' form) over the same chains with a normal one:
@@ -51,10 +57,11 @@ internal static class DenormalFloats
     {
         Func<float, double> chains = CpuPaths.HasAvx512 ? w => Chains(Vector512.Create(w)) : w => Chains(Vector256.Create(w));
         double bestDenormal = double.MaxValue, bestNormal = double.MaxValue;
-        chains(s_weight); chains(s_expected); // JIT and warm-up
+        float weight = Weight();
+        chains(weight); chains(s_expected); // JIT and warm-up
         for (int round = 0; round < 5; round++)
         {
-            bestDenormal = Math.Min(bestDenormal, chains(s_weight));
+            bestDenormal = Math.Min(bestDenormal, chains(weight));
             bestNormal = Math.Min(bestNormal, chains(s_expected));
         }
         return bestDenormal / bestNormal;
