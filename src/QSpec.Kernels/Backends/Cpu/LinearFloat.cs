@@ -27,7 +27,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
             var job = ChannelJob.For<NibbleJob>();
             // The denormal form unless this thread reads denormals as zero (DAZ): then the fold or table form.
-            bool denormal = (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
+            bool denormal = DenormalFormHere();
             (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
@@ -39,7 +39,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
             // The same idea on 256 bits: X permuted once into the order the in-place nibble dequantization yields the
             // weights; the denormal form unless this thread reads denormals as zero (DAZ), then the shift form.
             var job = ChannelJob.For<Avx2Job>();
-            bool denormal = (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
+            bool denormal = DenormalFormHere();
             (job.X, job.XOffset, job.XStride) = LinearW4A16Avx2Activations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
@@ -50,6 +50,10 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         narrow.W = w; narrow.Y = y; narrow.Rows = rows; narrow.X = x;
         pool.Run(n, Threads(rows, n, k), 1, narrow);
     }
+
+    /// <summary>Whether this call runs the denormal form: the backend's (or the A/B override's) choice, unless the calling
+    /// thread reads denormals as zero (DAZ). The same rule for the AVX-512 and AVX2 kernels.</summary>
+    private bool DenormalFormHere() => (DenormalFloats.Override ?? _denormal) && DenormalFloats.KeptOnThisThread();
 
     /// <summary>The AVX2 W4A16 linear (<see cref="LinearW4A16Avx2"/>) over a channel range: a reused job, so a call allocates nothing.</summary>
     private sealed class Avx2Job : ChannelJob

@@ -52,7 +52,7 @@ internal static unsafe class LinearW4A16Avx2Activations
     {
         float* stage = stackalloc float[64];
         var minus = Vector256.Create(denormal ? -8f * MathF.ScaleB(1f, LinearW4A16NibbleActivations.DenormalExponent - 149) : -1.5f);
-        // Denormal form: vector i is scaled by 2^(E − 4·(i mod 4)) after the sums are taken (four factors per call).
+        // Denormal form: vector i is scaled by 2^(E − 4·(i mod 4)) after the sums are taken (four factors per row).
         var scale = stackalloc Vector256<float>[4];
         for (int j = 0; j < 4; j++) scale[j] = Vector256.Create(MathF.ScaleB(1f, LinearW4A16NibbleActivations.DenormalExponent - 4 * j));
         // Lane l of vector t reads column 4l + t of a 32-column half: a 4 x 8 transpose done as 4 gathers per half

@@ -64,7 +64,7 @@ public sealed partial class IlgpuBackend
         {
             using var _ = Enter();
             var pair = Set([w1, w3], [gate, gate]); // the SwiGLU epilogue writes gate only
-            if (SplitPlan(pair, m1.PaddedColumns / 32) is KSplit split)
+            if (SplitPlan(pair, shape) is KSplit split)
             {
                 LaunchSplit(x, pair, split, SplitKReduceKernel.SwiGlu, shape);
                 return;
@@ -146,7 +146,7 @@ public sealed partial class IlgpuBackend
         if (kind == LinearKind.W4A16)
         {
             using var _ = Enter();
-            if (SplitPlan(set, first.PaddedColumns / 32) is KSplit split)
+            if (SplitPlan(set, shape) is KSplit split)
             {
                 LaunchSplit(x, set, split, accumulate != 0 ? SplitKReduceKernel.Add : SplitKReduceKernel.Store, shape);
                 return;

@@ -46,7 +46,7 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var _ = Enter();
         var one = Set([w], [y]);
-        if (SplitPlan(one, m.PaddedColumns / 32) is KSplit split)
+        if (SplitPlan(one, Shape(m, rows)) is KSplit split)
         {
             LaunchSplit(x, one, split, SplitKReduceKernel.Store, Shape(m, rows));
             return;

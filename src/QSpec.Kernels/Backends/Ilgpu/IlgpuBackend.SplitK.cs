@@ -60,9 +60,10 @@ public sealed partial class IlgpuBackend
         return Math.Clamp(Math.Min(target / n, steps), 1, MaxSplitKParts);
     }
 
-    /// <summary>The split plan of a launch over <paramref name="set"/> (rows of <paramref name="quads"/> quads); null when no matrix splits.</summary>
-    private KSplit? SplitPlan(in MatrixSet set, int quads)
+    /// <summary>The split plan of a launch over <paramref name="set"/> (rows of shape.PaddedK / 32 quads, as the kernels count them); null when no matrix splits.</summary>
+    private KSplit? SplitPlan(in MatrixSet set, LinearShape shape)
     {
+        int quads = shape.PaddedK / 32;
         int p0 = SplitKParts(set.N0, quads), p1 = SplitKParts(set.N1, quads), p2 = SplitKParts(set.N2, quads);
         if (p0 == 1 && p1 == 1 && p2 == 1) return null;
         int s0 = Span(p0), s1 = Span(p1), s2 = Span(p2);
