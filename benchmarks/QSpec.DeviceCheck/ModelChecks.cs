@@ -139,8 +139,9 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
     }
 
     /// <summary>
-    /// Launches and host waits of one QSpec step (k W4A8 draft forwards and the W4A16 verify of B · (k + 1) rows, each
-    /// followed by one ArgmaxRows) for <paramref name="batch"/> sequences: every draft accepted (synthetic rate 1, no stop
+    /// Launches and host waits of one QSpec step (k W4A8 draft forwards, each followed by one ArgmaxRowsTo that leaves
+    /// its tokens on the device for the next, one download of the k · B drafts, and the W4A16 verify of B · (k + 1) rows
+    /// with one ArgmaxRows) for <paramref name="batch"/> sequences: every draft accepted (synthetic rate 1, no stop
     /// tokens), so a generation of 2(k + 1) tokens is exactly one full step more than one of k + 1.
     /// </summary>
     private JsonObject QSpecStep(LlamaModel model, int batch, int k)
@@ -159,7 +160,7 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
         {
             ["kernels"] = two.Kernels - one.Kernels, ["host_syncs"] = two.Syncs - one.Syncs,
             ["sequence_steps"] = two.Steps - one.Steps, // B: the extra step of each sequence
-            ["note"] = $"{k} draft forwards + 1 verify, one host wait each (the drafts' tokens are read back before the next forward)",
+            ["note"] = $"{k} draft forwards + 1 verify; 2 host waits: the drafts' tokens stay on the device and are read back once, then the verify's argmax rows",
         };
     }
 

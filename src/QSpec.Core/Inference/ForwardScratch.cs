@@ -27,6 +27,7 @@ internal sealed class ForwardScratch : IDisposable
             Hb2 = Keep(backend.Allocate((long)maxRows * c.HiddenDim));
             Logits = Keep(backend.Allocate((long)maxRows * c.VocabSize));
             Quantized = Keep(backend.AllocateQuantizedActivations(maxRows, Math.Max(c.Dim, c.HiddenDim)));
+            DeviceTokens = Keep(backend.Allocate(maxRows));
         }
         catch
         {
@@ -56,6 +57,11 @@ internal sealed class ForwardScratch : IDisposable
     public DeviceBuffer Logits { get; }
     /// <summary>Per-token quantized activations for the draft modes.</summary>
     public QuantizedActivationBuffer Quantized { get; }
+    /// <summary>
+    /// Token ids kept on the device [MaxRows] (int32 bits, see <see cref="IBackend.ArgmaxRowsTo"/>): a greedy draft loop's
+    /// drafts, draft i of the loop's m rows at i · m (B sequences × k drafts ≤ B · (k + 1) ≤ MaxRows).
+    /// </summary>
+    public DeviceBuffer DeviceTokens { get; }
 
     private KvSlice[] _kvSlices = [];
 
@@ -69,7 +75,7 @@ internal sealed class ForwardScratch : IDisposable
     public void Dispose()
     {
         // Also called from a failed constructor, so some buffers may be missing.
-        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits }) b?.Dispose();
+        foreach (var b in new[] { X, Xb, Xb2, Q, K, V, Hb, Hb2, Logits, DeviceTokens }) b?.Dispose();
         Quantized?.Dispose();
     }
 }

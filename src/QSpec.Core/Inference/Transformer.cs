@@ -16,16 +16,45 @@ internal static class Transformer
     public static void Forward(LlamaModel model, ForwardScratch s, ReadOnlySpan<int> tokens,
                                ReadOnlySpan<SequenceSlice> slices, ExecutionMode mode, ILinearInputObserver? observer)
     {
+        // x = embedding[tokens]                                          [M, D]
+        model.Backend.Embedding(model.Embedding, tokens, model.Config.Dim, s.X);
+        Layers(model, s, tokens.Length, slices, mode, observer);
+        for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
+        {
+            var sl = slices[i];
+            sl.Cache.Record(tokens.Slice(row, sl.Count), sl.Start, mode);
+            sl.Cache.Length = sl.Start + sl.Count;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Forward"/> with its M token ids on the device, at <paramref name="offset"/> in <paramref name="ids"/>
+    /// (written there by <see cref="IBackend.ArgmaxRowsTo"/>): the next greedy draft runs without the host waiting for
+    /// this one. Each cache's Length moves as in Forward; recording the ids is the caller's, once it has them on the host.
+    /// </summary>
+    public static void ForwardFromDevice(LlamaModel model, ForwardScratch s, DeviceBuffer ids, long offset,
+                                         ReadOnlySpan<SequenceSlice> slices, ExecutionMode mode)
+    {
+        int m = 0;
+        foreach (var sl in slices) m += sl.Count;
+        // x = embedding[ids]                                             [M, D]
+        model.Backend.EmbeddingFrom(model.Embedding, ids, offset, m, model.Config.Dim, s.X);
+        Layers(model, s, m, slices, mode, null);
+        foreach (var sl in slices) sl.Cache.Length = sl.Start + sl.Count;
+    }
+
+    /// <summary>The layers, final norm and classifier over x [M, D] (the embedded tokens in <see cref="ForwardScratch.X"/>); logits [M, V].</summary>
+    private static void Layers(LlamaModel model, ForwardScratch s, int m, ReadOnlySpan<SequenceSlice> slices,
+                               ExecutionMode mode, ILinearInputObserver? observer)
+    {
         var c = model.Config;
         var b = model.Backend;
-        int m = tokens.Length, d = c.Dim, h = c.HiddenDim;
+        int d = c.Dim, h = c.HiddenDim;
         var kv = s.KvSlices(slices.Length); // each sequence's rows and caches, at the current layer
 
         var kind = KindOf(mode);
         var q = mode is ExecutionMode.W4A4 or ExecutionMode.W4A8 ? s.Quantized : null;
 
-        // x = embedding[tokens]                                          [M, D]
-        b.Embedding(model.Embedding, tokens, d, s.X);
         for (int l = 0; l < c.Layers; l++)
         {
             var w = model.Layers[l];
@@ -53,12 +82,6 @@ internal static class Transformer
         // final norm and classifier: logits = rmsnorm(x)·Wclsᵀ              [M, V]
         Normalize(b, s, s.X, model.FinalNorm, m, d, c.NormEps, mode, observer, -1, "classifier");
         b.Linear(kind, s.Xb, q, model.Classifier, s.Logits, m);
-        for (int i = 0, row = 0; i < slices.Length; row += slices[i].Count, i++)
-        {
-            var sl = slices[i];
-            sl.Cache.Record(tokens.Slice(row, sl.Count), sl.Start, mode);
-            sl.Cache.Length = sl.Start + sl.Count;
-        }
     }
 
     /// <summary>

@@ -168,7 +168,9 @@ internal sealed class SpeculativeEngine
     private int Propose(ReadOnlySpan<Sequence> active, ExecutionMode draftMode)
     {
         int kMax = 0;
-        foreach (var s in active) kMax = Math.Max(kMax, s.K);
+        bool sameK = true;
+        foreach (var s in active) { kMax = Math.Max(kMax, s.K); sameK &= s.K == active[0].K; }
+        if (_argmaxRows && sameK && kMax > 0) return ProposeOnDevice(active, kMax, draftMode);
         Span<int> tokens = _tokens.AsSpan(0, active.Length);
         var slices = _slices;
         for (int i = 0; i < kMax; i++)
@@ -191,6 +193,42 @@ internal sealed class SpeculativeEngine
             }
         }
         return kMax;
+    }
+
+    /// <summary>
+    /// Greedy propose with the drafts kept on the device: forward i ≥ 1 embeds forward i − 1's argmax where
+    /// <see cref="QSpec.Kernels.Backends.IBackend.ArgmaxRowsTo"/> left it, and one download at the end brings all k · m drafts to the host, so
+    /// the host waits for the device once per step's drafts instead of once per draft forward. The same forwards on the
+    /// same ids as the host loop (every active sequence drafts k, so forward i's rows are the sequences in order).
+    /// </summary>
+    private int ProposeOnDevice(ReadOnlySpan<Sequence> active, int k, ExecutionMode draftMode)
+    {
+        int m = active.Length;
+        var ids = _scratch.DeviceTokens;
+        var slices = _slices.AsSpan(0, m);
+        Span<int> tokens = _tokens.AsSpan(0, m);
+        for (int i = 0; i < k; i++)
+        {
+            for (int r = 0; r < m; r++) slices[r] = new SequenceSlice(active[r].Cache, active[r].Base + i, 1);
+            if (i == 0)
+            {
+                for (int r = 0; r < m; r++) tokens[r] = active[r].Pending;
+                Transformer.Forward(_model, _scratch, tokens, slices, draftMode, null);
+            }
+            else Transformer.ForwardFromDevice(_model, _scratch, ids, (long)(i - 1) * m, slices, draftMode);
+            // drafts[i] of row r at i · m + r                                [k · m]
+            _model.Backend.ArgmaxRowsTo(_scratch.Logits, 0, _vocab, m, ids, (long)i * m);
+        }
+        var drafts = _greedy.AsSpan(0, k * m);
+        _model.Backend.DownloadTokens(ids, 0, drafts);
+        for (int r = 0; r < m; r++)
+        {
+            var s = active[r];
+            for (int i = 0; i < k; i++) s.Drafts[i] = drafts[i * m + r];
+            // Forwards 1..k−1 ran on drafts 0..k−2 at Base + 1..: recorded now that they are on the host.
+            s.Cache.Record(s.Drafts.AsSpan(0, k - 1), s.Base + 1, draftMode);
+        }
+        return k;
     }
 
     /// <summary>Score: one W4A16 forward over [t, x_1..x_k] of every active sequence; overwrites the draft K/V slots. Returns its rows.</summary>

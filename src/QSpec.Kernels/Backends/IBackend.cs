@@ -114,6 +114,38 @@ public interface IBackend : IDisposable
         for (int r = 0; r < indices.Length; r++) indices[r] = Argmax(x, offset + (long)r * length, length);
     }
 
+    // ---- token ids kept on the device ----
+    // A greedy draft loop feeds each forward's argmax to the next forward. Through the host that is one device wait per
+    // draft forward; with these three ops the ids stay in a buffer of the session's and the loop waits once, when it
+    // downloads all its drafts. The buffer is an ordinary float buffer holding each id's int32 bits (never read as a
+    // float, so no arithmetic touches them); only these ops write and read it.
+
+    /// <summary>
+    /// tokens[tokenOffset + r] = <see cref="Argmax"/>(x, offset + r · length, length) for r &lt; <paramref name="rows"/>,
+    /// left on the device as int32 bits. The default goes through <see cref="ArgmaxRows"/> and an upload.
+    /// </summary>
+    void ArgmaxRowsTo(DeviceBuffer x, long offset, int length, int rows, DeviceBuffer tokens, long tokenOffset)
+    {
+        var ids = new int[rows];
+        ArgmaxRows(x, offset, length, ids);
+        Upload(System.Runtime.InteropServices.MemoryMarshal.Cast<int, float>(ids), tokens, tokenOffset);
+    }
+
+    /// <summary>
+    /// X[m, :] = table[tokens[tokenOffset + m], :] for m &lt; <paramref name="rows"/>, with ids written by
+    /// <see cref="ArgmaxRowsTo"/>: <see cref="Embedding"/> without the host. The default downloads the ids.
+    /// </summary>
+    void EmbeddingFrom(DeviceBuffer table, DeviceBuffer tokens, long tokenOffset, int rows, int dim, DeviceBuffer x)
+    {
+        var ids = new int[rows];
+        DownloadTokens(tokens, tokenOffset, ids);
+        Embedding(table, ids, dim, x);
+    }
+
+    /// <summary>Copies ids written by <see cref="ArgmaxRowsTo"/>, from element <paramref name="offset"/>, to the host (waits for the device).</summary>
+    void DownloadTokens(DeviceBuffer tokens, long offset, Span<int> ids) =>
+        Download(tokens, System.Runtime.InteropServices.MemoryMarshal.Cast<int, float>(ids), offset);
+
     // ---- fused ops ----
     // Each equals its composition of the ops above bit for bit (same per-element arithmetic, same reduction order);
     // the default bodies are that composition. A backend overrides one to save a pass over the activations, a

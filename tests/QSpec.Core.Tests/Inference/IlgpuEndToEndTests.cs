@@ -43,6 +43,29 @@ public class IlgpuEndToEndTests
     }
 
     /// <summary>
+    /// Greedy QSpec keeps its drafts on the device: a step waits for the device twice (all k drafts in one download, then
+    /// the verify's argmax rows), not k + 1 times. Counted on the backend; the tokens still equal plain W4A16.
+    /// </summary>
+    [Theory, MemberData(nameof(Kinds))]
+    public void GreedyQSpecStep_WaitsForTheDeviceTwice(BackendKind kind)
+    {
+        int[] prompt = [TestData.Bos, 403, 261];
+        using var backend = BackendFactory.Create(kind);
+        var device = Assert.IsType<QSpec.Kernels.Backends.Ilgpu.IlgpuBackend>(backend);
+        using var model = LlamaModel.Create(TestData.Stories260KInt4, backend);
+        using var session = model.CreateSession();
+        var w4a16 = new Generator(session).Generate(prompt, new GenerationOptions { MaxTokens = Tokens, Mode = ExecutionMode.W4A16 }).ToArray();
+        var decoder = new SpeculativeDecoder(session, new SpeculativeOptions { DraftLength = 4, MaxTokens = Tokens });
+        long syncs = device.HostSyncs;
+        var qspec = decoder.Generate(prompt).ToArray();
+        syncs = device.HostSyncs - syncs;
+        Assert.Equal(w4a16, qspec);
+        Assert.True(decoder.Statistics.Drafted >= 3 * decoder.Statistics.Steps, $"{decoder.Statistics.Drafted} drafts in {decoder.Statistics.Steps} steps");
+        // The prefill's first token (1), then 2 per step; the host loop waited 1 + (k + 1) per step.
+        Assert.True(syncs <= 1 + 2 * decoder.Statistics.Steps, $"{syncs} host syncs for {decoder.Statistics.Steps} steps");
+    }
+
+    /// <summary>
     /// <see cref="LlamaModel"/> is thread-safe to share: sessions on several threads at once (each with its own prompt,
     /// mode and KV cache) produce what they produce one after another. The backend's reusable buffers (token ids,
     /// positions, attention scratch, RoPE table, argmax result) are shared, so this fails without its lock.

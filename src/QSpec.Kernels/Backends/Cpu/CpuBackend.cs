@@ -172,6 +172,31 @@ public sealed class CpuBackend : IBackend
     public int Argmax(DeviceBuffer x, long offset, int length)
         => ElementwiseKernels.Argmax(F(x).AsSpan((int)offset, length), Vector);
 
+    // Token ids kept "on the device" are int32 bits in the buffer's floats: on the CPU that is a reinterpreting view.
+
+    /// <inheritdoc />
+    public void ArgmaxRowsTo(DeviceBuffer x, long offset, int length, int rows, DeviceBuffer tokens, long tokenOffset)
+    {
+        var ids = Ids(tokens, tokenOffset, rows);
+        for (int r = 0; r < rows; r++) ids[r] = Argmax(x, offset + (long)r * length, length);
+    }
+
+    /// <inheritdoc />
+    public void EmbeddingFrom(DeviceBuffer table, DeviceBuffer tokens, long tokenOffset, int rows, int dim, DeviceBuffer x)
+    {
+        var ids = Ids(tokens, tokenOffset, rows);
+        long vocab = F(table).LongLength / dim;
+        foreach (int t in ids)
+            if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id outside the vocabulary of {vocab}.");
+        Embedding(table, ids, dim, x);
+    }
+
+    /// <inheritdoc />
+    public void DownloadTokens(DeviceBuffer tokens, long offset, Span<int> ids) => Ids(tokens, offset, ids.Length).CopyTo(ids);
+
+    private static Span<int> Ids(DeviceBuffer tokens, long offset, int count) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(F(tokens).AsSpan(checked((int)offset), count));
+
     // ---- fused ops: the linear calls' channel jobs run in one dispatch with their epilogue (see ChannelJobs) ----
 
     [ThreadStatic] private static ChannelJobs? t_jobs;

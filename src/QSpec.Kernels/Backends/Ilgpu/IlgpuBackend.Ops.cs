@@ -245,6 +245,48 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>The argmax kernel writes straight into the token buffer (its floats viewed as ints): no copy, no wait.</remarks>
+    public void ArgmaxRowsTo(DeviceBuffer x, long offset, int length, int rows, DeviceBuffer tokens, long tokenOffset)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        if (rows == 0) return;
+        CheckRange(x, offset, (long)length * rows, nameof(offset));
+        CheckRange(tokens, tokenOffset, rows, nameof(tokenOffset));
+        using var _ = Enter();
+        int group = ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup);
+        for (int r = 0; r < rows; r += MaxArgmaxRows)
+        {
+            int count = Math.Min(MaxArgmaxRows, rows - r);
+            Launched();
+            _kernels.Argmax(new KernelConfig(count, group), F(x), offset + (long)r * length, length, Ids(tokens, tokenOffset + r, count));
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The ids are not checked on the device: they must come from <see cref="ArgmaxRowsTo"/> over rows of the
+    /// vocabulary's length (as the draft loop's do), which keeps them inside the table.</remarks>
+    public void EmbeddingFrom(DeviceBuffer table, DeviceBuffer tokens, long tokenOffset, int rows, int dim, DeviceBuffer x)
+    {
+        if (rows == 0) return;
+        CheckRange(tokens, tokenOffset, rows, nameof(tokenOffset));
+        CheckRange(x, 0, (long)rows * dim, nameof(x));
+        using var _ = Enter();
+        Launched();
+        _kernels.Embedding(rows * dim, F(table), Ids(tokens, tokenOffset, rows), F(x), dim);
+    }
+
+    /// <inheritdoc />
+    public void DownloadTokens(DeviceBuffer tokens, long offset, Span<int> ids)
+    {
+        CheckRange(tokens, offset, ids.Length, nameof(offset));
+        using var _ = Enter();
+        CopyToHost(Ids(tokens, offset, ids.Length), ids);
+    }
+
+    /// <summary>Elements [offset, offset + count) of a float buffer viewed as the int32 token ids they hold.</summary>
+    private static ArrayView<int> Ids(DeviceBuffer tokens, long offset, int count) => F(tokens).SubView(offset, count).Cast<int>();
+
     /// <summary>Downloads quantized activations as written by <see cref="QuantizeActivations"/> (for tests).</summary>
     internal (sbyte[] Values, float[] Scales) DownloadQuantized(QuantizedActivationBuffer q, int rows, int columns)
     {
