@@ -64,6 +64,34 @@ public sealed class DenormalFloatsTests
         TestData.AssertClose(expected, got, 2e-5f, BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k));
     }
 
+    /// <summary>
+    /// The check must not depend on the thread that first touches the class. A fresh copy of the assembly (its own
+    /// statics, initialised on first use) is first touched on a thread with DAZ set; a clean thread then still reads
+    /// denormals as kept. The probe's denormal test weight, once a float static, was stored as 0 in that case and the
+    /// check read "flushed" on every thread of the process (the denormal form then silently off).
+    /// </summary>
+    [Fact]
+    public void ClassFirstUsedOnADazThread_StillSeesDenormalsKeptOnACleanThread()
+    {
+        if (!Mxcsr.Available) return;
+        var context = new System.Runtime.Loader.AssemblyLoadContext("fresh QSpec.Kernels", isCollectible: true);
+        try
+        {
+            var type = context.LoadFromAssemblyPath(typeof(DenormalFloats).Assembly.Location)
+                .GetType(typeof(DenormalFloats).FullName!, throwOnError: true)!;
+            Assert.NotSame(typeof(DenormalFloats), type);
+            var kept = type.GetMethod(nameof(DenormalFloats.KeptOnThisThread))!;
+            bool Check() => (bool)kept.Invoke(null, null)!;
+            Assert.False(OnThreadWithDaz(Check), "DAZ set, yet the first use read denormals as kept: this test's premise");
+            bool onClean = true;
+            var t = new Thread(() => onClean = Check());
+            t.Start();
+            t.Join();
+            Assert.True(onClean, "the class was initialised on a DAZ thread, and a clean thread now reads denormals as flushed");
+        }
+        finally { context.Unload(); }
+    }
+
     private static bool Supported(CpuKernelPath path) => path == CpuKernelPath.Avx512 ? CpuPaths.HasAvx512 : CpuPaths.HasAvx2;
 
     private static T OnThreadWithDaz<T>(Func<T> body)
