@@ -235,14 +235,19 @@ public sealed partial class IlgpuBackend
         if (indices.IsEmpty) return;
         CheckRange(x, offset, (long)length * indices.Length, nameof(offset));
         using var _ = Enter();
-        int group = ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup);
         for (int r = 0; r < indices.Length; r += MaxArgmaxRows)
         {
             var chunk = indices.Slice(r, Math.Min(MaxArgmaxRows, indices.Length - r));
-            Launched();
-            _kernels.Argmax(new KernelConfig(chunk.Length, group), F(x), offset + (long)r * length, length, _argmaxResult.View);
+            LaunchArgmax(x, offset + (long)r * length, length, chunk.Length, _argmaxResult.View);
             CopyToHost(_argmaxResult.View, chunk);
         }
+    }
+
+    /// <summary>One argmax launch: result[i] = argmax of row i of <paramref name="rows"/> (≤ <see cref="MaxArgmaxRows"/>) rows from offset; under the gate.</summary>
+    private void LaunchArgmax(DeviceBuffer x, long offset, int length, int rows, ArrayView<int> result)
+    {
+        Launched();
+        _kernels.Argmax(new KernelConfig(rows, ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup)), F(x), offset, length, result);
     }
 
     /// <inheritdoc />
@@ -254,12 +259,10 @@ public sealed partial class IlgpuBackend
         CheckRange(x, offset, (long)length * rows, nameof(offset));
         CheckRange(tokens, tokenOffset, rows, nameof(tokenOffset));
         using var _ = Enter();
-        int group = ArgmaxKernel.GroupSize(_accelerator.MaxNumThreadsPerGroup);
         for (int r = 0; r < rows; r += MaxArgmaxRows)
         {
             int count = Math.Min(MaxArgmaxRows, rows - r);
-            Launched();
-            _kernels.Argmax(new KernelConfig(count, group), F(x), offset + (long)r * length, length, Ids(tokens, tokenOffset + r, count));
+            LaunchArgmax(x, offset + (long)r * length, length, count, Ids(tokens, tokenOffset + r, count));
         }
     }
 
