@@ -149,6 +149,8 @@ public sealed partial class BackendOpTests
         TestData.AssertBitwise(table.AsSpan(6 * d, d), x.AsSpan(0, d));
         TestData.AssertBitwise(table.AsSpan(0, d), x.AsSpan(d, d));
         TestData.AssertBitwise(table.AsSpan(6 * d, d), x.AsSpan(2 * d, d));
+        foreach (int bad in new[] { v, -1 })
+            Assert.Equal("tokens", Assert.ThrowsAny<ArgumentOutOfRangeException>(() => backend.Embedding(tb, [0, bad], d, xb)).ParamName);
     }
 
     /// <summary>Rows 1..3 of K and V [5, kvDim] go to positions 4..6 of layer 1 of a [2][9][kvDim] cache, and nowhere else.</summary>

@@ -87,6 +87,9 @@ public sealed class CpuBackend : IBackend
     public void Embedding(DeviceBuffer table, ReadOnlySpan<int> tokens, int dim, DeviceBuffer x)
     {
         var t = F(table); var o = F(x);
+        long vocab = t.LongLength / dim;
+        foreach (int id in tokens)
+            if ((uint)id >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), id, $"Token id outside the vocabulary of {vocab}.");
         for (int m = 0; m < tokens.Length; m++)
             t.AsSpan(tokens[m] * dim, dim).CopyTo(o.AsSpan(m * dim, dim));
     }
@@ -183,13 +186,8 @@ public sealed class CpuBackend : IBackend
 
     /// <inheritdoc />
     public void EmbeddingFrom(DeviceBuffer table, DeviceBuffer tokens, long tokenOffset, int rows, int dim, DeviceBuffer x)
-    {
-        var ids = Ids(tokens, tokenOffset, rows);
-        long vocab = F(table).LongLength / dim;
-        foreach (int t in ids)
-            if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id outside the vocabulary of {vocab}.");
-        Embedding(table, ids, dim, x);
-    }
+        // Embedding checks the ids: on the CPU a bad one is an exception, not a read past the table.
+        => Embedding(table, Ids(tokens, tokenOffset, rows), dim, x);
 
     /// <inheritdoc />
     public void DownloadTokens(DeviceBuffer tokens, long offset, Span<int> ids) => Ids(tokens, offset, ids.Length).CopyTo(ids);
