@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using QSpec.Kernels.Backends.Cpu;
 using QSpec.Kernels.Formats;
@@ -44,24 +43,11 @@ public static unsafe class W4A16Ab
             }
     }
 
-    /// <summary>Best µs per call of each action over 21 alternating batches of ~1 ms; <paramref name="step"/> runs after every call.</summary>
+    /// <summary>Best µs per call of <paramref name="a"/> and <paramref name="b"/>, timed in turn after a JIT warm-up (<see cref="W4A16Avx2Ab.Alternate"/>).</summary>
     internal static (double A, double B) Alternate(Action a, Action b, Action step)
     {
-        a(); step(); b(); step();
-        var sw = Stopwatch.StartNew();
-        int reps = 0;
-        while (sw.Elapsed.TotalMilliseconds < 1) { a(); step(); reps++; }
-        double bestA = double.MaxValue, bestB = double.MaxValue;
-        for (int s = 0; s < 21; s++)
-        {
-            sw.Restart();
-            for (int r = 0; r < reps; r++) { a(); step(); }
-            bestA = Math.Min(bestA, sw.Elapsed.TotalMicroseconds / reps);
-            sw.Restart();
-            for (int r = 0; r < reps; r++) { b(); step(); }
-            bestB = Math.Min(bestB, sw.Elapsed.TotalMicroseconds / reps);
-        }
-        return (bestA, bestB);
+        var t = W4A16Avx2Ab.Alternate([a, b], step);
+        return (t[0], t[1]);
     }
 
     internal static void New(CpuWorkerPool pool, int threads, float[] x, int rows, Int4Matrix w, float[] y)

@@ -55,9 +55,14 @@ public static unsafe class W4A16Avx2Ab
 
     /// <summary>Best µs per call of each action over 21 rounds of ~1 ms batches, the actions in turn (reversed on odd rounds);
     /// <paramref name="step"/> runs after every call.</summary>
+    /// <remarks>First every action runs at least 60 times and for at least 300 ms in all: tiered JIT compiles a method at
+    /// tier 0, promotes it after 30 calls and compiles tier 1 in the background after a 100 ms quiet spell, so with a few
+    /// warm-up calls the first shape's rows timed tier-0 code (the halfab table's first rows were 1.5-3x slow).</remarks>
     internal static double[] Alternate(Action[] actions, Action step)
     {
-        foreach (var a in actions) for (int i = 0; i < 3; i++) { a(); step(); }
+        var warm = Stopwatch.StartNew();
+        for (int calls = 0; calls < 60 || warm.Elapsed.TotalMilliseconds < 300; calls++)
+            foreach (var a in actions) { a(); step(); }
         var sw = Stopwatch.StartNew();
         int reps = 0;
         while (sw.Elapsed.TotalMilliseconds < 1) { actions[0](); step(); reps++; }
