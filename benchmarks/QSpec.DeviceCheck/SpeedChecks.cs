@@ -147,6 +147,22 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             f["quantize_us"] = Math.Round(quantize * 1e6, 2);
             o[$"w4a{bits}"] = f;
         }
+        // Past 8 rows the integer linear runs on the tensor cores (IntMmaMinRows); the dp4a kernel at the same shape, to
+        // check that rule against the card.
+        if (m >= device.IntMmaMinRows)
+        {
+            device.QuantizeActivations(x, m, k, 8, q);
+            int rule = device.IntMmaMinRows;
+            device.IntMmaMinRows = int.MaxValue;
+            try
+            {
+                o["w4a8_dp4a"] = Figures(Time(() => device.LinearInt(q, Next(), y, m), mats.Count), weightBytes + m * (k + 4.0 * n), ops);
+            }
+            finally
+            {
+                device.IntMmaMinRows = rule;
+            }
+        }
         return o;
     }
 

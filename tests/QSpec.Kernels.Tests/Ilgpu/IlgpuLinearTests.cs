@@ -82,20 +82,7 @@ public sealed class IlgpuLinearTests(IlgpuFixture fixture)
     {
         var w = Int4Matrix.Quantize(Random(n * k, 6), n, k, groupSize);
         var x = Random(rows * k, 7);
-        int kp = Int4Matrix.PadColumns(k);
-        var q = new sbyte[rows * kp];
-        var scales = new float[rows];
-        ActivationQuantReference.Quantize(x, rows, k, bits, q, scales);
-        var expected = new float[rows * n];
-        LinearReference.Int(q, scales, rows, w, expected);
-
-        using var xb = _b.UploadNew(x);
-        using var qa = _b.AllocateQuantizedActivations(rows, k);
-        using var m = _b.CreateMatrix(w, null, n, k);
-        using var yb = _b.Allocate(rows * n);
-        _b.QuantizeActivations(xb, rows, k, bits, qa);
-        _b.LinearInt(qa, m, yb, rows);
-        AssertBitwise(expected, _b.DownloadAll(yb), "LinearInt");
+        AssertBitwise(IntReference(w, x, rows, bits), _b.QuantizeAndLinearInt(w, x, rows, bits), "LinearInt");
     }
 
     [Fact]

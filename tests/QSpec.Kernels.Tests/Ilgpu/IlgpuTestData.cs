@@ -29,6 +29,34 @@ internal static class IlgpuTestData
     /// <summary>SwiGLU: exp may differ by a few ulp on CUDA (ex2.approx); identical code on the CPU accelerator.</summary>
     public const float SwiGluRelative = 4e-6f;
 
+    /// <summary>
+    /// The integer linear's reference: x [rows, k] quantized to <paramref name="bits"/> per row, times w (the expected
+    /// output of QuantizeActivations followed by LinearInt, bit for bit).
+    /// </summary>
+    public static float[] IntReference(Formats.Int4Matrix w, float[] x, int rows, int bits)
+    {
+        int k = w.Columns;
+        var q = new sbyte[rows * Formats.Int4Matrix.PadColumns(k)];
+        var scales = new float[rows];
+        Ops.ActivationQuantReference.Quantize(x, rows, k, bits, q, scales);
+        var expected = new float[rows * w.Rows];
+        Ops.LinearReference.Int(q, scales, rows, w, expected);
+        return expected;
+    }
+
+    /// <summary>QuantizeActivations then LinearInt of x [rows, k] on the device, downloaded.</summary>
+    public static float[] QuantizeAndLinearInt(this IBackend backend, Formats.Int4Matrix w, float[] x, int rows, int bits)
+    {
+        int k = w.Columns;
+        using var xb = backend.UploadNew(x);
+        using var qa = backend.AllocateQuantizedActivations(rows, k);
+        using var m = backend.CreateMatrix(w, null, w.Rows, k);
+        using var yb = backend.Allocate(rows * w.Rows);
+        backend.QuantizeActivations(xb, rows, k, bits, qa);
+        backend.LinearInt(qa, m, yb, rows);
+        return backend.DownloadAll(yb);
+    }
+
     public static float[] Random(int length, int seed, float scale = 1f)
     {
         var rng = new Random(seed);

@@ -33,14 +33,17 @@ public sealed class PtxCompileTests
     {
         var entry = KernelSet.EntryPoints.Single(e => e.Name == name);
         var ptx = CompilePtx(entry, sm == 90 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+        if (Environment.GetEnvironmentVariable("QSPEC_DUMP_PTX") is { Length: > 0 } dir)
+            File.WriteAllText(Path.Combine(dir, $"{entry.Name.Replace('<', '_').Replace('>', '_')}.sm{sm}.ptx"), ptx);
         Assert.Contains(".visible .entry", ptx);
         Assert.Contains(".target sm_80", ptx);
         // Inline PTX of the CUDA-only paths appears exactly in the kernels that use it.
-        Assert.Equal(entry.UsesDp4a, ptx.Contains("dp4a.s32.s32", StringComparison.Ordinal));
-        if (entry.UsesDp4a) Assert.Contains("mul.rn.f32", ptx);
+        // The mma kernels also carry their shuffle emulation (and its dp4a) behind a constant-false predicate: ILGPU folds
+        // CudaAsm.IsSupported to `setp.ne.s32 %p, 1, 1` and leaves the dead branch to ptxas.
+        if (!entry.UsesMma) Assert.Equal(entry.UsesDp4a, ptx.Contains("dp4a.s32.s32", StringComparison.Ordinal));
+        Assert.Equal(entry.UsesMma, ptx.Contains("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32", StringComparison.Ordinal));
+        if (entry.UsesDp4a || entry.UsesMma) Assert.Contains("mul.rn.f32", ptx);
         if (entry.Method.DeclaringType == typeof(ActivationQuantKernel)) Assert.Contains("cvt.rni.f32.f32", ptx);
-        if (Environment.GetEnvironmentVariable("QSPEC_DUMP_PTX") is { Length: > 0 } dir)
-            File.WriteAllText(Path.Combine(dir, $"{entry.Name.Replace('<', '_').Replace('>', '_')}.sm{sm}.ptx"), ptx);
     }
 
     /// <summary>

@@ -77,7 +77,10 @@ public sealed partial class IlgpuBackend
             var qa = Activations(q ?? throw new ArgumentNullException(nameof(q), "LinearKind.Int reads quantized activations."), rows, m1.Columns);
             using var _ = Enter();
             Launched();
-            _kernels.LinearIntSwiGlu(WarpPerChannelConfig(m1.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, p1, m1.Scales, p3, m3.Scales, F(gate), shape);
+            if (UsesIntMma(rows))
+                _kernels.LinearIntMmaSwiGlu(WarpPerChannelConfig(LinearIntMmaKernel.Tiles(m1.Rows), LinearIntMmaKernel.WarpsPerGroup), qa.Values, qa.Scales, p1, m1.Scales, p3, m3.Scales, F(gate), shape);
+            else
+                _kernels.LinearIntSwiGlu(WarpPerChannelConfig(m1.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, p1, m1.Scales, p3, m3.Scales, F(gate), shape);
         }
     }
 
@@ -160,8 +163,30 @@ public sealed partial class IlgpuBackend
         using (Enter())
         {
             Launched();
-            _kernels.LinearIntMany(WarpPerChannelConfig(set.Channels, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
+            if (UsesIntMma(rows))
+            {
+                int tiles = LinearIntMmaKernel.Tiles(set.N0) + LinearIntMmaKernel.Tiles(set.N1) + LinearIntMmaKernel.Tiles(set.N2);
+                _kernels.LinearIntMmaMany(WarpPerChannelConfig(tiles, LinearIntMmaKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
+            }
+            else
+                _kernels.LinearIntMany(WarpPerChannelConfig(set.Channels, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
         }
+    }
+
+    /// <summary>
+    /// The integer linears of at least this many rows run on the INT8 tensor-core kernel (<see cref="LinearIntMmaKernel"/>)
+    /// where warps have 32 lanes (CUDA, or a simulator shaped so); fewer rows stay on the dp4a kernel, which reads the
+    /// weights once for up to <see cref="LinearIntKernel.BlockRows"/> rows. Both give the same bits. Default 9; the
+    /// device check moves it to time both kernels at the same shapes.
+    /// </summary>
+    internal int IntMmaMinRows { get; set; } = LinearIntKernel.BlockRows + 1;
+
+    /// <summary>Whether an integer linear of <paramref name="rows"/> rows goes to the tensor-core kernel (counted if so).</summary>
+    private bool UsesIntMma(int rows)
+    {
+        bool mma = _accelerator.WarpSize == MmaInt8.WarpSize && rows >= IntMmaMinRows;
+        if (mma) IntMmaLaunches++;
+        return mma;
     }
 
     /// <summary>

@@ -76,6 +76,9 @@ public sealed partial class IlgpuBackend
     /// <summary>Kernel launches queued since the backend was made (for the device check's per-token counts).</summary>
     internal long KernelLaunches { get; private set; }
 
+    /// <summary>Of <see cref="KernelLaunches"/>, the integer linears that ran on the tensor-core kernel (<see cref="IntMmaMinRows"/>).</summary>
+    internal long IntMmaLaunches { get; private set; }
+
     /// <summary>Waits of the host for the device since the backend was made (downloads, argmax, Synchronize).</summary>
     internal long HostSyncs { get; private set; }
 

@@ -76,7 +76,10 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var _ = Enter();
         Launched();
-        _kernels.LinearInt(WarpPerChannelConfig(m.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
+        if (UsesIntMma(rows))
+            _kernels.LinearIntMma(WarpPerChannelConfig(LinearIntMmaKernel.Tiles(m.Rows), LinearIntMmaKernel.WarpsPerGroup), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
+        else
+            _kernels.LinearInt(WarpPerChannelConfig(m.Rows, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, packed, m.Scales, F(y), Shape(m, rows));
     }
 
     /// <inheritdoc />

@@ -22,6 +22,9 @@ internal sealed class KernelSet
         RmsNormQuantize = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int>(RmsNormQuantizeKernel.Run);
         LinearF32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearF32Kernel.Run);
         LinearInt = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntKernel.Run);
+        LinearIntMma = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntMmaKernel.Run);
+        LinearIntMmaMany = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape>(LinearIntMmaKernel.RunMany);
+        LinearIntMmaSwiGlu = a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape>(LinearIntMmaKernel.RunSwiGlu);
         QuantizeActivations = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ActivationQuantKernel.Run);
         RmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel.Run);
         Rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(RopeKernel.Run);
@@ -46,6 +49,9 @@ internal sealed class KernelSet
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, ArrayView<int>, ArrayView<float>, int, int> RmsNormQuantize { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearShape> LinearF32 { get; }
     public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearInt { get; }
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearIntMma { get; }
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, MatrixSet, int, LinearShape> LinearIntMmaMany { get; }
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, LinearShape> LinearIntMmaSwiGlu { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> QuantizeActivations { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> RmsNorm { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> Rope { get; }
@@ -60,7 +66,7 @@ internal sealed class KernelSet
     public Action<KernelConfig, ArrayView<float>, long, int, ArrayView<int>> Argmax { get; }
 
     /// <summary>One kernel entry point: name, method (generic ones closed) and whether it is explicitly grouped.</summary>
-    internal readonly record struct EntryPoint(string Name, MethodInfo Method, bool ExplicitlyGrouped, bool UsesDp4a);
+    internal readonly record struct EntryPoint(string Name, MethodInfo Method, bool ExplicitlyGrouped, bool UsesDp4a, bool UsesMma = false);
 
     /// <summary>All kernel methods as loaded above.</summary>
     internal static IReadOnlyList<EntryPoint> EntryPoints { get; } =
@@ -74,6 +80,9 @@ internal sealed class KernelSet
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.Run)) with { UsesDp4a = true },
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.RunMany)) with { UsesDp4a = true },
         Explicit(typeof(LinearIntKernel), nameof(LinearIntKernel.RunSwiGlu)) with { UsesDp4a = true },
+        Explicit(typeof(LinearIntMmaKernel), nameof(LinearIntMmaKernel.Run)) with { UsesMma = true },
+        Explicit(typeof(LinearIntMmaKernel), nameof(LinearIntMmaKernel.RunMany)) with { UsesMma = true },
+        Explicit(typeof(LinearIntMmaKernel), nameof(LinearIntMmaKernel.RunSwiGlu)) with { UsesMma = true },
         Explicit(typeof(RmsNormQuantizeKernel), nameof(RmsNormQuantizeKernel.Run)),
         Explicit(typeof(ActivationQuantKernel), nameof(ActivationQuantKernel.Run)),
         Explicit(typeof(RmsNormKernel), nameof(RmsNormKernel.Run)),
