@@ -141,13 +141,6 @@ if (args.Length > 0 && args[0] == "w4a16denormab")
     W4A16DenormalAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "32").Split(',').Select(int.Parse).ToArray());
     return;
 }
-// `w4a16foldab [threads=2] [groupSizes=64,128,0] [hot]`: the AVX2 W4A16 kernel at G >= 64 folding once per block against twice (W4A16FoldAb).
-if (args.Length > 0 && args[0] == "w4a16foldab")
-{
-    W4A16FoldAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, (args.Length > 2 ? args[2] : "64,128,0").Split(',').Select(int.Parse).ToArray(),
-                    args.Length > 3 && args[3] == "hot");
-    return;
-}
 // `intavx2ab [threads=2] [groupSize=32] [pairs=15]`: the AVX2 integer linear with one-row against multi-row tiles, interleaved.
 if (args.Length > 0 && args[0] == "intavx2ab")
 {

@@ -52,13 +52,7 @@ internal static unsafe partial class LinearW4A16Avx2
                 { var xr = Vector256.Load(xb + 0 * xs + 48); q00 = Fma.MultiplyAdd(xr, f0, q00); q01 = Fma.MultiplyAdd(xr, f1, q01); }
                 if (TR.Count > 1) { var xr = Vector256.Load(xb + 1 * xs + 48); q10 = Fma.MultiplyAdd(xr, f0, q10); q11 = Fma.MultiplyAdd(xr, f1, q11); }
             }
-            Vector256<float> e00 = default, e01 = default, e10 = default, e11 = default;
-            if (TG.SumHalves)
-            {
-                e00 = q00; e01 = q01; q00 = Vector256.Load(xb + 0 * xs + 72); q01 = q00;
-                if (TR.Count > 1) { e10 = q10; e11 = q11; q10 = Vector256.Load(xb + 1 * xs + 72); q11 = q10; }
-            }
-            else if (TG.FoldHalves)
+            if (TG.Split)
             {
                 var t0 = Vector256.Create(s0[ge]); var t1 = Vector256.Create(s1[ge]);
                 { a00 = Fma.MultiplyAdd(t0, q00, a00); a01 = Fma.MultiplyAdd(t1, q01, a01); q00 = Vector256.Load(xb + 0 * xs + 72); q01 = q00; }
@@ -83,11 +77,6 @@ internal static unsafe partial class LinearW4A16Avx2
                 var f0 = TD.Nibble7(d0, o0); var f1 = TD.Nibble7(d1, o1);
                 { var xr = Vector256.Load(xb + 0 * xs + 56); q00 = Fma.MultiplyAdd(xr, f0, q00); q01 = Fma.MultiplyAdd(xr, f1, q01); }
                 if (TR.Count > 1) { var xr = Vector256.Load(xb + 1 * xs + 56); q10 = Fma.MultiplyAdd(xr, f0, q10); q11 = Fma.MultiplyAdd(xr, f1, q11); }
-            }
-            if (TG.SumHalves)
-            {
-                q00 += e00; q01 += e01;
-                if (TR.Count > 1) { q10 += e10; q11 += e11; }
             }
             {
                 var t0 = Vector256.Create(s0[go]); var t1 = Vector256.Create(s1[go]);

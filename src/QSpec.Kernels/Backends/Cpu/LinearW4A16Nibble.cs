@@ -230,17 +230,13 @@ internal interface IGroupSplit
     static abstract bool Uniform { get; }
     /// <summary>Uniform, and dequantized by the table form (vpermps from (u − 8)·s, no partial sums to fold).</summary>
     static abstract bool Table { get; }
-    /// <summary>The AVX2 kernel folds a block's even and odd chains separately (two folds per block; true at G = 32).</summary>
-    static abstract bool FoldHalves { get; }
-    /// <summary>A/B variant: the two chains summed, then folded once.</summary>
-    static virtual bool SumHalves => false;
 }
 
 /// <summary>G = 32.</summary>
-internal struct SplitGroups : IGroupSplit { public static bool Split => true; public static bool Uniform => false; public static bool Table => false; public static bool FoldHalves => true; }
+internal struct SplitGroups : IGroupSplit { public static bool Split => true; public static bool Uniform => false; public static bool Table => false; }
 /// <summary>G = 64: one group per block (half a pair).</summary>
-internal struct BlockGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => false; public static bool Table => false; public static bool FoldHalves => false; }
+internal struct BlockGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => false; public static bool Table => false; }
 /// <summary>G ≥ 128 or per channel, table form.</summary>
-internal struct PairGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => true; public static bool FoldHalves => false; }
+internal struct PairGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => true; }
 /// <summary>G ≥ 128 or per channel, denormal form: one scale per pair, folded once per pair.</summary>
-internal struct UniformGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => false; public static bool FoldHalves => false; }
+internal struct UniformGroups : IGroupSplit { public static bool Split => false; public static bool Uniform => true; public static bool Table => false; }
