@@ -30,6 +30,7 @@ public sealed class IntMmaTests(Warp32Fixture fixture) : IClassFixture<Warp32Fix
     [InlineData(16, 5, 172, 128, 8)]
     [InlineData(11, 20, 70, 32, 8)] // K = 70: 3 groups of 32 in 4 steps of 32 columns (the last all padding)
     [InlineData(9, 1, 1, 0, 4)]
+    [InlineData(33, 18, 128, 128, 4)] // three passes of 16 rows, the last of one row
     public void LinearInt_OnTensorCores_IsExact(int rows, int n, int k, int groupSize, int bits)
     {
         var w = Int4Matrix.Quantize(Random(n * k, 41), n, k, groupSize);

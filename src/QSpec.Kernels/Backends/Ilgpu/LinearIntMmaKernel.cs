@@ -10,8 +10,8 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// <see cref="RunSwiGlu"/> are the fused forms over the same tile arithmetic (<c>Tile</c>).
 /// </summary>
 /// <remarks>
-/// <para><b>Tiles.</b> One warp per tile of 16 output channels (mma's M) × 8 rows of the call (mma's N), over the whole
-/// of K in steps of 32 columns (mma's K). Weights are A: a 64-column block of a channel is 8 packed words, word j
+/// <para><b>Tiles.</b> One warp per tile of 16 output channels (mma's M), in passes of 16 rows of the call (two mmas of
+/// N = 8 sharing each weight fragment), over the whole of K in steps of 32 columns (mma's K). Weights are A: a 64-column block of a channel is 8 packed words, word j
 /// holding columns 4j..4j+3 in its low nibbles and 32+4j..32+4j+3 in its high ones, so the fragment registers a0..a3
 /// of a step are words tig and tig + 4 of channels gid and gid + 8, the low nibbles for the block's first 32 columns
 /// and the high for the second, each sign-extended by <see cref="NibblesToSignedBytes"/>. Activations are B: words
@@ -20,15 +20,15 @@ namespace QSpec.Kernels.Backends.Ilgpu;
 /// group (a group is 1, 2 or 4 steps; per channel, all of K) every lane turns its four sums into (float)dot · s_w and
 /// adds them to its float accumulators in ascending g, with mul.rn/add.rn on CUDA, then multiplies by s_a once: the
 /// reference's order, for every row of any call. Padding columns hold q = 0 and only add zeros.</para>
-/// <para><b>Cost.</b> The weights are read once per 8 rows of the call (from L2 after the first pass); a warp issues one
-/// mma per 32 columns per 16 × 8 tile. Calls of 8 rows or fewer stay on the dp4a kernel, which reads them once.</para>
+/// <para><b>Cost.</b> The weights are read once per 16 rows of the call (from L2 after the first pass), each word once
+/// per pass for both halves of its block; a warp issues one mma per 32 columns per 16 × 8 tile. Calls of 8 rows or fewer stay on the dp4a kernel, which reads them once.</para>
 /// </remarks>
 internal static class LinearIntMmaKernel
 {
     /// <summary>Output channels per warp tile (mma's M).</summary>
     public const int TileChannels = 16;
-    /// <summary>Rows of the call per warp tile (mma's N).</summary>
-    public const int TileRows = 8;
+    /// <summary>Rows of the call per pass over the weights: two mmas of 8 (mma's N) share each weight fragment.</summary>
+    public const int TileRows = 16;
     /// <summary>Warps per thread group.</summary>
     public const int WarpsPerGroup = 4;
 
@@ -93,50 +93,76 @@ internal static class LinearIntMmaKernel
     public static int Tiles(int n) => (n + TileChannels - 1) / TileChannels;
 
     /// <summary>
-    /// This lane's four outputs of the tile at channels n0.., rows m0.. (<see cref="Quad"/>), on every lane of the warp
-    /// (a warp-uniform call). Channels past <paramref name="width"/> read the last channel's weights and rows past the
-    /// call read zero activations; neither is stored.
+    /// This lane's outputs of the tile at channels n0.., rows m0.. (two <see cref="Quad"/>s: rows m0..m0+7 and m0+8..m0+15),
+    /// on every lane of the warp (a warp-uniform call). Each block's four weight words per lane are loaded once and feed
+    /// both halves of the block and both row halves (the second mma only where the pass has more than 8 rows). Channels
+    /// past <paramref name="width"/> read the last channel's weights and rows past the call read zero activations;
+    /// neither is stored.
     /// </summary>
-    private static Quad Tile(ArrayView<int> qa, ArrayView<float> sa, ArrayView<uint> packed, ArrayView<float> scales,
-                             int n0, int width, int m0, LinearShape s)
+    private static Quads Tile(ArrayView<int> qa, ArrayView<float> sa, ArrayView<uint> packed, ArrayView<float> scales,
+                              int n0, int width, int m0, LinearShape s)
     {
         int lane = Warp.LaneIdx, gid = lane >> 2, tig = lane & 3;
         int rowWords = s.PaddedK / 8, aStride = s.PaddedK / 4, steps = s.PaddedK / 32;
         int top = Math.Min(n0 + gid, width - 1), bottom = Math.Min(n0 + gid + 8, width - 1);
         long wTop = (long)top * rowWords + tig, wBottom = (long)bottom * rowWords + tig;
-        int bRow = m0 + gid;
-        bool live = bRow < s.Rows;
-        long aRow = (long)Math.Min(bRow, s.Rows - 1) * aStride + tig;
-        var acc = default(Quad);
-        int c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-        for (int step = 0; step < steps; step++)
+        bool second = m0 + Half < s.Rows; // uniform: the pass has rows in its second half
+        int r0 = m0 + gid, r1 = r0 + Half;
+        bool live0 = r0 < s.Rows, live1 = r1 < s.Rows;
+        long a0Row = (long)Math.Min(r0, s.Rows - 1) * aStride + tig, a1Row = (long)Math.Min(r1, s.Rows - 1) * aStride + tig;
+        var acc = default(Quads);
+        int c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+        for (int step = 0; step < steps; step += 2)
         {
             long word = (step >> 1) * 8;
-            int shift = (step & 1) * 4;
-            int a0 = NibblesToSignedBytes((packed[wTop + word] >> shift) & LowNibbles);
-            int a1 = NibblesToSignedBytes((packed[wBottom + word] >> shift) & LowNibbles);
-            int a2 = NibblesToSignedBytes((packed[wTop + word + 4] >> shift) & LowNibbles);
-            int a3 = NibblesToSignedBytes((packed[wBottom + word + 4] >> shift) & LowNibbles);
-            int b0 = live ? qa[aRow + step * 8] : 0;
-            int b1 = live ? qa[aRow + step * 8 + 4] : 0;
-            MmaInt8.M16N8K32(ref c0, ref c1, ref c2, ref c3, a0, a1, a2, a3, b0, b1);
-            int g = s.GroupOf(step * 32);
-            if (step + 1 < steps && s.GroupOf((step + 1) * 32) == g) continue; // the group goes on (uniform)
-            float sTop = scales[(long)top * s.GroupCount + g], sBottom = scales[(long)bottom * s.GroupCount + g];
-            acc.V0 = Add(acc.V0, Mul(c0, sTop));
-            acc.V1 = Add(acc.V1, Mul(c1, sTop));
-            acc.V2 = Add(acc.V2, Mul(c2, sBottom));
-            acc.V3 = Add(acc.V3, Mul(c3, sBottom));
-            c0 = c1 = c2 = c3 = 0;
+            uint pTop = packed[wTop + word], pBottom = packed[wBottom + word];
+            uint pTopHigh = packed[wTop + word + 4], pBottomHigh = packed[wBottom + word + 4];
+            for (int h = 0; h < 2; h++) // the block's columns 0..31 (low nibbles), then 32..63 (high)
+            {
+                int at = step + h, shift = 4 * h;
+                int a0 = NibblesToSignedBytes((pTop >> shift) & LowNibbles);
+                int a1 = NibblesToSignedBytes((pBottom >> shift) & LowNibbles);
+                int a2 = NibblesToSignedBytes((pTopHigh >> shift) & LowNibbles);
+                int a3 = NibblesToSignedBytes((pBottomHigh >> shift) & LowNibbles);
+                MmaInt8.M16N8K32(ref c0, ref c1, ref c2, ref c3, a0, a1, a2, a3,
+                                 live0 ? qa[a0Row + at * 8] : 0, live0 ? qa[a0Row + at * 8 + 4] : 0);
+                if (second)
+                    MmaInt8.M16N8K32(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3,
+                                     live1 ? qa[a1Row + at * 8] : 0, live1 ? qa[a1Row + at * 8 + 4] : 0);
+                int g = s.GroupOf(at * 32);
+                if (at + 1 < steps && s.GroupOf((at + 1) * 32) == g) continue; // the group goes on (uniform)
+                float sTop = scales[(long)top * s.GroupCount + g], sBottom = scales[(long)bottom * s.GroupCount + g];
+                acc.Low = acc.Low.AddScaled(c0, c1, c2, c3, sTop, sBottom);
+                acc.High = acc.High.AddScaled(d0, d1, d2, d3, sTop, sBottom);
+                c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = 0;
+            }
         }
-        // Columns of C are rows of the call: 2·tig and 2·tig + 1.
-        int r0 = m0 + 2 * tig, r1 = r0 + 1;
-        float s0 = sa[Math.Min(r0, s.Rows - 1)], s1 = sa[Math.Min(r1, s.Rows - 1)];
-        acc.V0 = Mul(acc.V0, s0);
-        acc.V1 = Mul(acc.V1, s1);
-        acc.V2 = Mul(acc.V2, s0);
-        acc.V3 = Mul(acc.V3, s1);
+        // Columns of C are rows of the call: 2·tig and 2·tig + 1 of each half.
+        int q = m0 + 2 * tig;
+        acc.Low = acc.Low.TimesRowScales(sa[Math.Min(q, s.Rows - 1)], sa[Math.Min(q + 1, s.Rows - 1)]);
+        acc.High = acc.High.TimesRowScales(sa[Math.Min(q + Half, s.Rows - 1)], sa[Math.Min(q + Half + 1, s.Rows - 1)]);
         return acc;
+    }
+
+    /// <summary>Rows per mma (its N): a pass of <see cref="TileRows"/> is two of them.</summary>
+    private const int Half = 8;
+
+    /// <summary>A lane's outputs of a pass: rows m0..m0+7 (<see cref="Low"/>) and m0+8..m0+15 (<see cref="High"/>).</summary>
+    internal struct Quads
+    {
+        public Quad Low, High;
+
+        public readonly void Store(ArrayView<float> y, int n0, int width, int m0, int rows, int accumulate)
+        {
+            Low.Store(y, n0, width, m0, rows, accumulate);
+            High.Store(y, n0, width, m0 + Half, rows, accumulate);
+        }
+
+        public readonly void StoreSwiGlu(Quads up, ArrayView<float> gate, int n0, int width, int m0, int rows)
+        {
+            Low.StoreSwiGlu(up.Low, gate, n0, width, m0, rows);
+            High.StoreSwiGlu(up.High, gate, n0, width, m0 + Half, rows);
+        }
     }
 
     /// <summary>
@@ -146,6 +172,15 @@ internal static class LinearIntMmaKernel
     internal struct Quad
     {
         public float V0, V1, V2, V3;
+
+        /// <summary>+= (float)dot · scale, one rounding each (mul.rn, add.rn): the group step of the reference.</summary>
+        public readonly Quad AddScaled(int c0, int c1, int c2, int c3, float sTop, float sBottom) => new()
+        {
+            V0 = Add(V0, Mul(c0, sTop)), V1 = Add(V1, Mul(c1, sTop)), V2 = Add(V2, Mul(c2, sBottom)), V3 = Add(V3, Mul(c3, sBottom)),
+        };
+
+        /// <summary>Times the activation scales of the lane's two rows.</summary>
+        public readonly Quad TimesRowScales(float s0, float s1) => new() { V0 = Mul(V0, s0), V1 = Mul(V1, s1), V2 = Mul(V2, s0), V3 = Mul(V3, s1) };
 
         /// <summary>Stores (accumulate = 0) or adds (1) the elements inside [width) × [rows) into y[row · width + channel].</summary>
         public readonly void Store(ArrayView<float> y, int n0, int width, int m0, int rows, int accumulate)
