@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using QSpec.Kernels.Backends;
+using QSpec.Kernels.Backends.Ilgpu;
 using QSpec.Kernels.Formats;
 
 namespace QSpec.DeviceCheck;
@@ -18,14 +19,20 @@ internal sealed class FusedChecks(IBackend device, CheckPlan plan, CheckLog log)
     {
         foreach (var (n, k, g, m) in plan.LinearShapes.Take(plan.Simulated ? 1 : 2))
             foreach (var (kind, bits) in new[] { (LinearKind.W4A16, 0), (LinearKind.Int, 8) })
-                log.Check(Group, $"linear_many+swiglu+add {kind}{(bits > 0 ? $" a{bits}" : "")} {n}x{k} g{g} m{m}", () => Linears(kind, bits, n, k, g, m));
+                log.Check(Group, $"linear_many+swiglu+add {kind}{(bits > 0 ? $" a{bits}" : "")} {n}x{k} g{g} m{m}", () => Linears(kind, bits, n, k, g, m, mma: false));
+        // The tensor-core forms (forced; off by default) against the dp4a composition.
+        var (mn, mk, mg, mm) = plan.LinearShapes[0];
+        if (device is IlgpuBackend && mm >= IlgpuBackend.IntMmaRows)
+            log.Check(Group, $"linear_many+swiglu+add Int a8 mma {mn}x{mk} g{mg} m{mm}", () => Linears(LinearKind.Int, 8, mn, mk, mg, mm, mma: true));
         log.Check(Group, $"rmsnorm_quantize {plan.NormRows}x{plan.NormDim}", RmsNormQuantize);
         foreach (var precision in new[] { KvPrecision.Float32, KvPrecision.Float16 })
             log.Check(Group, $"rope_store_kv_attention {precision}", () => Attention(precision));
     }
 
-    private JsonObject Linears(LinearKind kind, int bits, int n, int k, int g, int m)
+    private JsonObject Linears(LinearKind kind, int bits, int n, int k, int g, int m, bool mma)
     {
+        // With mma the fused calls run on the tensor cores and the composition on dp4a.
+        void TensorCores(bool on) { if (mma) ((IlgpuBackend)device).IntMmaMinRows = on ? IlgpuBackend.IntMmaRows : int.MaxValue; }
         int[] widths = [n, n / 2 + 1, n];
         var owned = new List<IDisposable>();
         T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
@@ -49,18 +56,24 @@ internal sealed class FusedChecks(IBackend device, CheckPlan plan, CheckLog log)
             }
             var fused = widths.Select(wn => Own(NaNs(m * wn))).ToArray();
             var composed = widths.Select(wn => Own(NaNs(m * wn))).ToArray();
+            TensorCores(true);
             device.LinearMany(kind, x, q, w, fused, m);
+            TensorCores(false);
             _composed.LinearMany(kind, x, q, w, composed, m);
             for (int i = 0; i < widths.Length; i++) Record($"many_{i}", composed[i], fused[i]);
 
             var (gate, up, gateRef, upRef) = (Own(NaNs(m * n)), Own(NaNs(m * n)), Own(NaNs(m * n)), Own(NaNs(m * n)));
+            TensorCores(true);
             device.LinearSwiGlu(kind, x, q, w[0], w[2], gate, up, m);
+            TensorCores(false);
             _composed.LinearSwiGlu(kind, x, q, w[0], w[2], gateRef, upRef, m);
             Record("swiglu", gateRef, gate);
 
             var residual = Data.Random(m * n, 3, 4f);
             var (sum, sumRef, scratch, scratchRef) = (Own(Upload(residual)), Own(Upload(residual)), Own(NaNs(m * n)), Own(NaNs(m * n)));
+            TensorCores(true);
             device.LinearAdd(kind, x, q, w[0], sum, scratch, m);
+            TensorCores(false);
             _composed.LinearAdd(kind, x, q, w[0], sumRef, scratchRef, m);
             Record("add", sumRef, sum);
             result["pass"] = pass;
@@ -68,6 +81,7 @@ internal sealed class FusedChecks(IBackend device, CheckPlan plan, CheckLog log)
         }
         finally
         {
+            TensorCores(false);
             foreach (var d in owned) d.Dispose();
         }
     }

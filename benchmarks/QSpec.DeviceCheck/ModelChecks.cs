@@ -39,6 +39,10 @@ internal sealed class ModelChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
                 var actual = Greedy(model, [Bos], mode, plan.GreedyTokens);
                 return Same(expected, actual);
             });
+        // A 20-token prompt: the W4A8 prefill's integer linears have 20 rows, run here on the tensor cores (forced).
+        int[] longPrompt = [Bos, .. Enumerable.Range(0, 19).Select(i => 30 + 23 * i % 400)];
+        log.Check(Group, "stories260k greedy W4A8, prompt of 20 on the tensor cores = cpu", () => OpChecks.WithIntMma(device, () =>
+            Same(Greedy(cpu, longPrompt, ExecutionMode.W4A8, plan.GreedyTokens), Greedy(model, longPrompt, ExecutionMode.W4A8, plan.GreedyTokens))));
         foreach (var draft in new[] { ExecutionMode.W4A4, ExecutionMode.W4A8 })
             log.Check(Group, $"stories260k qspec {draft} auto-k B={plan.QSpecBatch} = w4a16", () => QSpec(model, draft));
         log.Check(Group, "stories260k fp32 = expected_greedy.json", () =>

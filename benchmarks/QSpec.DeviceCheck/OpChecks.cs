@@ -35,6 +35,8 @@ internal sealed class OpChecks(IBackend backend, CheckPlan plan, CheckLog log)
                 log.Check(Group, $"linear_w4a16 split-k {ForcedParts} parts {shape}", () => SplitLinearW4A16(device, w, x, m));
             foreach (int bits in new[] { 4, 8 })
                 log.Check(Group, $"quantize+linear_int a{bits} {shape}", () => LinearInt(w, x, m, bits));
+            if (backend is IlgpuBackend ilgpu && m >= IlgpuBackend.IntMmaRows) // the tensor-core kernel, forced (off by default)
+                log.Check(Group, $"quantize+linear_int mma a8 {shape}", () => WithIntMma(ilgpu, () => LinearInt(w, x, m, 8)));
         }
         var (fn, fk, _, fm) = plan.LinearShapes[^1];
         log.Check(Group, $"linear_f32 {fn}x{fk} m{fm}", () => LinearF32(fn, fk, fm));
@@ -100,6 +102,23 @@ internal sealed class OpChecks(IBackend backend, CheckPlan plan, CheckLog log)
             result["pass"] = result["pass"]!.GetValue<bool>() && same;
         }
         return result;
+    }
+
+    /// <summary>Runs <paramref name="check"/> with the integer linears of 9+ rows on the tensor cores, and records how many did.</summary>
+    internal static JsonObject WithIntMma(IlgpuBackend device, Func<JsonObject> check)
+    {
+        long before = device.IntMmaLaunches;
+        device.IntMmaMinRows = IlgpuBackend.IntMmaRows;
+        try
+        {
+            var result = check();
+            result["int_mma_launches"] = device.IntMmaLaunches - before;
+            return result;
+        }
+        finally
+        {
+            device.IntMmaMinRows = int.MaxValue;
+        }
     }
 
     private JsonObject LinearF32(int n, int k, int m)

@@ -42,9 +42,12 @@ public static class Program
         IlgpuBackend device;
         try
         {
-            device = sim ? IlgpuBackend.CreateCpuSimulator() : (IlgpuBackend)BackendFactory.Create(BackendKind.Cuda);
+            // QSPEC_DEVICECHECK_SIM_WARP=32 simulates NVIDIA's warp, which the tensor-core checks need (slow: minutes).
+            int warp = int.TryParse(Environment.GetEnvironmentVariable("QSPEC_DEVICECHECK_SIM_WARP"), out int w) ? w : new IlgpuSimulatorOptions().WarpSize;
+            device = sim ? IlgpuBackend.CreateCpuSimulator(new IlgpuSimulatorOptions { WarpSize = warp })
+                         : (IlgpuBackend)BackendFactory.Create(BackendKind.Cuda);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentOutOfRangeException) // no CUDA, or a bad simulated warp
         {
             output.WriteLine($"device-check: {e.Message}");
             return 2;

@@ -147,20 +147,18 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
             f["quantize_us"] = Math.Round(quantize * 1e6, 2);
             o[$"w4a{bits}"] = f;
         }
-        // Past 8 rows the integer linear runs on the tensor cores (IntMmaMinRows); the dp4a kernel at the same shape, to
-        // check that rule against the card.
-        if (m >= device.IntMmaMinRows)
+        // The tensor-core kernel (off by default, IntMmaMinRows) at the same shape from 9 rows, to decide that default.
+        if (m >= IlgpuBackend.IntMmaRows)
         {
             device.QuantizeActivations(x, m, k, 8, q);
-            int rule = device.IntMmaMinRows;
-            device.IntMmaMinRows = int.MaxValue;
+            device.IntMmaMinRows = IlgpuBackend.IntMmaRows;
             try
             {
-                o["w4a8_dp4a"] = Figures(Time(() => device.LinearInt(q, Next(), y, m), mats.Count), weightBytes + m * (k + 4.0 * n), ops);
+                o["w4a8_mma"] = Figures(Time(() => device.LinearInt(q, Next(), y, m), mats.Count), weightBytes + m * (k + 4.0 * n), ops);
             }
             finally
             {
-                device.IntMmaMinRows = rule;
+                device.IntMmaMinRows = int.MaxValue;
             }
         }
         return o;

@@ -10,6 +10,8 @@ public sealed class Warp32Fixture : IDisposable
 {
     public IlgpuBackend Backend { get; } = IlgpuBackend.CreateCpuSimulator(new IlgpuSimulatorOptions { WarpSize = 32, WarpsPerMultiprocessor = 2 });
 
+    public Warp32Fixture() => Backend.IntMmaMinRows = IlgpuBackend.IntMmaRows;
+
     public void Dispose() => Backend.Dispose();
 }
 
@@ -80,7 +82,7 @@ public sealed class IntMmaTests(Warp32Fixture fixture) : IClassFixture<Warp32Fix
             var gated = _b.DownloadAll(ys[0]);
             Assert.NotEqual(plain[0], upPlain);
 
-            _b.IntMmaMinRows = LinearIntKernel.BlockRows + 1;
+            _b.IntMmaMinRows = IlgpuBackend.IntMmaRows;
             long before = _b.IntMmaLaunches;
             b.LinearMany(LinearKind.Int, xb, qa, ms, ys, rows);
             for (int i = 0; i < ms.Length; i++) AssertBitwise(plain[i], _b.DownloadAll(ys[i]), $"LinearMany matrix {i} (mma)");
@@ -93,19 +95,22 @@ public sealed class IntMmaTests(Warp32Fixture fixture) : IClassFixture<Warp32Fix
         }
         finally
         {
-            _b.IntMmaMinRows = LinearIntKernel.BlockRows + 1;
+            _b.IntMmaMinRows = IlgpuBackend.IntMmaRows;
             foreach (var m in ms) m.Dispose();
             foreach (var y in ys) y.Dispose();
         }
     }
 
-    /// <summary>Up to 8 rows stay on the dp4a kernel, which reads the weights once for all of them.</summary>
+    /// <summary>Up to 8 rows stay on the dp4a kernel, which reads the weights once for all of them; and the tensor-core
+    /// kernel is off unless asked for (it has not run on a GPU).</summary>
     [Fact]
-    public void EightRows_StayOnDp4a()
+    public void EightRows_StayOnDp4a_AndTheTensorCoresAreOffByDefault()
     {
         const int rows = 8, n = 17, k = 64;
         long before = _b.IntMmaLaunches;
         _b.QuantizeAndLinearInt(Int4Matrix.Quantize(Random(n * k, 60), n, k, 32), Random(rows * k, 61), rows, 8);
         Assert.Equal(before, _b.IntMmaLaunches);
+        using var fresh = IlgpuBackend.CreateCpuSimulator(new IlgpuSimulatorOptions { WarpSize = 32, WarpsPerMultiprocessor = 2 });
+        Assert.Equal(int.MaxValue, fresh.IntMmaMinRows);
     }
 }

@@ -175,11 +175,16 @@ public sealed partial class IlgpuBackend
 
     /// <summary>
     /// The integer linears of at least this many rows run on the INT8 tensor-core kernel (<see cref="LinearIntMmaKernel"/>)
-    /// where warps have 32 lanes (CUDA, or a simulator shaped so); fewer rows stay on the dp4a kernel, which reads the
-    /// weights once for up to <see cref="LinearIntKernel.BlockRows"/> rows. Both give the same bits. Default 9; the
-    /// device check moves it to time both kernels at the same shapes.
+    /// where warps have 32 lanes (CUDA, or a simulator shaped so); fewer rows stay on the dp4a kernel. Both give the same
+    /// bits. Default: off (<see cref="int.MaxValue"/>) until the device check has run the instruction on a GPU: it has
+    /// never run on one, and at decode shapes the tensor-core kernel has 16 times fewer warps than dp4a's warp per
+    /// channel (128 for N = 2048), so whether it is faster is open. The tests and the device check set it
+    /// (<see cref="IntMmaRows"/>) to verify it and time it beside dp4a.
     /// </summary>
-    internal int IntMmaMinRows { get; set; } = LinearIntKernel.BlockRows + 1;
+    internal int IntMmaMinRows { get; set; } = int.MaxValue;
+
+    /// <summary>The threshold that sends calls of more rows than dp4a keeps in registers to the tensor cores.</summary>
+    internal const int IntMmaRows = LinearIntKernel.BlockRows + 1;
 
     /// <summary>Whether an integer linear of <paramref name="rows"/> rows goes to the tensor-core kernel (counted if so).</summary>
     private bool UsesIntMma(int rows)
