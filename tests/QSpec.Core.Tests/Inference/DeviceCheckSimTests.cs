@@ -24,7 +24,9 @@ public class DeviceCheckSimTests
             Assert.Subset(new HashSet<string?> { "pass", "measured" }, statuses.ToHashSet());
             string[] groups = ["ops", "fused", "model", "speed", "kernels", "end_to_end"];
             foreach (string g in groups) Assert.Contains(checks, l => l.GetProperty("group").GetString() == g);
-            Assert.Equal(20, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
+            // 20 op checks, plus the tensor-core integer linear at the first shape (9 rows; on dp4a in the warp-2 sim).
+            Assert.Equal(21, checks.Count(l => l.GetProperty("group").GetString() == "ops"));
+            Assert.Single(checks, l => l.GetProperty("check").GetString()!.StartsWith("quantize+linear_int mma", StringComparison.Ordinal));
             // The forced split-K W4A16 check at each of the plan's linear shapes.
             Assert.Equal(3, checks.Count(l => l.GetProperty("check").GetString()!.StartsWith("linear_w4a16 split-k", StringComparison.Ordinal)));
             var counts = checks.Where(l => l.GetProperty("check").GetString()!.StartsWith("launches", StringComparison.Ordinal)).ToArray();
