@@ -151,15 +151,7 @@ internal sealed class SpeedChecks(IlgpuBackend device, CheckPlan plan, CheckLog 
         if (m >= IlgpuBackend.IntMmaRows)
         {
             device.QuantizeActivations(x, m, k, 8, q);
-            device.IntMmaMinRows = IlgpuBackend.IntMmaRows;
-            try
-            {
-                o["w4a8_mma"] = Figures(Time(() => device.LinearInt(q, Next(), y, m), mats.Count), weightBytes + m * (k + 4.0 * n), ops);
-            }
-            finally
-            {
-                device.IntMmaMinRows = int.MaxValue;
-            }
+            o["w4a8_mma"] = OpChecks.WithIntMma(device, () => Figures(Time(() => device.LinearInt(q, Next(), y, m), mats.Count), weightBytes + m * (k + 4.0 * n), ops));
         }
         return o;
     }

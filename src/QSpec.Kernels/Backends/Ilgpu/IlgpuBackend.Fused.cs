@@ -164,10 +164,7 @@ public sealed partial class IlgpuBackend
         {
             Launched();
             if (UsesIntMma(rows))
-            {
-                int tiles = LinearIntMmaKernel.Tiles(set.N0) + LinearIntMmaKernel.Tiles(set.N1) + LinearIntMmaKernel.Tiles(set.N2);
-                _kernels.LinearIntMmaMany(WarpPerChannelConfig(tiles, LinearIntMmaKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
-            }
+                _kernels.LinearIntMmaMany(WarpPerChannelConfig(LinearIntMmaKernel.Tiles(set), LinearIntMmaKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
             else
                 _kernels.LinearIntMany(WarpPerChannelConfig(set.Channels, LinearIntKernel.WarpsPerGroup), qa.Values, qa.Scales, set, accumulate, shape);
         }

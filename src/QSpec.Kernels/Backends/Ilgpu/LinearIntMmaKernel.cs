@@ -55,7 +55,7 @@ internal static class LinearIntMmaKernel
     public static void RunMany(ArrayView<int> qa, ArrayView<float> sa, MatrixSet w, int accumulate, LinearShape s)
     {
         int warps = Group.DimX / Warp.WarpSize;
-        int t0 = Tiles(w.N0), t1 = Tiles(w.N1), tiles = t0 + t1 + Tiles(w.N2);
+        int t0 = Tiles(w.N0), t1 = Tiles(w.N1), tiles = Tiles(w);
         for (int tBase = Grid.IdxX * warps; tBase < tiles; tBase += Grid.DimX * warps)
         {
             int t = tBase + Warp.WarpIdx;
@@ -91,6 +91,9 @@ internal static class LinearIntMmaKernel
 
     /// <summary>Channel tiles of a matrix of <paramref name="n"/> channels.</summary>
     public static int Tiles(int n) => (n + TileChannels - 1) / TileChannels;
+
+    /// <summary>Channel tiles of a set's matrices (a tile never spans two): the warps <see cref="RunMany"/> needs.</summary>
+    public static int Tiles(MatrixSet w) => Tiles(w.N0) + Tiles(w.N1) + Tiles(w.N2);
 
     /// <summary>
     /// This lane's outputs of the tile at channels n0.., rows m0.. (two <see cref="Quad"/>s: rows m0..m0+7 and m0+8..m0+15),
