@@ -4,7 +4,7 @@ namespace QSpec.Benchmarks;
 
 /// <summary>
 /// Streaming-read bandwidth of ordinary pinned memory (the ceiling for a memory-bound W4A16 M = 1 kernel):
-/// sums a 256 MiB array with independent vector accumulators, on one thread or split over all cores.
+/// sums a <see cref="Roofline.StreamBytes"/> array (at least 256 MiB, twice the last-level cache) with independent vector accumulators, on one thread or split over all cores.
 /// </summary>
 [Config(typeof(ThroughputColumns.Config))]
 public class BandwidthBenchmarks

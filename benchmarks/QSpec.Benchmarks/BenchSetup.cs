@@ -25,11 +25,12 @@ public sealed class LinearCase : IDisposable
     public const int GroupSize = 128;
     /// <summary>
     /// Bytes of weight copies a case cycles through, so every call reads its weights from memory as a whole model's
-    /// forward pass would: 256 MiB, eight times the 32 MiB L3 the development VM reports. At 96 MiB (before 4 Dec 2026)
-    /// the Zen 5 VM timed one kernel at 168 % of its streaming read (w1/w3 W4A8, M = 1), i.e. partly from a cache the
-    /// guest does not see; at 256 MiB, two runs read every M = 1 row at or below the stream.
+    /// forward pass would: <see cref="ColdMemory.Bytes"/>, at least 256 MiB (eight times the 32 MiB L3 of the first
+    /// development VMs) and twice the last-level cache where that is larger. At 96 MiB (before 4 Dec 2026) the Zen 5 VM
+    /// timed one kernel at 168 % of its streaming read (w1/w3 W4A8, M = 1), i.e. partly from a cache the guest does not
+    /// see; at 256 MiB, two runs read every M = 1 row at or below the stream.
     /// </summary>
-    public const long ColdBytes = 256L << 20;
+    public static readonly long ColdBytes = ColdMemory.Bytes;
 
     private readonly IBackend _backend;
     private readonly WeightCopies _copies;

@@ -10,7 +10,7 @@ if (args.Length > 0 && args[0] == "quick")
         args.Length > 3 ? Enum.Parse<QSpec.Kernels.Backends.Cpu.CpuKernelPath>(args[3], ignoreCase: true) : default);
     return;
 }
-// `stream [threads=2]`: the streaming read of Roofline (256 MiB, best of 31 batches) in GB/s, one number. The shared
+// `stream [threads=2]`: the streaming read of Roofline (ColdMemory.Bytes: at least 256 MiB and twice the last-level cache; best of 31 batches) in GB/s, one number. The shared
 // VM's memory bandwidth moves over minutes (31-54 GB/s on 6 Dec 2026) and the memory-bound W4A8 forward with it, so
 // compare-llama-cpp.sh prints it beside every round.
 if (args.Length > 0 && args[0] == "stream")
