@@ -19,13 +19,16 @@ namespace QSpec.Benchmarks;
 /// <item>stream: GB/s summing a <see cref="StreamBytes"/> array (more than the last-level cache), the ceiling of every M = 1 kernel;</item>
 /// <item>int8 dot: vpmaddubsw + vpmaddwd + vpaddd chains (vpdpbusd with AVX-VNNI), counted as 2 ops per byte product (W4A4/W4A8);</item>
 /// <item>fma: vfmadd chains, 2 flops per lane (the W4A16 and F32 inner loop);</item>
-/// <item>dequant: the W4A16 kernel's per-weight work without its FMAs, in the form the kernels use: the denormal form (an
-/// AND per vector of weights and one shift per block) where <see cref="DenormalFloats.Enabled"/>, else a shift and a
-/// vpternlogd per 16 weights on AVX-512, a shift, an and and an or per 8 on AVX2.</item>
+/// <item>dequant: the W4A16 kernel's per-weight work in the form the kernels use, each vector of weights consumed by one
+/// add (which stands for the first row's FMA, on the same ports): the denormal form (an AND per vector of weights and
+/// one shift per block) where <see cref="DenormalFloats.Enabled"/>, else a shift and a vpternlogd per 16 weights on
+/// AVX-512, a shift, an and and an or per 8 on AVX2.</item>
 /// </list>
 /// The scalar path has no probe: its compute columns print "-".
 /// A kernel's time bound is max(bytes / stream, compute) with compute = ops / dot peak (integer kernels) or
-/// weights / dequant rate + ops / fma peak (W4A16, which dequantizes each weight once per call); "% roof" is that bound
+/// weights / dequant rate + (M − 1) · 2 · weights / fma peak (W4A16, which dequantizes each weight once per call and
+/// whose first row's FMAs the dequant probe's adds already count: until 8 Dec 2026 they were counted twice, and W4A16
+/// M = 1 read 127-137 % of "compute" on an Intel Xeon that runs the fold form); "% roof" is that bound
 /// over the measured time. The limits are the best of 31 batches of ~1 ms (on a shared machine the minimum is the least
 /// disturbed); kernel rows are medians of interleaved best-of rounds (see <see cref="Run(TextWriter, int, (string, int, int)[], IReadOnlyList{int}, CpuKernelPath)"/>).
 /// </remarks>
@@ -141,7 +144,7 @@ public static unsafe class Roofline
                         double memUs = b / l.StreamGBs / 1e3;
                         // No compute bound where the path has no probe (scalar): "-" rather than a division by zero.
                         double cmpUs = kind == LinearKind.W4A16
-                            ? (l.DequantGweights > 0 && l.FmaGflops > 0 ? (double)n * k / l.DequantGweights / 1e3 + ops / l.FmaGflops / 1e3 : double.NaN)
+                            ? (l.DequantGweights > 0 && l.FmaGflops > 0 ? (double)n * k / l.DequantGweights / 1e3 + 2.0 * (m - 1) * n * k / l.FmaGflops / 1e3 : double.NaN)
                             : (l.DotGops > 0 ? ops / l.DotGops / 1e3 : double.NaN);
                         double bound = double.IsNaN(cmpUs) ? memUs : Math.Max(memUs, cmpUs);
                         string cmp = double.IsNaN(cmpUs) ? "-" : (100 * cmpUs / t).ToString("F0");

@@ -44,9 +44,9 @@ internal static class RooflineProbes
     public static Probe? Dequant(CpuKernelPath path) => (path, DenormalFloats.Enabled) switch
     {
         (CpuKernelPath.Avx512, true) => new("W4A16 dequant 512 (and: denormal form)", Denormal512, 8.0 * 16),
-        (CpuKernelPath.Avx512, false) => new("W4A16 dequant 512 (shift+vpternlogd)", Dequant512, 4.0 * 16),
+        (CpuKernelPath.Avx512, false) => new("W4A16 dequant 512 (shift+vpternlogd)", Dequant512, 8.0 * 16),
         (CpuKernelPath.Avx2, true) => new("W4A16 dequant 256 (and: denormal form)", Denormal256, 8.0 * 8),
-        (CpuKernelPath.Avx2, false) => new("W4A16 dequant 256 (shift+and+or)", Dequant256, 4.0 * 8),
+        (CpuKernelPath.Avx2, false) => new("W4A16 dequant 256 (shift+and+or)", Dequant256, 8.0 * 8),
         _ => null,
     };
 
@@ -137,8 +137,10 @@ internal static class RooflineProbes
     }
 
     /// <summary>
-    /// Per 64 weights: LinearW4A16Nibble's dequantization of four nibble positions of 16 packed dwords into four 16-float
-    /// vectors, a shift and a vpternlogd each ((d &lt;&lt; s) &amp; 0x00780000 | 1.0f: the float 1 + q/16), no shuffle.
+    /// Per 128 weights: LinearW4A16Nibble's dequantization of four nibble positions of two vectors of 16 packed dwords
+    /// into eight 16-float vectors, a shift and a vpternlogd each ((d &lt;&lt; s) &amp; 0x00780000 | 1.0f: the float 1 + q/16),
+    /// no shuffle. Eight independent sums (four before 8 Dec 2026), so the adds' latency cannot bind where the machine
+    /// has more than two vector ports.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static int Dequant512(int iterations)
@@ -146,35 +148,45 @@ internal static class RooflineProbes
         var mask = Vector512.Create(0x00780000u);
         var one = Vector512.Create(0x3F800000u);
         var d = Vector512.Create(0x5A5A5A5Au);
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        var e = Vector512.Create(0x3C3C3C3Cu);
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int i = 0; i < iterations; i++)
         {
             c0 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 19), mask, one, 0xEA).AsSingle();
             c1 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 15), mask, one, 0xEA).AsSingle();
             c2 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 11), mask, one, 0xEA).AsSingle();
             c3 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(d, 7), mask, one, 0xEA).AsSingle();
-            d += Vector512<uint>.One;
+            c4 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(e, 19), mask, one, 0xEA).AsSingle();
+            c5 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(e, 15), mask, one, 0xEA).AsSingle();
+            c6 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(e, 11), mask, one, 0xEA).AsSingle();
+            c7 += Avx512F.TernaryLogic(Avx512F.ShiftLeftLogical(e, 7), mask, one, 0xEA).AsSingle();
+            d += Vector512<uint>.One; e += Vector512<uint>.One;
         }
-        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+        return (int)(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))).ToScalar();
     }
 
-    /// <summary>Per 32 weights: the same nibble-in-place dequantization at 256 bits, where AVX2 has no ternary logic (shift, and, or).</summary>
+    /// <summary>Per 64 weights: the same nibble-in-place dequantization at 256 bits, where AVX2 has no ternary logic (shift, and, or).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static int Dequant256(int iterations)
     {
         var mask = Vector256.Create(0x00780000u);
         var one = Vector256.Create(0x3F800000u);
         var d = Vector256.Create(0x5A5A5A5Au);
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        var e = Vector256.Create(0x3C3C3C3Cu);
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int i = 0; i < iterations; i++)
         {
             c0 += ((Avx2.ShiftLeftLogical(d, 19) & mask) | one).AsSingle();
             c1 += ((Avx2.ShiftLeftLogical(d, 15) & mask) | one).AsSingle();
             c2 += ((Avx2.ShiftLeftLogical(d, 11) & mask) | one).AsSingle();
             c3 += ((Avx2.ShiftLeftLogical(d, 7) & mask) | one).AsSingle();
-            d += Vector256<uint>.One;
+            c4 += ((Avx2.ShiftLeftLogical(e, 19) & mask) | one).AsSingle();
+            c5 += ((Avx2.ShiftLeftLogical(e, 15) & mask) | one).AsSingle();
+            c6 += ((Avx2.ShiftLeftLogical(e, 11) & mask) | one).AsSingle();
+            c7 += ((Avx2.ShiftLeftLogical(e, 7) & mask) | one).AsSingle();
+            d += Vector256<uint>.One; e += Vector256<uint>.One;
         }
-        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+        return (int)(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))).ToScalar();
     }
 
     /// <summary>
@@ -185,17 +197,17 @@ internal static class RooflineProbes
     private static int Denormal512(int iterations)
     {
         var d = Vector512.Create(0x5A5A5A5Au);
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int i = 0; i < iterations; i++)
         {
             var h = Avx512F.ShiftRightLogical(d, 16);
             c0 += (d & Vector512.Create(0x000Fu)).AsSingle(); c1 += (d & Vector512.Create(0x00F0u)).AsSingle();
             c2 += (d & Vector512.Create(0x0F00u)).AsSingle(); c3 += (d & Vector512.Create(0xF000u)).AsSingle();
-            c0 += (h & Vector512.Create(0x000Fu)).AsSingle(); c1 += (h & Vector512.Create(0x00F0u)).AsSingle();
-            c2 += (h & Vector512.Create(0x0F00u)).AsSingle(); c3 += (h & Vector512.Create(0xF000u)).AsSingle();
+            c4 += (h & Vector512.Create(0x000Fu)).AsSingle(); c5 += (h & Vector512.Create(0x00F0u)).AsSingle();
+            c6 += (h & Vector512.Create(0x0F00u)).AsSingle(); c7 += (h & Vector512.Create(0xF000u)).AsSingle();
             d += Vector512<uint>.One;
         }
-        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+        return (int)(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))).ToScalar();
     }
 
     /// <summary>Per 64 weights: the same at 256 bits (DenormalNibbles).</summary>
@@ -203,16 +215,16 @@ internal static class RooflineProbes
     private static int Denormal256(int iterations)
     {
         var d = Vector256.Create(0x5A5A5A5Au);
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int i = 0; i < iterations; i++)
         {
             var h = Avx2.ShiftRightLogical(d, 16);
             c0 += (d & Vector256.Create(0x000Fu)).AsSingle(); c1 += (d & Vector256.Create(0x00F0u)).AsSingle();
             c2 += (d & Vector256.Create(0x0F00u)).AsSingle(); c3 += (d & Vector256.Create(0xF000u)).AsSingle();
-            c0 += (h & Vector256.Create(0x000Fu)).AsSingle(); c1 += (h & Vector256.Create(0x00F0u)).AsSingle();
-            c2 += (h & Vector256.Create(0x0F00u)).AsSingle(); c3 += (h & Vector256.Create(0xF000u)).AsSingle();
+            c4 += (h & Vector256.Create(0x000Fu)).AsSingle(); c5 += (h & Vector256.Create(0x00F0u)).AsSingle();
+            c6 += (h & Vector256.Create(0x0F00u)).AsSingle(); c7 += (h & Vector256.Create(0xF000u)).AsSingle();
             d += Vector256<uint>.One;
         }
-        return (int)((c0 + c1) + (c2 + c3)).ToScalar();
+        return (int)(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))).ToScalar();
     }
 }
