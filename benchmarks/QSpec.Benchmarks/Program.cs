@@ -92,6 +92,12 @@ if (args.Length > 0 && args[0] == "controllertrace")
         args.Length > 5 && args[5] != "auto" ? int.Parse(args[5]) : null, args.Length > 6 ? int.Parse(args[6]) : 1);
     return;
 }
+// `tableab [pairs=60] [groupSize=32]`: W4A16 forwards on AVX-512 with the denormal form off, the fold form against the table kernel, alternated (TableAb).
+if (args.Length > 0 && args[0] == "tableab")
+{
+    TableAb.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 60, args.Length > 2 ? int.Parse(args[2]) : 32);
+    return;
+}
 // `denormab [pairs=100] [groupSize=32]`: the W4A16 kernel's other form (AVX-512 fold/table, AVX2 shift) against its denormal form, alternated forwards (DenormalAb).
 if (args.Length > 0 && args[0] == "denormab")
 {

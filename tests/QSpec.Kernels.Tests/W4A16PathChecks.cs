@@ -10,10 +10,11 @@ internal static class W4A16PathChecks
 {
     /// <summary>
     /// A CPU backend forced to <paramref name="path"/> that splits even the smallest matrix over <paramref name="threads"/>;
-    /// <paramref name="denormal"/> forces the W4A16 kernel's form, AVX-512 or AVX2 (null: the machine's default).
+    /// <paramref name="denormal"/> forces the W4A16 kernel's form, AVX-512 or AVX2 (null: the machine's default);
+    /// <paramref name="table"/> turns on <see cref="CpuBackendOptions.W4A16TableKernel"/>.
     /// </summary>
-    public static CpuBackend Backend(CpuKernelPath path, int threads, bool? denormal = null) =>
-        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0, DenormalW4A16 = denormal });
+    public static CpuBackend Backend(CpuKernelPath path, int threads, bool? denormal = null, bool table = false) =>
+        new(new CpuBackendOptions { MaxThreads = threads, Path = path, ParallelThreshold = 0, DenormalW4A16 = denormal, W4A16TableKernel = table });
 
     /// <summary>Y[m, N] of one LinearW4A16 call on <paramref name="backend"/>.</summary>
     public static float[] Run(IBackend backend, Int4Matrix w, float[] x, int m)
@@ -26,13 +27,13 @@ internal static class W4A16PathChecks
     }
 
     /// <summary>The path's result against <see cref="LinearReference.W4A16"/>, within <paramref name="tolerance"/> relative to Σ_k |x_k·w_k| per output.</summary>
-    public static void AssertMatchesReference(CpuKernelPath path, Int4Matrix w, float[] x, int m, float tolerance, bool? denormal = null)
+    public static void AssertMatchesReference(CpuKernelPath path, Int4Matrix w, float[] x, int m, float tolerance, bool? denormal = null, bool table = false)
     {
         int n = w.Rows, k = w.Columns;
         var expected = new float[m * n];
         LinearReference.W4A16(x, m, w, expected);
         var scale = BackendOpTests.L1Scale(x, m, w.Dequantize(), n, k);
-        using var backend = Backend(path, threads: 2, denormal);
+        using var backend = Backend(path, threads: 2, denormal, table);
         TestData.AssertClose(expected, Run(backend, w, x, m), tolerance, scale);
     }
 }

@@ -1,5 +1,6 @@
 using QSpec.Generation;
 using QSpec.Inference;
+using QSpec.Kernels.Backends.Cpu;
 using QSpec.Speculative;
 using QSpec.Tokenization;
 
@@ -29,6 +30,29 @@ public class SpeculativeExactnessTests
             accepted += decoder.Statistics.Accepted;
         }
         Assert.InRange(accepted, 1, drafted - 1); // the W4A4 draft is neither useless nor identical to the verifier
+    }
+
+    /// <summary>
+    /// The same on the AVX-512 table kernel with the denormal form off (<see cref="CpuBackendOptions.W4A16TableKernel"/>,
+    /// as on a machine that pays for denormal operands), G = 32, on 12 prompts: the verify's (k+1)-row W4A16 calls give the bits
+    /// of plain one-row decoding there too. On a machine without AVX-512 the option has no effect and this is the
+    /// default path again.
+    /// </summary>
+    [Fact]
+    public void GreedyQSpecEqualsW4A16OnTheTableKernel()
+    {
+        var tokenizer = LlamaTextTokenizer.Load(SharedData.DefaultTokenizer);
+        var prompts = Perplexity.ReadParagraphs(SharedData.TinyStoriesValid).Skip(50).Take(12)
+            .Select(p => tokenizer.Encode(string.Join(' ', p.Split(' ').Take(8)), addBos: true).ToArray()).ToArray();
+        using var backend = new CpuBackend(new CpuBackendOptions { W4A16TableKernel = true, DenormalW4A16 = false });
+        using var model = LlamaModel.Create(TestData.QuantizeRtn(TestData.Stories260K, groupSize: 32), backend); // G = 32: where the table kernel runs
+        using var plain = model.CreateSession();
+        using var spec = model.CreateSession();
+        var decoder = new SpeculativeDecoder(spec, new SpeculativeOptions { DraftLength = 3, MaxTokens = 96 });
+        var generator = new Generator(plain);
+        foreach (var prompt in prompts)
+            Assert.Equal(generator.Generate(prompt, new GenerationOptions { MaxTokens = 96, Mode = ExecutionMode.W4A16 }).ToArray(),
+                         decoder.Generate(prompt).ToArray());
     }
 
     /// <summary>The sampling settings of <see cref="SampledQSpecMatchesTheW4A16DistributionOfTheNextTwoTokens"/>, by case name.</summary>

@@ -57,6 +57,18 @@ public sealed class CpuBackendOptions
     internal bool? DenormalW4A16 { get; init; }
 
     /// <summary>
+    /// Whether the AVX-512 W4A16 kernel at G = 32 and 64, on a machine or thread where the denormal form does not run
+    /// (a processor that takes microcode assists on denormal operands, which the backend measures once per process, or
+    /// a thread with DAZ set), is the table kernel (vpermps from (u − 8)·s, the reference's products)
+    /// instead of the fold form (1.5 + q/16); default false. Both keep every row's bits independent of the batch, so
+    /// QSpec still equals plain W4A16; they give different bits from each other. Measured on an Intel Xeon guest (8 Dec
+    /// 2026, `tableab`, alternated TinyLlama-1.1B forwards, G = 32): the table kernel took 1.10x the fold form's time for
+    /// one token, 1.05x for 2, 0.91x for 4 and 0.76x for 8. Turn it on there for batched decoding (4 or more sequences)
+    /// and prompt-heavy work; leave it off for single-sequence decoding. No effect where the denormal form runs.
+    /// </summary>
+    public bool W4A16TableKernel { get; init; }
+
+    /// <summary>
     /// Keeps attention on the calling thread at every size (the behaviour before it was split over the threads); default false.
     /// Internal: for the A/B benchmark (`attnab`) only; the results are the same bits either way.
     /// </summary>

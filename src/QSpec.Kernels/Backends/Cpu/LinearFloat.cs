@@ -16,6 +16,7 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
 {
     [ThreadStatic] private static float[]? t_padded;
     private readonly bool _denormal = options.DenormalW4A16 ?? DenormalFloats.Enabled;
+    private readonly bool _table = options.W4A16TableKernel;
 
     /// <summary>Y[M, N] = X[M, K]·dequant(W)ᵀ; <paramref name="halfScales"/> (the matrix's scales as fp16 bits, or null) serves the AVX-512 kernel.</summary>
     public void W4A16(float[] x, int rows, Int4Matrix w, float[] y, ushort[]? halfScales = null)
@@ -24,10 +25,21 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         var groups = new GroupIndex(w);
         if (paths.Float == CpuKernelPath.Avx512)
         {
+            // The denormal form unless this thread reads denormals as zero (DAZ) or the machine pays for denormal operands:
+            // then, at G = 32 and 64 with fp32 scales, the table kernel (X zero-padded, not permuted), else the nibble
+            // kernel's fold (G = 32, 64) or table (G >= 128, per channel) form.
+            bool denormal = DenormalFormHere();
+            if (!denormal && groups.BlockShift <= 0 && (TableOverride ?? _table) && !(options.HalfPrecisionScalesW4A16 && halfScales != null))
+            {
+                var table = ChannelJob.For<TableJob>();
+                table.Kp = Int4Matrix.PadColumns(k);
+                (table.X, table.XOffset) = Pad(x, rows, k, table.Kp);
+                table.W = w; table.Groups = groups; table.Y = y; table.Rows = rows;
+                pool.Run(n, Threads(rows, n, k), LinearW4A16Avx512.ChannelBlock, table);
+                return;
+            }
             // X permuted once into the order the shuffle-free dequantization yields the weights (and its offset sums).
             var job = ChannelJob.For<NibbleJob>();
-            // The denormal form unless this thread reads denormals as zero (DAZ): then the fold or table form.
-            bool denormal = DenormalFormHere();
             (job.X, job.XOffset, job.XStride) = LinearW4A16NibbleActivations.Permute(x, rows, k, split: groups.BlockShift < 0, denormal);
             job.W = w; job.Groups = groups; job.Y = y; job.Rows = rows; job.Denormal = denormal; job.Source = x;
             job.HalfScales = options.HalfPrecisionScalesW4A16 ? halfScales : null;
@@ -50,6 +62,9 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         narrow.W = w; narrow.Y = y; narrow.Rows = rows; narrow.X = x;
         pool.Run(n, Threads(rows, n, k), 1, narrow);
     }
+
+    /// <summary>A/B benchmarks only: forces the table kernel on (true) or off (false) for every backend in the process (null: each backend's own choice).</summary>
+    internal static bool? TableOverride;
 
     /// <summary>Whether this call runs the denormal form: the backend's (or the A/B override's) choice, unless the calling
     /// thread reads denormals as zero (DAZ). The same rule for the AVX-512 and AVX2 kernels.</summary>
@@ -129,6 +144,30 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
                 LinearW4A16Nibble.Run(wd, sc, hs, hs == null ? null : a + accFloats, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows,
                                       x0 + XOffset, XStride, yp, (Vector512<float>*)a, Denormal);
             }
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>
+    /// The AVX-512 table kernel (<see cref="LinearW4A16Avx512"/>: vpmovzxbd, then vpermps from (u − 8)·s, the reference's
+    /// products) over a channel range, X zero-padded to whole blocks: a reused job, so a call allocates nothing once warm.
+    /// </summary>
+    private sealed class TableJob : ChannelJob
+    {
+        public Int4Matrix? W;
+        public GroupIndex Groups;
+        public float[]? X, Y;
+        public int XOffset, Kp, Rows;
+
+        public override void Release() { W = null; X = Y = null; }
+
+        protected override void Run(int start, int end)
+        {
+            var w = W!;
+            float[] scratch = ArrayPool<float>.Shared.Rent(LinearW4A16Avx512.AccumulatorCount(Rows) * 16 + 16);
+            fixed (byte* wd = w.Data)
+            fixed (float* sc = w.Scales, x0 = X, yp = Y, ap = scratch)
+                LinearW4A16Avx512.Run(wd, sc, w.RowBytes, w.GroupCount, Groups, w.Rows, start, end, Rows, x0 + XOffset, Kp, yp, Align(ap));
             ArrayPool<float>.Shared.Return(scratch);
         }
     }

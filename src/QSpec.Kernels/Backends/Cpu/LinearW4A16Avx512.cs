@@ -4,8 +4,10 @@ using System.Runtime.Intrinsics;
 namespace QSpec.Kernels.Backends.Cpu;
 
 /// <summary>
-/// The previous AVX-512F W4A16 kernel, kept as the baseline of the benchmarks' A/B runs (`w4a16ab`, `ab`); the backend
-/// now runs <see cref="LinearW4A16Nibble"/>. Multi-row tiles: per 64-column block a channel's weights are dequantized once in
+/// The table AVX-512F W4A16 kernel: the backend's kernel at G = 32 and 64 where the denormal form does not run and
+/// <see cref="CpuBackendOptions.W4A16TableKernel"/> is on (faster than the fold form from 4 rows per call on an Intel
+/// Xeon, slower for one), else the baseline of the benchmarks' A/B runs (`w4a16ab`, `ab`, `tableab`); by default the
+/// backend runs <see cref="LinearW4A16Nibble"/>. Multi-row tiles: per 64-column block a channel's weights are dequantized once in
 /// registers (vpmovzxbd, then vpermps from the 16-entry table (u − 8)·s: exactly the reference's product) and
 /// multiplied into every row of the tile: 4 channels × 1..4 rows or 2 channels × 5..8 rows, 16 accumulators at most.
 /// </summary>
