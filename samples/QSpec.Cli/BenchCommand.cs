@@ -29,9 +29,10 @@ internal static class BenchCommand
         var kernels = new Option<bool>("--kernels") { Description = "Only the roofline (stream bandwidth, instruction-mix peaks) and the CPU linear kernels on the TinyLlama-1.1B shapes, each with bytes, ops and % of its limit. Needs about 1.5 GB of memory per group size (weights cycled over at least 256 MiB of copies, twice the last-level cache where that is larger, so that they are read from memory)." };
         var plot = new Option<string?>("--plot") { Description = "Also draw a PNG: QSpec acceptance per draft position and tokens/s per mode." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var tableKernel = new Option<bool>("--w4a16-table-kernel") { Description = "CPU: the AVX-512 W4A16 table kernel at G = 32/64 where the denormal form does not run (CpuBackendOptions.W4A16TableKernel; faster for batches of 4+ rows there, slower for one)." };
         var cmd = new Command("bench", "Measure forward costs and generation throughput per mode.");
         common.AddTo(cmd, withMode: false); // --mode is an alias of --modes here
-        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, runs, groupSize, forwardOnly, kernels, threads, plot }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { synthetic, modes, batch, prompts, maxTokens, draftLength, draftBits, acceptance, repeats, runs, groupSize, forwardOnly, kernels, threads, tableKernel, plot }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             if (r.GetValue(threads) < 1) throw new ArgumentOutOfRangeException("--threads", r.GetValue(threads), "Must be positive.");
@@ -67,7 +68,7 @@ internal static class BenchCommand
             var kind = ModelLoading.ParseBackend(r.GetValue(common.Backend)!);
             // CPU runs honour --threads (a CPU backend the command owns); other backends come from the factory.
             using var cpu = kind == QSpec.Kernels.Backends.BackendKind.Cpu || (kind == QSpec.Kernels.Backends.BackendKind.Auto && QSpec.Kernels.Backends.BackendFactory.CudaDeviceCount() == 0)
-                ? new QSpec.Kernels.Backends.Cpu.CpuBackend(new QSpec.Kernels.Backends.Cpu.CpuBackendOptions { MaxThreads = r.GetValue(threads) }) : null;
+                ? new QSpec.Kernels.Backends.Cpu.CpuBackend(new QSpec.Kernels.Backends.Cpu.CpuBackendOptions { MaxThreads = r.GetValue(threads), W4A16TableKernel = r.GetValue(tableKernel) }) : null;
             using var model = cpu is null ? LlamaModel.Create(weights, kind) : LlamaModel.Create(weights, cpu);
             string display = name is null ? ModelLoading.DisplayName(r.GetValue(common.Model)) : $"{name} (synthetic, G = {(syntheticGroup == 0 ? "per channel" : syntheticGroup)})";
             var report = new BenchRunner(model, settings, display).Run(promptIds);
