@@ -19,6 +19,31 @@ public sealed class CpuBackendTests
         Assert.Equal(CpuPaths.HasAvx512 ? CpuKernelPath.Avx512 : CpuPaths.HasAvx2 ? CpuKernelPath.Avx2 : CpuKernelPath.Scalar, auto.FloatPath);
     }
 
+    /// <summary>The name says which W4A16 form runs: forced forms on the machine's widest path, the scalar path, and the default (the probe's choice).</summary>
+    [Fact]
+    public void Name_SaysWhichW4A16FormRuns()
+    {
+        using var scalar = new CpuBackend(new CpuBackendOptions { Path = CpuKernelPath.Scalar });
+        Assert.Contains("w4a16 scalar", scalar.Name);
+        using var denormal = new CpuBackend(new CpuBackendOptions { DenormalW4A16 = true });
+        using var other = new CpuBackend(new CpuBackendOptions { DenormalW4A16 = false });
+        using var table = new CpuBackend(new CpuBackendOptions { DenormalW4A16 = false, W4A16TableKernel = true });
+        using var auto = new CpuBackend();
+        if (CpuPaths.HasAvx512)
+        {
+            Assert.Contains("w4a16 denormal", denormal.Name);
+            Assert.Contains("w4a16 fold", other.Name);
+            Assert.Contains("w4a16 table", table.Name);
+            Assert.Contains(DenormalFloats.Enabled ? "w4a16 denormal" : "w4a16 fold", auto.Name);
+        }
+        else if (CpuPaths.HasAvx2)
+        {
+            Assert.Contains("w4a16 denormal", denormal.Name);
+            Assert.Contains("w4a16 shift", other.Name);
+            Assert.Contains("w4a16 shift", table.Name); // the table kernel is AVX-512 only
+        }
+    }
+
     [Fact]
     public void NonPositiveMaxThreads_Throws()
         => Assert.Throws<ArgumentOutOfRangeException>("options", () => new CpuBackend(new CpuBackendOptions { MaxThreads = 0 }));

@@ -42,7 +42,7 @@ public sealed class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public string Name => $"cpu ({_paths}, {_options.MaxThreads} threads)";
+    public string Name => $"cpu ({_paths}, w4a16 {_linear.W4A16Form}, {_options.MaxThreads} threads)";
 
     /// <summary>The float-kernel path in use after fallback (Avx512, Avx2 or Scalar).</summary>
     public CpuKernelPath FloatPath => _paths.Float;

@@ -63,6 +63,18 @@ internal sealed unsafe class LinearFloat(CpuPaths paths, CpuBackendOptions optio
         pool.Run(n, Threads(rows, n, k), 1, narrow);
     }
 
+    /// <summary>
+    /// The W4A16 kernel form this backend runs (on a thread that keeps denormals): "denormal", "fold" (AVX-512 at G = 32
+    /// and 64; the nibble table form at wider groups), "table" (<see cref="CpuBackendOptions.W4A16TableKernel"/>),
+    /// "shift" (AVX2 without the denormal form) or "scalar". Part of the backend's name, so benchmarks say which ran.
+    /// </summary>
+    public string W4A16Form => paths.Float switch
+    {
+        CpuKernelPath.Avx512 => _denormal ? "denormal" : _table ? "table" : "fold",
+        CpuKernelPath.Avx2 or CpuKernelPath.AvxVnni => _denormal ? "denormal" : "shift",
+        _ => "scalar",
+    };
+
     /// <summary>A/B benchmarks only: forces the table kernel on (true) or off (false) for every backend in the process (null: each backend's own choice).</summary>
     internal static bool? TableOverride;
 
