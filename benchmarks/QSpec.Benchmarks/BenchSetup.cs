@@ -146,14 +146,14 @@ public sealed class LinearCase : IDisposable
 /// </summary>
 public sealed class WeightCopies : IDisposable
 {
-    /// <summary>Builds the matrix and its copies (pinned) on <paramref name="backend"/>.</summary>
-    public WeightCopies(IBackend backend, int n, int k, int groupSize = LinearCase.GroupSize, float scale = 0.01f)
+    /// <summary>Builds the matrix and its copies (pinned) on <paramref name="backend"/>; <paramref name="hot"/>: the matrix alone (a warm-up needs no cold copies).</summary>
+    public WeightCopies(IBackend backend, int n, int k, int groupSize = LinearCase.GroupSize, float scale = 0.01f, bool hot = false)
     {
         var w = Int4Matrix.CreateZero(n, k, groupSize);
         new Random(n ^ k).NextBytes(w.Data);
         w.Scales.AsSpan().Fill(scale);
         Matrix = w;
-        Device = LinearCase.ColdCopiesOf(w).Select(copy => backend.CreateMatrix(copy, null, n, k)).ToArray();
+        Device = (hot ? [w] : LinearCase.ColdCopiesOf(w)).Select(copy => backend.CreateMatrix(copy, null, n, k)).ToArray();
     }
 
     /// <summary>The first matrix (every copy holds the same values).</summary>

@@ -8,10 +8,13 @@ namespace QSpec.Benchmarks;
 /// </summary>
 public static class ColdMemory
 {
-    private const long Floor = 256L << 20;
+    private const long Floor = 256L << 20, Ceiling = 1L << 30;
 
-    /// <summary>Bytes to cycle over: max(256 MiB, 2 × the largest cache in /sys/devices/system/cpu/cpu0/cache), rounded up to 1 MiB.</summary>
-    public static readonly long Bytes = Math.Max(Floor, (2 * LastLevelCacheBytes() + (1 << 20) - 1) & ~((1L << 20) - 1));
+    /// <summary>
+    /// Bytes to cycle over: 2 × the largest cache in /sys/devices/system/cpu/cpu0/cache, rounded up to 1 MiB, within
+    /// [256 MiB, 1 GiB] (the ceiling bounds the kernel table's memory on a machine that reports a huge shared cache).
+    /// </summary>
+    public static readonly long Bytes = Math.Clamp((2 * LastLevelCacheBytes() + (1 << 20) - 1) & ~((1L << 20) - 1), Floor, Ceiling);
 
     /// <summary>The largest cache size the OS reports for cpu0, in bytes; 0 where it reports none (not Linux, or no /sys).</summary>
     public static long LastLevelCacheBytes()

@@ -113,10 +113,11 @@ public static class IntAvx2Ab
     /// <summary>Every (tile kind, M) past tiered JIT before timing: ≥ 32 calls and ≥ 40 ms each, two passes.</summary>
     private static void WarmUp(CpuBackend backend, int groupSize)
     {
+        using var weights = new WeightCopies(backend, 2048, 2048, groupSize, hot: true); // compiling needs no cold copies
         for (int pass = 0; pass < 2; pass++)
             foreach (int m in Roofline.Rows)
             {
-                using var c = new LinearCase(backend, 2048, 2048, m, LinearKind.W4A8, groupSize);
+                using var c = new LinearCase(backend, weights, m, LinearKind.W4A8);
                 foreach (int rows in new[] { 1, Default })
                 {
                     LinearIntKernel.Avx2MaxTileRows = rows;

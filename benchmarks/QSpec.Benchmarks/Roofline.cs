@@ -135,6 +135,11 @@ public static unsafe class Roofline
             {
                 foreach (var c in cases) c.Case.Dispose();
                 foreach (var c in copies.Values) c.Dispose();
+                // The copies are pinned arrays: without a collection here the next shape's copies came on top of them
+                // (5.4 GB resident for one G at 600 MiB of copies, 8 Dec 2026).
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
             }
             foreach (int g in groupSizes)
                 foreach (var kind in kinds)
@@ -162,16 +167,26 @@ public static unsafe class Roofline
     /// </summary>
     private static void WarmUp(CpuBackend backend, LinearKind[] kinds, IReadOnlyList<int> groupSizes)
     {
-        for (int pass = 0; pass < 2; pass++)
-            foreach (int g in groupSizes)
-                foreach (var kind in kinds)
-                    foreach (int m in Rows)
-                    {
-                        using var c = new LinearCase(backend, 2048, 2048, m, kind, g, HalfScale);
-                        var sw = Stopwatch.StartNew();
-                        int calls = 0;
-                        while (sw.ElapsedMilliseconds < 40 || calls < 32) { c.QuantizeAndLinear(); calls++; }
-                    }
+        // One hot matrix per G: the warm-up compiles the kernels' code paths, it needs no cold copies (24 cases with
+        // their own copies each allocated and dropped 24 × ColdBytes: 4.5 GB resident at 600 MiB, 8 Dec 2026).
+        var weights = groupSizes.ToDictionary(g => g, g => new WeightCopies(backend, 2048, 2048, g, HalfScale, hot: true));
+        try
+        {
+            for (int pass = 0; pass < 2; pass++)
+                foreach (int g in groupSizes)
+                    foreach (var kind in kinds)
+                        foreach (int m in Rows)
+                        {
+                            using var c = new LinearCase(backend, weights[g], m, kind);
+                            var sw = Stopwatch.StartNew();
+                            int calls = 0;
+                            while (sw.ElapsedMilliseconds < 40 || calls < 32) { c.QuantizeAndLinear(); calls++; }
+                        }
+        }
+        finally
+        {
+            foreach (var w in weights.Values) w.Dispose();
+        }
     }
 
     /// <summary>
@@ -182,7 +197,7 @@ public static unsafe class Roofline
     private static readonly float HalfScale = (float)(Half)0.01f;
 
     /// <summary>Bytes of the streamed array: <see cref="ColdMemory.Bytes"/> (more than the last-level cache).</summary>
-    public static readonly int StreamBytes = (int)Math.Min(ColdMemory.Bytes, 1L << 30);
+    public static readonly int StreamBytes = (int)ColdMemory.Bytes;
 
     /// <summary>The streaming read on <paramref name="threads"/> threads in GB/s: <see cref="StreamBytes"/> of fresh memory, the best of 31 batches.</summary>
     public static double StreamGBs(int threads)
