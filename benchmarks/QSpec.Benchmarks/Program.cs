@@ -128,11 +128,11 @@ if (args.Length > 0 && args[0] == "w4a16rows")
     W4A16RowsProbe.Run(Console.Out, args.Length > 1 ? int.Parse(args[1]) : 2, args.Length > 2 ? int.Parse(args[2]) : 32, args.Length > 3 ? int.Parse(args[3]) : 15);
     return;
 }
-// `attnprobe [positions=2000] [headSize=64] [heads=32] [kvHeads=4] [layers=22]`: the CPU attention kernel alone (AttnProbe).
+// `attnprobe [positions=2000] [headSize=64] [heads=32] [kvHeads=4] [layers=22] [queryScale=1]`: the CPU attention kernel alone (AttnProbe).
 if (args.Length > 0 && args[0] == "attnprobe")
 {
     int Arg(int i, int d) => args.Length > i ? int.Parse(args[i]) : d;
-    AttnProbe.Run(Console.Out, Arg(1, 2000), Arg(2, 64), Arg(3, 32), Arg(4, 4), Arg(5, 22));
+    AttnProbe.Run(Console.Out, Arg(1, 2000), Arg(2, 64), Arg(3, 32), Arg(4, 4), Arg(5, 22), args.Length > 6 ? float.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : 1f);
     return;
 }
 // `int [threads=2] [groupSize=32] [batches=40]`: the integer linear with fp32 against fp16 scales, interleaved (IntAb).

@@ -17,12 +17,14 @@ internal sealed class AttentionSetup : IDisposable
     private readonly long _layerOffset;
     private readonly bool _half;
 
-    public AttentionSetup(IBackend backend, KvPrecision precision, int heads, int kvHeads, int hs)
+    /// <param name="queryScale">The queries' range (±queryScale): 2 by default; large values spread the scores over
+    /// more than e^x's normal range, so that most softmax weights would be denormal or zero.</param>
+    public AttentionSetup(IBackend backend, KvPrecision precision, int heads, int kvHeads, int hs, float queryScale = 2f)
     {
         _backend = backend; _heads = heads; _kvHeads = kvHeads; _hs = hs;
         _half = precision == KvPrecision.Float16;
         int kvDim = kvHeads * hs, total = Start + Rows;
-        _q = TestData.Floats(Rows * heads * hs, heads + hs, 2f);
+        _q = TestData.Floats(Rows * heads * hs, heads + hs, queryScale);
         _k = TestData.Floats(total * kvDim, kvDim, 2f);
         _v = TestData.Floats(total * kvDim, kvDim + 1);
         _layerOffset = (long)SeqLen * kvDim;

@@ -51,7 +51,7 @@ public sealed class CpuSmallHeadAttentionTests
             var oh = output.AsSpan(h * hs, hs);
             for (int t = 0; t < count; t++) att[t] = SimdMath.Dot(qh, keys.Slice(t * kvDim + kvOff, hs)) * scale;
             TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
-            SimdMath.Map<ExpMap>(att, att);
+            SimdMath.Map<SoftmaxExpMap>(att, att);
             float inv = 1f / SimdMath.Sum(att);
             oh.Clear();
             for (int t = 0; t < count; t++) SimdMath.Axpy(att[t] * inv, values.Slice(t * kvDim + kvOff, hs), oh);

@@ -60,7 +60,7 @@ internal static partial class AttentionKernel
         {
             var att = scores.Slice(h * count, count);
             TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
-            SimdMath.Map<ExpMap>(att, att);
+            SimdMath.Map<SoftmaxExpMap>(att, att);
             TensorPrimitives.Multiply(att, 1f / SimdMath.Sum(att), att); // p_t = att_t · inv, as Axpy's multiplier
         }
         output.Clear();

@@ -112,7 +112,7 @@ internal static partial class AttentionKernel
                 }
                 for (int t = 0; t < count; t++) att[t] = SimdMath.Dot(qh, keys.Slice(t * kvDim + kvOff, headSize)) * scale;
                 TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
-                SimdMath.Map<ExpMap>(att, att);
+                SimdMath.Map<SoftmaxExpMap>(att, att);
                 float inv = 1f / SimdMath.Sum(att);
                 oh.Clear();
                 for (int t = 0; t < count; t++) SimdMath.Axpy(att[t] * inv, values.Slice(t * kvDim + kvOff, headSize), oh);
@@ -210,7 +210,7 @@ internal static partial class AttentionKernel
         }
         for (; t < count; t++) att[t] = SimdMath.Horizontal(Products(ref kp, t, stride, hs, q0, q1, q2, q3)) * scale;
         TensorPrimitives.Subtract(att, SimdMath.Max(att), att);
-        SimdMath.Map<ExpMap>(att, att);
+        SimdMath.Map<SoftmaxExpMap>(att, att);
         TensorPrimitives.Multiply(att, 1f / SimdMath.Sum(att), att); // p_t = att_t · inv, one rounding each as before
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (t = 0; t < count; t++)
