@@ -13,8 +13,6 @@ public sealed class Sampler
     private float[] _transformed = [];
     private int[] _counts = [];
     private float[] _probabilities = [], _sorted = [];
-    private readonly ByProbability _byProbability = new();
-    private readonly Comparison<int> _compareByProbability;
 
     /// <summary>Creates a sampler; a null seed in <paramref name="options"/> draws a random one.</summary>
     public Sampler(SamplingOptions options)
@@ -23,7 +21,6 @@ public sealed class Sampler
         options.Validate();
         Options = options;
         _random = options.Seed is int seed ? SeededRandom.Create(seed) : new Random();
-        _compareByProbability = _byProbability.Compare;
     }
 
     /// <summary>The options.</summary>
@@ -122,21 +119,22 @@ public sealed class Sampler
         for (int i = 0; i < v; i++) probabilities[i] = (float)(probabilities[i] / sum);
         if (Options.TopK == 0 && Options.TopP >= 1f) { ApplyMinP(probabilities); return; }
 
-        // Sort ids by probability (descending, id ascending on ties), then keep a prefix.
+        // The ids by probability (descending, id ascending on ties), then keep a prefix: top-k orders its k best ids
+        // only; top-p alone orders a prefix that grows ×4 until the nucleus fits (TopTokens: the same ids, in the same
+        // order, as the first entries of a full sort).
         if (_order.Length != v) _order = new int[v];
-        for (int i = 0; i < v; i++) _order[i] = i;
         if (_sorted.Length != v) _sorted = new float[v];
         var p = _sorted;
         probabilities.CopyTo(p);
-        _byProbability.P = p;
-        _order.AsSpan().Sort(_compareByProbability); // cached: a lambda over p (or an IComparer, wrapped) allocated per token
-        _byProbability.P = null;
         int keep = Options.TopK > 0 ? Math.Min(Options.TopK, v) : v;
+        int ordered = Options.TopK > 0 || Options.TopP >= 1f ? keep : Math.Min(keep, 64);
+        TopTokens.Select(p, _order, ordered);
         if (Options.TopP < 1f)
         {
             double cumulative = 0;
             for (int i = 0; i < keep; i++)
             {
+                if (i == ordered) TopTokens.Select(p, _order, ordered = Math.Min(keep, 4 * ordered)); // extends the same prefix
                 cumulative += p[_order[i]];
                 if (cumulative >= Options.TopP) { keep = i + 1; break; }
             }
@@ -146,18 +144,6 @@ public sealed class Sampler
         probabilities.Clear();
         for (int i = 0; i < keep; i++) probabilities[_order[i]] = (float)(p[_order[i]] / kept);
         ApplyMinP(probabilities);
-    }
-
-    /// <summary>Ids by probability, descending, then by id ascending.</summary>
-    private sealed class ByProbability
-    {
-        public float[]? P;
-
-        public int Compare(int a, int b)
-        {
-            float pa = P![a], pb = P[b];
-            return pa != pb ? pb.CompareTo(pa) : a.CompareTo(b);
-        }
     }
 
     /// <summary>Zeroes probabilities below MinP × the largest and renormalizes (the largest always survives).</summary>
